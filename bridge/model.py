@@ -1,0 +1,61 @@
+"""Immutable values handed from one pipeline stage to the next.
+
+``Line`` (tail) → ``Record`` (parse) → ``Event`` (rules) → spooled row → batch (sink).
+
+Invariant: an event's ``uuid`` depends only on where its line sits (source, file
+identity, byte offset) and on the rule that produced it, so reading the same line
+again after a crash, or re-sending a batch, yields the same uuid, and PostHog's
+storage collapses the copies.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+__all__ = ["EVENT_NAMESPACE", "Event", "Line", "Record", "event_uuid"]
+
+# Fixed and project-owned: changing it would change every uuid and defeat dedup.
+EVENT_NAMESPACE = uuid.UUID("6f1c2a54-3b8e-5d47-9a0e-1c0b6d7e2f40")
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One complete line of a log file, without its line terminator."""
+
+    source: str
+    file_id: str
+    offset: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A parsed line: the fields of the line and when it was read."""
+
+    line: Line
+    fields: Mapping[str, Any]
+    read_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A business event ready to be spooled and sent to PostHog."""
+
+    uuid: str
+    name: str
+    distinct_id: str
+    timestamp: datetime
+    properties: Mapping[str, Any]
+    rule: str
+    source: str
+
+
+def event_uuid(source: str, file_id: str, offset: int, rule: str) -> str:
+    """
+    Return the uuid of the event ``rule`` makes from the line at ``offset``.
+    """
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{source}\n{file_id}\n{offset}\n{rule}"))
