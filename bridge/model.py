@@ -16,10 +16,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["EVENT_NAMESPACE", "Event", "Line", "Record", "event_uuid"]
+__all__ = ["EVENT_NAMESPACE", "Checkpoint", "Event", "Line", "Record", "event_uuid"]
 
 # Fixed and project-owned: changing it would change every uuid and defeat dedup.
 EVENT_NAMESPACE = uuid.UUID("6f1c2a54-3b8e-5d47-9a0e-1c0b6d7e2f40")
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """
+    How far one log file has been consumed.
+
+    ``offset`` is the byte just after the last consumed line terminator, never inside
+    a line.
+    ``size`` is the file's size when it was last read, kept to report lag.
+    """
+
+    file_id: str
+    source: str
+    path: str
+    dev: int
+    ino: int
+    offset: int
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
