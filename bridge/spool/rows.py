@@ -1,0 +1,76 @@
+"""An ``Event`` as the JSON object it is spooled and sent as, and back.
+
+Pure: no I/O, no clock. Invariants:
+
+- An event is serialized once, here, when it is spooled; the sink joins the stored bytes
+  into a batch without re-encoding, so what PostHog receives on every (re)send is exactly
+  what was committed with the file's checkpoint.
+- The wire object is ``{"event", "distinct_id", "uuid", "timestamp", "properties"}`` in
+  that order. ``timestamp`` is the line's time in UTC, RFC 3339 with microseconds and
+  ``+00:00``, like posthog-python (reference/posthog-capture.md §7): an identical
+  timestamp on a resend is what lets PostHog collapse the copies (§6).
+- ``$lib``, ``$lib_version`` and ``$geoip_disable`` always come from here, never from a
+  rule: they tell PostHog who sent the event and whether to geolocate the sending host.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+import orjson
+
+from bridge.model import Event
+
+__all__ = ["LIB_NAME", "decode_event", "encode_event"]
+
+LIB_NAME = "logbridge"
+# Property keys this module owns; a rule's value for any of them is replaced.
+_LIB_KEYS = frozenset({"$lib", "$lib_version", "$geoip_disable"})
+
+
+def encode_event(
+    event: Event, *, lib_version: str, geoip_disable: bool = True
+) -> bytes:
+    """
+    Return the event's wire JSON object, serialized with orjson.
+
+    Values JSON has no type for (datetime, UUID, dataclasses…) are rendered by orjson's
+    defaults.
+
+    Raises:
+        ValueError: the event's timestamp is naive, so its instant is unknown.
+        TypeError: a property value cannot be serialized (``orjson.JSONEncodeError``).
+    """
+    if event.timestamp.tzinfo is None or event.timestamp.utcoffset() is None:
+        msg = f"event {event.uuid}: timestamp has no time zone"
+        raise ValueError(msg)
+    properties = {k: v for k, v in event.properties.items() if k not in _LIB_KEYS}
+    properties["$lib"] = LIB_NAME
+    properties["$lib_version"] = lib_version
+    if geoip_disable:
+        # Without it PostHog would locate every event at the host running the bridge
+        # (reference/posthog-capture.md §8, posthog-python's default too).
+        properties["$geoip_disable"] = True
+    wire = {
+        "event": event.name,
+        "distinct_id": event.distinct_id,
+        "uuid": event.uuid,
+        "timestamp": event.timestamp.astimezone(UTC).isoformat(timespec="microseconds"),
+        "properties": properties,
+    }
+    return orjson.dumps(wire)
+
+
+def decode_event(body: bytes) -> dict[str, Any]:
+    """
+    Return the JSON object a spooled body holds.
+
+    Raises:
+        ValueError: the body is not JSON, or not a JSON object.
+    """
+    value = orjson.loads(body)
+    if not isinstance(value, dict):
+        msg = f"spooled event is not a JSON object: got {type(value).__name__}"
+        raise ValueError(msg)
+    return value

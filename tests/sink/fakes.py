@@ -1,0 +1,91 @@
+"""Seams for the sink tests: a clock that never sleeps and a scripted PostHog."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+
+__all__ = ["FakeClock", "FakePostHog", "Reply"]
+
+
+class FakeClock:
+    """Time moves only when someone sleeps; every sleep is recorded."""
+
+    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
+        self.start = start
+        self.elapsed = 0.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.elapsed)
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.elapsed += seconds
+        await asyncio.sleep(0)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+
+
+@dataclass
+class FakePostHog:
+    """
+    A capture endpoint for ``httpx.MockTransport``.
+
+    Scripted replies (or exceptions to raise) are used first, in order; after that it
+    answers like capture: 400 for an empty distinct_id, 413 over ``max_events``,
+    otherwise 200.
+    """
+
+    script: list[Reply | Exception] = field(default_factory=list)
+    max_events: int | None = None
+    on_request: Callable[[FakePostHog], None] | None = None
+    requests: list[httpx.Request] = field(default_factory=list)
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    delivered: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        body = orjson.loads(gzip.decompress(request.content))
+        self.bodies.append(body)
+        if self.on_request is not None:
+            self.on_request(self)
+        reply = self._reply(body["batch"])
+        if isinstance(reply, Exception):
+            raise reply
+        if 200 <= reply.status < 300:
+            self.delivered += body["batch"]
+        return httpx.Response(reply.status, headers=reply.headers, text=reply.text)
+
+    def _reply(self, batch: list[dict[str, Any]]) -> Reply | Exception:
+        if self.script:
+            return self.script.pop(0)
+        if any(event["distinct_id"] == "" for event in batch):
+            return Reply(400, text="event submitted with an empty distinct_id")
+        if self.max_events is not None and len(batch) > self.max_events:
+            return Reply(413, text="payload too large")
+        return Reply(200, text='{"status":1}')
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.MockTransport(self))
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(body["batch"]) for body in self.bodies]
