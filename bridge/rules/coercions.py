@@ -1,0 +1,174 @@
+"""Value coercions shared by conditions, mappings and timestamps.
+
+Invariants: nothing here raises, whatever the value (huge integers, NaN, nested
+containers, ``MISSING``); a value that cannot be coerced comes back as ``MISSING``
+(or None for ``to_number``). A bool is never a number: JSON keeps them apart, and
+``True == 1`` in Python would make ``status: 1`` match ``true``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+
+from bridge.rules.fieldpaths import MISSING, Missing
+
+__all__ = [
+    "CONVERTERS",
+    "equals",
+    "render_text",
+    "to_bool",
+    "to_float",
+    "to_int",
+    "to_number",
+    "to_str",
+]
+
+# What a numeric string looks like: JSON numbers plus a leading '+' and a bare
+# '.5' or '5.'; float() alone would also take 'nan', 'inf', '1_000' and spaces.
+_NUMERIC = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+# orjson encodes integers in this range only (its docs: "Integers... 64-bit"); a
+# converted int outside it could never be spooled or sent.
+_JSON_INT_MIN = -(2**63)
+_JSON_INT_MAX = 2**64 - 1
+_TRUE_WORDS = frozenset({"true", "1", "yes"})
+_FALSE_WORDS = frozenset({"false", "0", "no"})
+
+
+def render_text(value: Any) -> str | Missing:
+    """
+    Return a value as text: strings as they are, anything else as JSON.
+
+    Returns:
+        The text, or MISSING for MISSING and for values JSON cannot hold.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Missing):
+        return MISSING
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            # Exact for any size, unlike orjson, which refuses ints past 64 bits;
+            # only Python's 4300-digit limit for int → str remains.
+            return str(value)
+        except ValueError:
+            return MISSING
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return MISSING
+
+
+def to_number(value: Any) -> int | float | None:
+    """Return a number, or the number a numeric string spells; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str) and _NUMERIC.fullmatch(value):
+        try:
+            if any(char in value for char in ".eE"):
+                return float(value)
+            return int(value)
+        except ValueError:
+            return None
+    return None
+
+
+def to_int(value: Any) -> Any:
+    """
+    Return an int from an int, an integral float or a numeric string; or MISSING.
+
+    Also MISSING beyond the 64-bit range JSON encoders accept.
+    """
+    number = to_number(value)
+    if isinstance(number, float):
+        number = int(number) if number.is_integer() else None
+    if number is None or not _JSON_INT_MIN <= number <= _JSON_INT_MAX:
+        return MISSING
+    return number
+
+
+def to_float(value: Any) -> Any:
+    """Return a finite float: from numbers and numeric strings; or MISSING."""
+    number = to_number(value)
+    if number is None:
+        return MISSING
+    try:
+        result = float(number)
+    except OverflowError:
+        return MISSING
+    # JSON has no NaN or infinity; orjson would send them as null.
+    return result if math.isfinite(result) else MISSING
+
+
+def to_bool(value: Any) -> Any:
+    """Return a bool from a bool, 1/0, or true/false/yes/no/1/0 in any case."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+        return MISSING
+    if isinstance(value, int | float) and value in (0, 1):
+        return value == 1
+    return MISSING
+
+
+def to_str(value: Any) -> Any:
+    """Return text (JSON for non-strings); null and MISSING give MISSING."""
+    if value is None:
+        return MISSING
+    return render_text(value)
+
+
+CONVERTERS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
+    {"bool": to_bool, "float": to_float, "int": to_int, "str": to_str}
+)
+
+
+def equals(expected: str | int | float | bool | None) -> Callable[[Any], bool]:
+    """
+    Return a test for equality with a rule's scalar.
+
+    Equal means: equal values, a bool never equal to a number; a string against a
+    number or bool compares with the JSON rendering of the other (200 matches "200",
+    true matches "true"); MISSING equals nothing, not even null.
+    """
+    if expected is None:
+        return lambda value: value is None
+    if isinstance(expected, bool):
+        text = "true" if expected else "false"
+        return lambda value: (
+            value is expected or (isinstance(value, str) and value == text)
+        )
+    if isinstance(expected, int | float):
+        number_text = render_text(expected)
+
+        def equals_number(value: Any) -> bool:
+            if isinstance(value, str):
+                return value == number_text
+            return (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and (value == expected)
+            )
+
+        return equals_number
+
+    def equals_text(value: Any) -> bool:
+        if isinstance(value, str):
+            return value == expected
+        if isinstance(value, int | float):
+            return render_text(value) == expected
+        return False
+
+    return equals_text

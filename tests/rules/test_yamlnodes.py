@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from bridge.rules.yamlnodes import Map, describe, parse_document, show, to_plain
+
+
+def plain(text: str) -> Any:
+    """The plain data of a YAML text that must parse without problems."""
+    root, problems = parse_document("f.yaml", text)
+    assert problems == []
+    assert root is not None
+    return to_plain(root)
+
+
+SCALAR_CASES = [
+    ("plain", "x", "x"),
+    ("int", "42", 42),
+    ("negative-int", "-7", -7),
+    ("leading-zeros-int", "007", 7),
+    ("hex", "0x1f", 31),
+    ("octal", "0o17", 15),
+    ("float", "2.5", 2.5),
+    ("exponent-float", "1e3", 1000.0),
+    ("infinity", ".inf", math.inf),
+    ("negative-infinity", "-.Inf", -math.inf),
+    ("true", "true", True),
+    ("false-capital", "False", False),
+    ("null-tilde", "~", None),
+    ("null-word", "null", None),
+    ("null-empty", "", None),
+    ("yaml11-no-is-a-string", "NO", "NO"),
+    ("yaml11-yes-is-a-string", "yes", "yes"),
+    ("yaml11-on-is-a-string", "on", "on"),
+    ("sexagesimal-is-a-string", "1:30", "1:30"),
+    ("date-is-a-string", "2025-01-01", "2025-01-01"),
+    ("underscore-int-is-a-string", "1_000", "1_000"),
+    ("quoted-int-is-a-string", "'42'", "42"),
+    ("explicit-str", "!!str 42", "42"),
+    ("explicit-int", "!!int '42'", 42),
+    ("merge-sign-as-value", "<<", "<<"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [case[1:] for case in SCALAR_CASES],
+    ids=[case[0] for case in SCALAR_CASES],
+)
+def test_scalars_resolve_like_yaml_1_2_core(text, expected):
+    result = plain(f"v: {text}\n")
+
+    assert result == {"v": expected}
+    assert type(result["v"]) is type(expected)
+
+
+def test_nan_scalar():
+    result = plain("v: .NaN\n")
+
+    assert math.isnan(result["v"])
+
+
+def test_keys_are_read_as_text():
+    result = plain("on: 1\n2: 2\nnull: 3\ntrue: 4\n")
+
+    assert result == {"on": 1, "2": 2, "null": 3, "true": 4}
+
+
+def test_nodes_carry_one_based_positions():
+    root, _ = parse_document("f.yaml", "a:\n  - b: 1\n")
+    assert isinstance(root, Map)
+
+    ((key, seq),) = root.entries
+
+    assert (key.line, key.col, seq.line, seq.col) == (1, 1, 2, 3)
+
+
+def test_empty_text_has_no_document():
+    assert parse_document("f.yaml", "") == (None, [])
+
+
+def test_merge_keys_expand_with_own_keys_winning_and_first_source_first():
+    text = "a: &a {x: 1, y: 1}\nb: &b {y: 2, z: 2}\nc:\n  <<: [*a, *b]\n  x: 3\n"
+
+    result = plain(text)
+
+    assert result["c"] == {"y": 1, "z": 2, "x": 3}
+
+
+YAML_PROBLEM_CASES = [
+    (
+        "set-tag",
+        "v: !!set {a, b}\n",
+        "f.yaml:1:4: error: v: unsupported YAML tag '!!set'",
+    ),
+    (
+        "omap-tag",
+        "v: !!omap [a: 1]\n",
+        "f.yaml:1:4: error: v: unsupported YAML tag '!!omap'",
+    ),
+    (
+        "python-tag",
+        "v: !!python/name:os.system x\n",
+        "f.yaml:1:4: error: v: unsupported YAML tag '!!python/name:os.system'",
+    ),
+    (
+        "local-tag",
+        "v: !mine [1]\n",
+        "f.yaml:1:4: error: v: unsupported YAML tag '!mine'",
+    ),
+    (
+        "bad-explicit-int",
+        "v: !!int x\n",
+        "f.yaml:1:4: error: v: cannot read 'x' as !!int",
+    ),
+    (
+        "bad-explicit-bool",
+        "v: !!bool yes\n",
+        "f.yaml:1:4: error: v: cannot read 'yes' as !!bool",
+    ),
+    (
+        "int-too-long-for-python",
+        "v: " + "9" * 5000 + "\n",
+        "f.yaml:1:4: error: v: cannot read '" + "9" * 56 + "... as !!int",
+    ),
+    (
+        "mapping-key",
+        "? {a: 1}\n: 2\n",
+        "f.yaml:1:3: error: expected a string key, got a mapping",
+    ),
+    (
+        "merge-list-item",
+        "a: {x: 1}\nb:\n  <<: [1]\n",
+        "f.yaml:3:7: error: b.<<: expected a mapping or a list of mappings to merge",
+    ),
+    (
+        "duplicate-nested",
+        "a:\n  b: 1\n  b: 2\n",
+        "f.yaml:3:3: error: a: duplicate key 'b' (first defined at line 2)",
+    ),
+    (
+        "alias-cycle",
+        "a: &x {b: *x}\n",
+        "f.yaml:1:4: error: a.b: an alias refers to its own anchor",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [case[1:] for case in YAML_PROBLEM_CASES],
+    ids=[case[0] for case in YAML_PROBLEM_CASES],
+)
+def test_yaml_problems_point_at_the_node(text, expected):
+    _, problems = parse_document("f.yaml", text)
+
+    assert [str(problem) for problem in problems] == [expected]
+
+
+def test_an_alias_is_checked_once():
+    _, problems = parse_document("f.yaml", "a: &x {b: 1, b: 2}\nc: *x\nd: *x\n")
+
+    assert [str(p) for p in problems] == [
+        "f.yaml:1:14: error: a: duplicate key 'b' (first defined at line 1)"
+    ]
+
+
+SHOW_CASES = [
+    (None, "null"),
+    (True, "true"),
+    (False, "false"),
+    (3, "3"),
+    ("it's", '"it\'s"'),
+    ("x" * 70, "'" + "x" * 56 + "..."),
+]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    SHOW_CASES,
+    ids=["null", "true", "false", "int", "quote", "long"],
+)
+def test_values_are_shown_as_yaml_and_cut(value, expected):
+    result = show(value)
+
+    assert result == expected
+    assert len(result) <= 60
+
+
+def test_describe_names_containers_and_shows_scalars():
+    root, _ = parse_document("f.yaml", "m: {}\nl: []\ns: x\n")
+    assert isinstance(root, Map)
+
+    result = [describe(node) for _, node in root.entries]
+
+    assert result == ["a mapping", "a list", "'x'"]

@@ -1,0 +1,143 @@
+"""The pure zone stays pure: bridge/rules and bridge/parse, checked on their AST.
+
+STYLE.md §3: these packages import only the stdlib (minus I/O and clocks),
+``bridge.model``, ``bridge.errors``, ``bridge.parse``, ``re2``, ``orjson``, and
+``yaml`` in ``rules/yamlnodes.py`` only; they never call ``open()`` or ``.now()``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PURE_PACKAGES = ("bridge/rules", "bridge/parse")
+FORBIDDEN_MODULES = frozenset(
+    {
+        "asyncio",
+        "httpx",
+        "io",
+        "logging",
+        "os",
+        "pathlib",
+        "random",
+        "socket",
+        "sqlite3",
+        "structlog",
+        "subprocess",
+        "time",
+        "watchfiles",
+    }
+)
+FORBIDDEN_BRIDGE = (
+    "bridge.cli",
+    "bridge.clock",
+    "bridge.daemon",
+    "bridge.logs",
+    "bridge.settings",
+    "bridge.sink",
+    "bridge.source",
+    "bridge.spool",
+)
+YAML_ALLOWED_IN = "bridge/rules/yamlnodes.py"
+# Reading the clock or the filesystem, whatever the receiver.
+FORBIDDEN_CALLS = frozenset({"now", "utcnow", "today"})
+
+
+def find_violations(source: str, relpath: str) -> list[str]:
+    """Every purity violation in one module, as 'line: what' strings."""
+    violations: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for module in imported_modules(node):
+                if is_forbidden_import(module, relpath):
+                    violations.append(f"{node.lineno}: imports {module}")
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id == "open":
+                violations.append(f"{node.lineno}: calls open()")
+            if isinstance(func, ast.Attribute) and func.attr in FORBIDDEN_CALLS:
+                violations.append(f"{node.lineno}: calls .{func.attr}()")
+    return violations
+
+
+def imported_modules(node: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    # "from bridge import cli" imports bridge.cli: judge each imported name.
+    base = "." * node.level + (node.module or "")
+    separator = "" if base.endswith(".") else "."
+    return [f"{base}{separator}{alias.name}" for alias in node.names]
+
+
+def is_forbidden_import(module: str, relpath: str) -> bool:
+    if module.startswith("."):
+        return True  # relative imports are banned project-wide (STYLE.md §3)
+    top = module.split(".", maxsplit=1)[0]
+    if top in FORBIDDEN_MODULES:
+        return True
+    if top == "yaml":
+        return relpath != YAML_ALLOWED_IN
+    return any(module == b or module.startswith(b + ".") for b in FORBIDDEN_BRIDGE)
+
+
+def pure_modules() -> list[Path]:
+    return sorted(path for pkg in PURE_PACKAGES for path in (ROOT / pkg).rglob("*.py"))
+
+
+@pytest.mark.parametrize(
+    "path", pure_modules(), ids=lambda path: path.relative_to(ROOT).as_posix()
+)
+def test_pure_module_imports_and_calls_nothing_impure(path):
+    relpath = path.relative_to(ROOT).as_posix()
+
+    violations = find_violations(path.read_text(encoding="utf-8"), relpath)
+
+    assert violations == []
+
+
+def test_pure_packages_are_not_empty():
+    relpaths = {path.relative_to(ROOT).as_posix() for path in pure_modules()}
+
+    assert {"bridge/rules/__init__.py", "bridge/parse/__init__.py"} <= relpaths
+
+
+CHECKER_CASES = [
+    ("import os\n", ["1: imports os"]),
+    ("import os.path\n", ["1: imports os.path"]),
+    ("from time import monotonic\n", ["1: imports time.monotonic"]),
+    ("from pathlib import Path\n", ["1: imports pathlib.Path"]),
+    ("import asyncio, socket\n", ["1: imports asyncio", "1: imports socket"]),
+    ("import sqlite3\n", ["1: imports sqlite3"]),
+    ("import httpx\n", ["1: imports httpx"]),
+    ("import structlog\n", ["1: imports structlog"]),
+    ("from watchfiles import awatch\n", ["1: imports watchfiles.awatch"]),
+    ("from bridge.spool import store\n", ["1: imports bridge.spool.store"]),
+    ("import bridge.source.tailer\n", ["1: imports bridge.source.tailer"]),
+    ("from bridge.daemon.app import run\n", ["1: imports bridge.daemon.app.run"]),
+    ("from bridge import cli\n", ["1: imports bridge.cli"]),
+    ("from . import x\n", ["1: imports .x"]),
+    ("from .model import Line\n", ["1: imports .model.Line"]),
+    ("import yaml\n", ["1: imports yaml"]),
+    ("x = open('f')\n", ["1: calls open()"]),
+    ("from datetime import datetime\nx = datetime.now()\n", ["2: calls .now()"]),
+    ("import re\nimport zoneinfo\nfrom bridge.model import Line\n", []),
+    ("import orjson\nimport re2\nfrom bridge.errors import Problem\n", []),
+]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"), CHECKER_CASES, ids=[c[0] for c in CHECKER_CASES]
+)
+def test_checker_flags_impure_code(source, expected):
+    violations = find_violations(source, "bridge/rules/example.py")
+
+    assert violations == expected
+
+
+def test_checker_allows_yaml_in_yamlnodes_only():
+    violations = find_violations("import yaml\n", YAML_ALLOWED_IN)
+
+    assert violations == []
