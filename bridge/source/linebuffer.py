@@ -1,0 +1,106 @@
+"""Cut complete lines out of the byte chunks read from one file (no I/O).
+
+Invariants:
+
+- Only complete lines come out: a line is the bytes before a ``\\n``, the ``\\n``
+  excluded and one trailing ``\\r`` stripped, with the file offset of its first byte.
+- ``consumed`` is the offset just past the last ``\\n`` handed out or skipped; it never
+  points inside a line, so it is always a safe checkpoint.
+- A line longer than ``max_line_bytes`` (before its ``\\n``) is skipped and counted when
+  its ``\\n`` arrives. Its bytes are dropped as they come, never buffered, so memory
+  stays bounded by ``max_line_bytes`` plus one chunk.
+- How the bytes are split into chunks changes nothing in what comes out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Cut", "LineBuffer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """The complete lines one chunk finished, and how many over-long lines it skipped."""
+
+    lines: tuple[tuple[int, bytes], ...]
+    too_long: int
+
+
+_NOTHING = Cut((), 0)
+
+
+class LineBuffer:
+    """
+    Cuts the bytes of one file, fed in order from ``offset``, into lines.
+    """
+
+    __slots__ = ("_consumed", "_max_line_bytes", "_partial", "_position", "_skipping")
+
+    def __init__(
+        self, offset: int = 0, *, max_line_bytes: int, skipping: bool = False
+    ) -> None:
+        """
+        Start at ``offset``, which must be the start of a line, or, with ``skipping``,
+        a place inside an over-long line whose rest is to be skipped.
+        """
+        self._consumed = offset
+        self._position = offset
+        self._max_line_bytes = max_line_bytes
+        self._partial = b""
+        self._skipping = skipping
+
+    @property
+    def consumed(self) -> int:
+        """Offset just past the last line handed out or skipped: the checkpoint."""
+        return self._consumed
+
+    @property
+    def position(self) -> int:
+        """Offset of the next byte to feed."""
+        return self._position
+
+    def rewind(self) -> None:
+        """Forget the partial line: the next byte to feed is at ``consumed`` again."""
+        self._position = self._consumed
+        self._partial = b""
+        self._skipping = False
+
+    def feed(self, data: bytes) -> Cut:
+        """Take the next bytes of the file; return the lines they complete."""
+        if not data:
+            return _NOTHING
+        self._position += len(data)
+        too_long = 0
+        if self._skipping:
+            end = data.find(b"\n")
+            if end < 0:
+                return _NOTHING
+            self._skipping = False
+            too_long = 1
+            data = data[end + 1 :]
+            self._consumed = self._position - len(data)
+        if self._partial:
+            data = self._partial + data
+            self._partial = b""
+        parts = data.split(b"\n")
+        rest = parts.pop()
+        limit = self._max_line_bytes
+        offset = self._consumed
+        lines: list[tuple[int, bytes]] = []
+        for part in parts:
+            if len(part) > limit:
+                too_long += 1
+            else:
+                lines.append((offset, part[:-1] if part.endswith(b"\r") else part))
+            offset += len(part) + 1
+        self._consumed = offset
+        if len(rest) > limit:
+            # Drop what we have of an over-long line now rather than hold up to the
+            # whole line in memory (Fluent Bit buffers it and then gives up on the file).
+            self._skipping = True
+        else:
+            self._partial = rest
+        if not lines and not too_long:
+            return _NOTHING
+        return Cut(tuple(lines), too_long)

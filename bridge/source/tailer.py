@@ -1,0 +1,448 @@
+"""Tail the sources' files: complete lines, each read once, from where each file was left.
+
+Theory of operation. ``scan()`` globs every source, stats what it finds and reconciles it
+with the files it tracks, matching them by device and inode: a tracked file met at a
+new path was renamed; a tracked file not met was renamed out of the patterns or
+deleted, and keeps being drained through its open descriptor; an inode not tracked is
+opened, fingerprinted and given an identity (``file_id``, see ``identity.py``).
+``read()`` then reads, round robin, at most ``chunk_bytes`` from every open file and
+returns a ``Chunk`` per file that advanced. The daemon stores a chunk's checkpoint with
+its events; the tailer never touches the database.
+
+Invariants:
+
+- A file is known by its identity, never by its path. Stored checkpoints are matched
+  by fingerprint plus device and inode first; a checkpoint whose file is gone goes to
+  a file with the same fingerprint that is at least as long (the file was copied or
+  moved while we were stopped: the checkpoint follows the identity).
+- A checkpoint offset is always just past a ``\\n``, never inside a line.
+- A new file with the same first line as a live file, and the same first bytes up to
+  ``COPY_CHECK_BYTES``, is a copy being made (copytruncate into the pattern): it is
+  left alone until it differs or the original is truncated, and then it takes over
+  the original's checkpoint instead of being read again.
+- A file is truncated when its size drops below the read position or its first line
+  changes; its identity is released (for its copy) and the inode is read again from 0
+  as a new file, under a new id.
+- Descriptors are bounded: a file at its end and idle for ``idle_close_seconds`` is
+  closed, keeping its state while still matched (reopened when it changes), dropped
+  (``file_closed``) otherwise; a deleted file is dropped as soon as it is drained.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from bridge.model import Checkpoint, Line
+from bridge.source.discover import SourceSpec, find_files, watched_dirs
+from bridge.source.identity import Identities
+from bridge.source.linebuffer import Cut, LineBuffer
+from bridge.source.tracked import (
+    Candidate,
+    TrackedFile,
+    decode_lines,
+    find_inode,
+    last_line_end,
+    open_candidate,
+)
+
+__all__ = ["COPY_CHECK_BYTES", "Chunk", "FileState", "Notice", "NoticeKind", "Tailer"]
+
+# How many first bytes of a new file are compared with a live file that has the same
+# first line, to tell a copy (copytruncate into the pattern) from a different file.
+COPY_CHECK_BYTES = 64 * 1024
+
+NoticeKind = Literal[
+    "file_added",
+    "file_rotated",
+    "file_truncated",
+    "file_removed",
+    "file_closed",
+    "file_unreadable",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """The complete lines of one file read in one go, and where that leaves the file."""
+
+    # offset: just past the last consumed byte.
+    checkpoint: Checkpoint
+    lines: tuple[Line, ...]
+    # Over-long lines skipped in this chunk.
+    too_long: int
+    # Lines decoded with replacement characters (U+FFFD).
+    invalid_utf8: int
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the daemon should log or count."""
+
+    kind: NoticeKind
+    path: str
+    file_id: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """Where one tracked file stands, for status and lag metrics."""
+
+    path: str
+    file_id: str
+    offset: int
+    size: int
+    source: str
+
+
+_Seen = tuple[str, str, os.stat_result]
+
+
+class Tailer:
+    """
+    Follows the files of the sources across renames, truncations and deletions.
+    """
+
+    def __init__(  # noqa: PLR0913 (the daemon passes settings one by one)
+        self,
+        sources: Sequence[SourceSpec],
+        checkpoints: Iterable[Checkpoint],
+        *,
+        first_start: bool,
+        chunk_bytes: int = 1 << 20,
+        max_line_bytes: int = 1 << 20,
+        idle_close_seconds: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """
+        Args:
+            checkpoints: as stored by the daemon; matched to files by identity.
+            first_start: the state database is new: files present at the first scan
+                start where their source's ``start_at`` says; otherwise files with no
+                checkpoint are read from 0.
+        """
+        self._sources = tuple(sources)
+        self._chunk_bytes = chunk_bytes
+        self._max_line_bytes = max_line_bytes
+        self._idle_close_seconds = idle_close_seconds
+        self._clock = clock
+        self._ids = Identities(checkpoints)
+        # Tracked files in round-robin order: a file read is moved to the back.
+        self._files: dict[str, TrackedFile] = {}
+        # Sources whose next scan is their first: start_at applies to what it finds.
+        self._fresh = {spec.name for spec in sources} if first_start else set()
+        self._unreadable: set[str] = set()
+        self._notices: list[Notice] = []
+
+    # -- public -------------------------------------------------------------------------
+
+    def set_sources(self, sources: Sequence[SourceSpec]) -> None:
+        """
+        Replace the sources (after a rules reload), from the next scan on.
+
+        A source name not seen before starts like a first start: its ``start_at``
+        applies to the files present at its first scan. Files no source matches any
+        more are drained and closed like files renamed away.
+        """
+        known = {spec.name for spec in self._sources}
+        self._fresh |= {spec.name for spec in sources} - known
+        self._sources = tuple(sources)
+
+    def scan(self) -> None:
+        """Glob all sources; follow renames, truncations, deletions; open new files."""
+        found = find_files(self._sources)
+        self._unreadable &= found.keys()
+        seen: dict[tuple[int, int], _Seen] = {}
+        for path, source in found.items():
+            try:
+                st = Path(path).stat()
+            except OSError:
+                continue
+            # Never open a FIFO or a device a pattern happens to match: reads block.
+            if stat.S_ISREG(st.st_mode):
+                seen.setdefault((st.st_dev, st.st_ino), (path, source, st))
+        fresh, self._fresh = self._fresh, set()
+        now = self._clock()
+        for file in list(self._files.values()):
+            hit = seen.pop((file.dev, file.ino), None)
+            if hit is None:
+                self._follow_unreachable(file, now)
+            elif not self._follow(file, hit, now):
+                # Truncated: met again below as a new file.
+                seen[file.dev, file.ino] = hit
+        candidates = []
+        for path, source, _ in seen.values():
+            try:
+                candidates.append(open_candidate(path, source))
+            except OSError:
+                self._unreadable_path(path)
+            else:
+                self._unreadable.discard(path)
+        self._bind([c for c in candidates if c is not None], fresh)
+
+    def read(self, max_chunks: int | None = None) -> list[Chunk]:
+        """
+        Read what is available, at most ``chunk_bytes`` per file, round robin.
+
+        Returns one chunk per file that advanced, also over skipped lines only, or
+        whose checkpoint changed otherwise (new file, new path).
+        """
+        chunks: list[Chunk] = []
+        for file in list(self._files.values()):
+            if max_chunks is not None and len(chunks) >= max_chunks:
+                break
+            del self._files[file.file_id]
+            self._files[file.file_id] = file
+            chunk = self._read_file(file)
+            if chunk is not None:
+                chunks.append(chunk)
+        return chunks
+
+    def has_backlog(self) -> bool:
+        """Return True if some file had unread bytes after the last read."""
+        return any(
+            file.dirty or (file.fd is not None and not file.is_at_end)
+            for file in self._files.values()
+        )
+
+    def drain_notices(self) -> list[Notice]:
+        """Return the notices since the last call, oldest first."""
+        notices, self._notices = self._notices, []
+        return notices
+
+    def watched_dirs(self) -> set[str]:
+        """Return the directories the watcher should watch."""
+        return watched_dirs(self._sources)
+
+    def file_states(self) -> list[FileState]:
+        """Return where every tracked file stands."""
+        return [
+            FileState(f.path, f.file_id, f.buffer.consumed, f.size, f.source)
+            for f in self._files.values()
+        ]
+
+    def close(self) -> None:
+        """Close every open descriptor."""
+        for file in self._files.values():
+            file.close()
+
+    # -- following tracked files ----------------------------------------------------------
+
+    def _follow(self, file: TrackedFile, hit: _Seen, now: float) -> bool:
+        """Update a file met by a scan; return False if it was truncated (released)."""
+        path, _, st = hit
+        if path != file.path:
+            file.path = path
+            file.dirty = True
+            self._notice("file_rotated", file)
+        file.reachable = True
+        key = (st.st_size, st.st_mtime_ns)
+        if key != file.stat_key:
+            file.stat_key = key
+            file.size = st.st_size
+            file.changed_at = now
+            if file.fd is None:
+                self._reopen(file)
+            if file.is_replaced():
+                self._release(file)
+                return False
+        elif file.fd is not None and self._is_idle(file, now):
+            # Still matched: keep its state and reopen it when it changes.
+            file.close()
+        return True
+
+    def _follow_unreachable(self, file: TrackedFile, now: float) -> None:
+        """Drain a file renamed out of the patterns or deleted; drop it once done."""
+        if file.fd is None and not self._reopen_renamed(file):
+            self._drop(file)
+            return
+        assert file.fd is not None  # noqa: S101 (reopened above)
+        st = os.fstat(file.fd)
+        if st.st_size != file.size:
+            file.size = st.st_size
+            file.changed_at = now
+        if st.st_nlink == 0 and not file.removed:
+            file.removed = True
+            self._notice("file_removed", file)
+        elif file.reachable and not file.removed:
+            self._notice("file_rotated", file)
+        if file.reachable:
+            # The application may write a last line or two into a renamed file
+            # before it reopens its log: give it idle_close_seconds from now.
+            file.changed_at = now
+            file.reachable = False
+        if file.is_at_end and (file.removed or self._is_idle(file, now)):
+            self._drop(file)
+
+    def _is_idle(self, file: TrackedFile, now: float) -> bool:
+        idle_for = now - file.changed_at
+        return file.is_at_end and idle_for >= self._idle_close_seconds
+
+    def _reopen(self, file: TrackedFile) -> None:
+        try:
+            file.reopen()
+        except OSError:
+            self._unreadable_path(file.path)
+
+    def _reopen_renamed(self, file: TrackedFile) -> bool:
+        """Find a closed (idle) file renamed in its directory, and open it there."""
+        path = find_inode(str(Path(file.path).parent), file.dev, file.ino)
+        if path is None:
+            return False
+        file.path = path
+        file.dirty = True
+        try:
+            return file.reopen()
+        except OSError:
+            return False
+
+    def _release(self, file: TrackedFile) -> None:
+        """Forget a truncated file's identity; its copy may take the checkpoint."""
+        self._notice("file_truncated", file)
+        file.close()
+        del self._files[file.file_id]
+        self._ids.release(file.checkpoint())
+
+    def _drop(self, file: TrackedFile) -> None:
+        file.close()
+        del self._files[file.file_id]
+        # Kept as if loaded from the database: if the file comes back (a directory
+        # unmounted for a while, a source removed and added again), it resumes.
+        self._ids.keep(file.checkpoint())
+        self._notice("file_closed", file)
+
+    # -- new files --------------------------------------------------------------------------
+
+    def _bind(self, candidates: list[Candidate], fresh: set[str]) -> None:
+        """Give every candidate an identity and a start offset, or leave it for later."""
+        # Exact matches first, so that a file that kept its inode keeps its checkpoint
+        # even when a file sharing its first line is met before it.
+        rest: list[Candidate] = []
+        for cand in candidates:
+            stored = self._ids.stored_for_inode(cand.fingerprint, cand.dev, cand.ino)
+            if stored is None:
+                rest.append(cand)
+            elif cand.size >= stored.offset:
+                self._track(cand, stored.file_id, stored.offset, resumed=stored)
+            else:
+                # Truncated while we were not running.
+                self._ids.forget_stored(stored.file_id)
+                notice = Notice(
+                    "file_truncated", cand.path, stored.file_id, stored.offset
+                )
+                self._notices.append(notice)
+                rest.append(cand)
+        live: dict[str, list[TrackedFile]] = {}
+        for file in self._files.values():
+            live.setdefault(file.fingerprint, []).append(file)
+        for cand in rest:
+            same_first_line = live.setdefault(cand.fingerprint, [])
+            if _is_copy(cand, same_first_line):
+                os.close(cand.fd)
+            else:
+                same_first_line.append(self._track_new(cand, fresh))
+
+    def _track_new(self, cand: Candidate, fresh: set[str]) -> TrackedFile:
+        """Track a file no stored checkpoint names exactly."""
+        orphan = self._ids.orphan_for(cand.fingerprint, cand.dev, cand.ino, cand.size)
+        if orphan is not None:
+            checkpoint, offset = orphan
+            return self._track(cand, checkpoint.file_id, offset, resumed=checkpoint)
+        file_id = self._ids.new_id(cand.fingerprint, cand.dev, cand.ino)
+        offset, skipping = 0, False
+        if cand.source in fresh and self._start_at(cand.source) == "end":
+            offset, skipping = last_line_end(cand.fd, cand.size, self._max_line_bytes)
+        return self._track(cand, file_id, offset, skipping=skipping)
+
+    def _track(
+        self,
+        cand: Candidate,
+        file_id: str,
+        offset: int,
+        *,
+        skipping: bool = False,
+        resumed: Checkpoint | None = None,
+    ) -> TrackedFile:
+        buffer = LineBuffer(
+            offset, max_line_bytes=self._max_line_bytes, skipping=skipping
+        )
+        file = TrackedFile(
+            file_id=file_id,
+            fingerprint=cand.fingerprint,
+            source=cand.source,
+            path=cand.path,
+            dev=cand.dev,
+            ino=cand.ino,
+            fd=cand.fd,
+            buffer=buffer,
+            size=cand.size,
+            stat_key=(cand.size, cand.mtime_ns),
+            changed_at=self._clock(),
+        )
+        file.dirty = resumed is None or _place(resumed) != _place(file.checkpoint())
+        self._files[file_id] = file
+        self._ids.claim(file_id)
+        self._notice("file_added", file)
+        return file
+
+    def _start_at(self, source: str) -> str:
+        return next(s.start_at for s in self._sources if s.name == source)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _read_file(self, file: TrackedFile) -> Chunk | None:
+        before = file.buffer.consumed
+        try:
+            data = file.next_bytes(self._chunk_bytes)
+        except OSError:
+            self._unreadable_path(file.path)
+            file.close()
+            # Makes the next scan try to reopen it.
+            file.stat_key = (-1, -1)
+            data = b""
+        if data is None:
+            self._release(file)
+            return None
+        cut = Cut((), 0)
+        if data:
+            file.changed_at = self._clock()
+            cut = file.buffer.feed(data)
+        if file.buffer.consumed == before and not file.dirty:
+            return None
+        file.dirty = False
+        lines, invalid = decode_lines(file, cut)
+        return Chunk(file.checkpoint(), lines, cut.too_long, invalid)
+
+    # -- notices ----------------------------------------------------------------------------
+
+    def _notice(self, kind: NoticeKind, file: TrackedFile) -> None:
+        self._notices.append(
+            Notice(kind, file.path, file.file_id, file.buffer.consumed)
+        )
+
+    def _unreadable_path(self, path: str) -> None:
+        # Once per path until it has been opened again, not on every scan.
+        if path not in self._unreadable:
+            self._unreadable.add(path)
+            self._notices.append(Notice("file_unreadable", path, "", 0))
+
+
+def _is_copy(cand: Candidate, same_first_line: list[TrackedFile]) -> bool:
+    """True if ``cand`` starts with the same bytes as a live file (a copy of it)."""
+    for file in same_first_line:
+        size = min(cand.size, file.size, COPY_CHECK_BYTES)
+        head = file.head(size)
+        if head is not None and cand.head(size) == head:
+            return True
+    return False
+
+
+def _place(cp: Checkpoint) -> tuple[str, str, int, int, int]:
+    """What a stored checkpoint must repeat for a file to need no new one."""
+    return (cp.source, cp.path, cp.dev, cp.ino, cp.offset)
