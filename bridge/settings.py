@@ -7,8 +7,18 @@ environment.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import os
+import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from bridge.errors import Problem, SettingsError
 
 __all__ = [
     "BatchSettings",
@@ -16,7 +26,23 @@ __all__ = [
     "ReadSettings",
     "RetrySettings",
     "Settings",
+    "load_settings",
+    "parse_settings",
 ]
+
+_T = TypeVar("_T")
+
+DEFAULT_CONFIG_PATH = "/etc/logbridge/bridge.yaml"
+# PostHog Cloud's US ingestion host (reference/posthog-capture.md §1).
+DEFAULT_HOST = "https://us.i.posthog.com"
+DEFAULT_SPOOL_BYTES = 256 * 1024 * 1024
+DEFAULT_SHUTDOWN_SECONDS = 10.0
+DEFAULT_STATE_DIR = "/var/lib/logbridge"
+# The name of the systemd credential (LoadCredential=) that holds the API key.
+CREDENTIAL_NAME = "posthog_api_key"
+LOG_FORMATS = ("auto", "json", "console")
+# The capture service answers 413 above 20 MiB (reference/posthog-capture.md §4).
+MAX_BATCH_BYTES = 15 * 1024 * 1024
 
 # posthog-python's per-batch cap (posthog/consumer.py BATCH_SIZE_LIMIT): far below the
 # 20 MiB the capture service accepts (reference/posthog-capture.md §4).
@@ -29,7 +55,7 @@ DEFAULT_MAX_EVENT_BYTES = 900 * 1024
 class PostHogSettings:
     """Where and how to deliver."""
 
-    host: str = "https://us.i.posthog.com"
+    host: str = DEFAULT_HOST
     api_key: str | None = field(default=None, repr=False)
     timeout_seconds: float = 15.0
     historical_migration: bool = False
@@ -72,9 +98,323 @@ class Settings:
     config_path: Path
     rules_dir: Path
     state_dir: Path
+    hostname: str = "localhost"
+    log_level: str = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
     posthog: PostHogSettings = PostHogSettings()
     batch: BatchSettings = BatchSettings()
     retry: RetrySettings = RetrySettings()
     read: ReadSettings = ReadSettings()
-    spool_max_bytes: int = 256 * 1024 * 1024
-    shutdown_timeout_seconds: float = 10.0
+    spool_max_bytes: int = DEFAULT_SPOOL_BYTES
+    shutdown_timeout_seconds: float = DEFAULT_SHUTDOWN_SECONDS
+
+
+# -- parsing (pure) ----------------------------------------------------------------------
+
+_Kind = type | tuple[str, ...]
+
+# Every key the configuration file accepts, with its type (or allowed words).
+_SCHEMA: dict[str, _Kind | dict[str, _Kind]] = {
+    "rules_dir": str,
+    "state_dir": str,
+    "hostname": str,
+    "log": {"level": ("debug", "info", "warning", "error"), "format": LOG_FORMATS},
+    "posthog": {
+        "host": str,
+        "api_key": str,
+        "api_key_file": str,
+        "timeout_seconds": float,
+        "historical_migration": bool,
+        "geoip_disable": bool,
+    },
+    "batch": {
+        "max_events": int,
+        "max_bytes": int,
+        "max_wait_seconds": float,
+        "max_event_bytes": int,
+    },
+    "retry": {
+        "initial_seconds": float,
+        "max_seconds": float,
+        "halted_recheck_seconds": float,
+    },
+    "read": {"chunk_bytes": int, "max_line_bytes": int, "rescan_seconds": float},
+    "spool": {"max_bytes": int},
+    "shutdown": {"timeout_seconds": float},
+}
+
+# Bounds checked after types: (minimum, maximum); None means unbounded.
+_BOUNDS: dict[str, tuple[float, float | None]] = {
+    "posthog.timeout_seconds": (0.1, None),
+    "batch.max_events": (1, 100_000),
+    # The capture service refuses bodies over 20 MiB (reference §4); keep a margin.
+    "batch.max_bytes": (1024, MAX_BATCH_BYTES),
+    "batch.max_wait_seconds": (0.0, None),
+    # One event must stay under Kafka's 1,000,000-byte message limit (reference §4).
+    "batch.max_event_bytes": (1024, 1_000_000),
+    "retry.initial_seconds": (0.01, None),
+    "retry.max_seconds": (0.01, None),
+    "retry.halted_recheck_seconds": (0.1, None),
+    "read.chunk_bytes": (4096, None),
+    "read.max_line_bytes": (256, None),
+    "read.rescan_seconds": (0.1, None),
+    "spool.max_bytes": (1024 * 1024, None),
+    "shutdown.timeout_seconds": (0.0, None),
+}
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+
+
+class _Walker:
+    """Collects values and problems from the YAML node tree of one configuration file."""
+
+    def __init__(self, source_name: str) -> None:
+        self.source_name = source_name
+        self.problems: list[Problem] = []
+        self.values: dict[str, Any] = {}
+        self.marks: dict[str, yaml.Node] = {}
+
+    def problem(self, node: yaml.Node, path: str, message: str, hint: str = "") -> None:
+        mark = node.start_mark
+        self.problems.append(
+            Problem(
+                file=self.source_name,
+                line=mark.line + 1,
+                col=mark.column + 1,
+                path=path,
+                message=message,
+                hint=hint,
+            )
+        )
+
+    def walk(self, node: yaml.Node, schema: dict[str, Any], prefix: str) -> None:
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(
+                node, prefix or "(top)", f"expected a mapping, got {_kind(node)}"
+            )
+            return
+        seen: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else ""
+            path = f"{prefix}.{key}" if prefix else key
+            if key in seen:
+                line = seen[key].start_mark.line + 1
+                self.problem(
+                    key_node, path, f"duplicate key {key!r} (first at line {line})"
+                )
+                continue
+            seen[key] = key_node
+            if key not in schema:
+                close = difflib.get_close_matches(key, schema, n=1)
+                self.problem(
+                    key_node,
+                    path,
+                    f"unknown key {key!r}; expected one of {', '.join(sorted(schema))}",
+                    f"did you mean {close[0]!r}?" if close else "",
+                )
+                continue
+            kind = schema[key]
+            if isinstance(kind, dict):
+                self.walk(value_node, kind, path)
+            else:
+                self.scalar(value_node, kind, path)
+
+    def scalar(self, node: yaml.Node, kind: _Kind, path: str) -> None:
+        value = _construct(node)
+        if isinstance(kind, tuple):
+            if value not in kind:
+                close = difflib.get_close_matches(str(value), kind, n=1)
+                self.problem(
+                    node,
+                    path,
+                    f"expected one of {', '.join(kind)}, got {_show(value)}",
+                    f"did you mean {close[0]!r}?" if close else "",
+                )
+                return
+        elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self.problem(
+                node, path, f"expected {_TYPE_NAMES[kind]}, got {_show(value)}"
+            )
+            return
+        bounds = _BOUNDS.get(path)
+        if bounds is not None and isinstance(value, int | float):
+            low, high = bounds
+            if value < low or (high is not None and value > high):
+                limit = (
+                    f"between {low:g} and {high:g}"
+                    if high is not None
+                    else f">= {low:g}"
+                )
+                self.problem(node, path, f"must be {limit}, got {_show(value)}")
+                return
+        self.values[path] = value
+        self.marks[path] = node
+
+
+def _construct(node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        return [] if isinstance(node, yaml.SequenceNode) else {}
+    return yaml.constructor.SafeConstructor().construct_object(node)
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    return _show(_construct(node))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_settings(
+    text: str,
+    source_name: str,
+    *,
+    config_path: Path,
+    env: Mapping[str, str],
+    default_hostname: str,
+    read_key_file: Callable[[Path], str] | None = None,
+) -> Settings:
+    """
+    Build ``Settings`` from the configuration text and the environment.
+
+    Relative paths are resolved against the configuration file's folder. The API key comes,
+    first found wins, from ``POSTHOG_API_KEY``, the systemd credential
+    ``posthog_api_key``, ``posthog.api_key_file``, then ``posthog.api_key``.
+
+    Raises:
+        SettingsError: with every problem found.
+    """
+    walker = _Walker(source_name)
+    try:
+        root = yaml.compose(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = Problem(source_name, line, col, "", f"invalid YAML: {exc.problem}")
+        raise SettingsError([problem]) from None
+    if root is not None:
+        walker.walk(root, _SCHEMA, "")
+    values = walker.values
+    base = config_path.parent
+
+    def path_of(key: str, default: str) -> Path:
+        return base / str(values.get(key, default))
+
+    api_key = _api_key(values, walker, env, base, read_key_file)
+    host = env.get("POSTHOG_HOST") or values.get("posthog.host", DEFAULT_HOST)
+    if not str(host).startswith(("http://", "https://")):
+        node = walker.marks.get("posthog.host")
+        if node is not None:
+            walker.problem(
+                node, "posthog.host", f"expected an http(s) URL, got {host!r}"
+            )
+        else:
+            walker.problems.append(
+                Problem(
+                    "POSTHOG_HOST", 1, 1, "", f"expected an http(s) URL, got {host!r}"
+                )
+            )
+    if walker.problems:
+        raise SettingsError(walker.problems)
+
+    def group(prefix: str, cls: type[_T], **extra: Any) -> _T:
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        fields = {
+            key.split(".", 1)[1]: value
+            for key, value in values.items()
+            if key.startswith(prefix + ".") and key.split(".", 1)[1] in names
+        }
+        return cls(**(fields | extra))
+
+    return Settings(
+        config_path=config_path,
+        rules_dir=path_of("rules_dir", "rules"),
+        state_dir=Path(env["STATE_DIRECTORY"].split(":")[0])
+        if "state_dir" not in values and env.get("STATE_DIRECTORY")
+        else path_of("state_dir", DEFAULT_STATE_DIR),
+        hostname=values.get("hostname", default_hostname),
+        log_level=values.get("log.level", "info"),
+        log_format=values.get("log.format", "auto"),
+        posthog=group(
+            "posthog", PostHogSettings, api_key=api_key, host=str(host).rstrip("/")
+        ),
+        batch=group("batch", BatchSettings),
+        retry=group("retry", RetrySettings),
+        read=group("read", ReadSettings),
+        spool_max_bytes=values.get("spool.max_bytes", DEFAULT_SPOOL_BYTES),
+        shutdown_timeout_seconds=values.get(
+            "shutdown.timeout_seconds", DEFAULT_SHUTDOWN_SECONDS
+        ),
+    )
+
+
+def _api_key(
+    values: Mapping[str, Any],
+    walker: _Walker,
+    env: Mapping[str, str],
+    base: Path,
+    read_key_file: Callable[[Path], str] | None,
+) -> str | None:
+    if env.get("POSTHOG_API_KEY"):
+        return env["POSTHOG_API_KEY"].strip()
+    candidates: list[tuple[Path, str]] = []
+    if env.get("CREDENTIALS_DIRECTORY"):
+        credential = Path(env["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_NAME
+        candidates.append((credential, ""))
+    if "posthog.api_key_file" in values:
+        candidates.append(
+            (base / values["posthog.api_key_file"], "posthog.api_key_file")
+        )
+    for path, key in candidates:
+        if read_key_file is None:
+            break
+        try:
+            return read_key_file(path).strip() or None
+        except FileNotFoundError:
+            if key:
+                walker.problem(walker.marks[key], key, f"no such file: {str(path)!r}")
+        except OSError as exc:
+            if key:
+                walker.problem(
+                    walker.marks[key], key, f"cannot read the key file: {exc.strerror}"
+                )
+    value = values.get("posthog.api_key")
+    return str(value).strip() or None if value is not None else None
+
+
+# -- loading (I/O) -----------------------------------------------------------------------
+
+
+def load_settings(path: Path | None, *, state_dir: Path | None = None) -> Settings:
+    """Read the configuration file named by ``path``, ``$LOGBRIDGE_CONFIG`` or the default."""
+    env = os.environ
+    config_path = Path(path or env.get("LOGBRIDGE_CONFIG") or DEFAULT_CONFIG_PATH)
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        problem = Problem(
+            str(config_path), 1, 1, "", f"cannot read the configuration: {exc.strerror}"
+        )
+        raise SettingsError([problem]) from None
+    settings = parse_settings(
+        text,
+        str(config_path),
+        config_path=config_path.absolute(),
+        env=env,
+        default_hostname=socket.gethostname(),
+        read_key_file=lambda p: p.read_text(encoding="utf-8"),
+    )
+    if state_dir is not None:
+        settings = dataclasses.replace(settings, state_dir=state_dir.absolute())
+    return settings

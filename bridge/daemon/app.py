@@ -1,0 +1,313 @@
+"""The daemon: tail → parse → rules → spool → sink, wired under one asyncio.TaskGroup.
+
+Theory of operation:
+
+- The reader task scans the sources' globs, reads chunks of complete lines in a worker
+  thread, turns them into spool rows there, and commits each chunk's rows together with
+  the file's new checkpoint in one SQLite transaction on the store's thread. A crash at any
+  point therefore loses nothing and spools nothing twice.
+- The sink task sends the oldest spooled events and deletes them only after a 2xx.
+- When the spool reaches its cap, the reader waits: the log files are the buffer.
+- Signal handlers only queue a ``Control``. STOP: the reader finishes its current chunk,
+  the sink flushes within ``shutdown_timeout_seconds``, the state is closed, exit 0. A
+  second SIGINT exits at once (the state is consistent at every commit). RELOAD compiles
+  the rule files again and swaps the rule set between chunks, or keeps the old one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from bridge import __version__
+from bridge.clock import Clock, SystemClock
+from bridge.daemon.control import Control, early_stop_requested
+from bridge.daemon.pipeline import PipelineStats, PreparedChunk, prepare_chunks
+from bridge.daemon.reload import load_ruleset, source_specs
+from bridge.errors import RuleFileError
+from bridge.logs import get_logger
+from bridge.rules import RuleSet
+from bridge.settings import Settings
+from bridge.sink.posthog import Sink
+from bridge.source import SourceSpec, Tailer, watch_changes
+from bridge.spool.store import AsyncStore, Store
+
+__all__ = ["Daemon"]
+
+# How often the reader re-checks a full spool for room.
+SPOOL_FULL_POLL_SECONDS = 0.2
+
+
+@dataclass(slots=True)
+class _Runtime:
+    """What the tasks share while the daemon runs."""
+
+    ruleset: RuleSet
+    store: AsyncStore
+    tailer: Tailer
+    sink: Sink
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    controls: asyncio.Queue[Control] = field(default_factory=asyncio.Queue)
+    # Sources of a reloaded rule set, handed to the tailer by the reader between chunks:
+    # the tailer is not thread-safe and the reader may be inside it right now.
+    pending_specs: list[SourceSpec] | None = None
+
+
+class Daemon:
+    """One run of the bridge, until a signal (or, with ``once``, until all is delivered)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        once: bool = False,
+        clock: Clock | None = None,
+        write_out: Callable[[bytes], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.once = once
+        self.clock: Clock = clock or SystemClock()
+        self.stats = PipelineStats()
+        self._write_out = write_out or _write_stdout
+        self._log = get_logger()
+        self._interrupts = 0
+
+    async def run(self) -> int:
+        """Run until stopped; return the process exit code."""
+        ruleset = load_ruleset(self.settings)
+        state_dir = self.settings.state_dir
+        store = AsyncStore(lambda: Store.open(state_dir))
+        await store.open()
+        client = self._make_client()
+        try:
+            first_start = await store.call(lambda s: s.is_new)
+            checkpoints = await store.call(lambda s: s.load_checkpoints())
+            tailer = Tailer(
+                source_specs(ruleset, self.settings),
+                checkpoints,
+                first_start=first_start,
+                chunk_bytes=self.settings.read.chunk_bytes,
+                max_line_bytes=self.settings.read.max_line_bytes,
+            )
+            sink = Sink(
+                store,
+                settings=self.settings,
+                client=client,
+                clock=self.clock,
+                dry_run_out=self._write_out,
+            )
+            rt = _Runtime(ruleset=ruleset, store=store, tailer=tailer, sink=sink)
+            self._log.info(
+                "engine_started",
+                version=__version__,
+                rules=len(ruleset.rules),
+                sources=len(ruleset.sources),
+                rules_hash=ruleset.digest[:12],
+                dry_run=client is None,
+                state_dir=str(state_dir),
+            )
+            try:
+                return await self._run(rt)
+            finally:
+                tailer.close()
+        finally:
+            if client is not None:
+                await client.aclose()
+            await store.close()
+
+    def _make_client(self) -> httpx.AsyncClient | None:
+        if not self.settings.posthog.api_key:
+            return None
+        return httpx.AsyncClient(
+            timeout=self.settings.posthog.timeout_seconds,
+            headers={"User-Agent": f"logbridge/{__version__}"},
+        )
+
+    async def _run(self, rt: _Runtime) -> int:
+        self._install_signals(rt)
+        sink_stop = asyncio.Event()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                sink_task = tg.create_task(rt.sink.run(sink_stop))
+                control_task = tg.create_task(self._control_loop(rt))
+                watch_task = tg.create_task(self._watch(rt))
+                await self._read_loop(rt)
+                sink_stop.set()
+                await sink_task
+                control_task.cancel()
+                watch_task.cancel()
+        finally:
+            self._remove_signals()
+        timeout = None if self.once else self.settings.shutdown_timeout_seconds
+        drained = await rt.sink.drain(timeout)
+        spool = await rt.store.call(lambda s: s.stats())
+        self._log.info(
+            "engine_stopped",
+            drained=drained,
+            spooled=spool.events,
+            halted=rt.sink.halted,
+            **self.stats.snapshot(),
+        )
+        if self.once and not drained:
+            return 1
+        return 0
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def _read_loop(self, rt: _Runtime) -> None:
+        ready = False
+        while not rt.stop.is_set():
+            await asyncio.to_thread(self._scan, rt)
+            self._log_notices(rt)
+            if not ready:
+                # State loaded and the first scan done: positions of files present now
+                # are fixed, so lines appended from here on will be read.
+                ready = True
+                self._log.info("engine_ready", files=len(rt.tailer.file_states()))
+            while not rt.stop.is_set():
+                await self._wait_for_spool_room(rt)
+                if rt.stop.is_set():
+                    break
+                prepared = await asyncio.to_thread(self._read_and_prepare, rt)
+                self._log_notices(rt)
+                if prepared:
+                    now = self.clock.now().timestamp()
+                    await rt.store.call(functools.partial(_commit, prepared, now))
+                    if any(chunk.rows for chunk in prepared):
+                        rt.sink.notify()
+                if not rt.tailer.has_backlog():
+                    break
+            if self.once:
+                return
+            await self._wait_for_wake(rt)
+
+    def _scan(self, rt: _Runtime) -> None:
+        specs, rt.pending_specs = rt.pending_specs, None
+        if specs is not None:
+            rt.tailer.set_sources(specs)
+        rt.tailer.scan()
+
+    def _read_and_prepare(self, rt: _Runtime) -> list[PreparedChunk]:
+        chunks = rt.tailer.read()
+        if not chunks:
+            return []
+        return prepare_chunks(
+            chunks,
+            rt.ruleset,
+            self.clock.now(),
+            self.stats,
+            geoip_disable=self.settings.posthog.geoip_disable,
+        )
+
+    async def _wait_for_spool_room(self, rt: _Runtime) -> None:
+        cap = self.settings.spool_max_bytes
+        warned = False
+        while not rt.stop.is_set():
+            spool = await rt.store.call(lambda s: s.stats())
+            if spool.bytes < cap:
+                if warned:
+                    self._log.info("spool_resumed", bytes=spool.bytes)
+                return
+            if not warned:
+                self._log.warning("spool_full", bytes=spool.bytes, events=spool.events)
+                warned = True
+            await self.clock.sleep(SPOOL_FULL_POLL_SECONDS)
+
+    async def _wait_for_wake(self, rt: _Runtime) -> None:
+        stop_wait = asyncio.ensure_future(rt.stop.wait())
+        wake_wait = asyncio.ensure_future(rt.wake.wait())
+        try:
+            await asyncio.wait(
+                {stop_wait, wake_wait}, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stop_wait.cancel()
+            wake_wait.cancel()
+        rt.wake.clear()
+
+    async def _watch(self, rt: _Runtime) -> None:
+        if self.once:
+            return
+        while not rt.stop.is_set():
+            dirs = rt.tailer.watched_dirs()
+            async for _ in watch_changes(
+                dirs, rt.stop, self.settings.read.rescan_seconds
+            ):
+                rt.wake.set()
+                if rt.tailer.watched_dirs() != dirs:
+                    break
+
+    def _log_notices(self, rt: _Runtime) -> None:
+        for notice in rt.tailer.drain_notices():
+            self._log.info(notice.kind, path=notice.path, offset=notice.offset)
+
+    # -- control -----------------------------------------------------------------------
+
+    def _install_signals(self, rt: _Runtime) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, rt.controls.put_nowait, Control.STOP)
+        loop.add_signal_handler(signal.SIGINT, self._on_interrupt, rt)
+        loop.add_signal_handler(signal.SIGHUP, rt.controls.put_nowait, Control.RELOAD)
+        if early_stop_requested():
+            rt.controls.put_nowait(Control.STOP)
+
+    def _remove_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+
+    def _on_interrupt(self, rt: _Runtime) -> None:
+        self._interrupts += 1
+        if self._interrupts > 1:
+            # Every commit leaves the state consistent, so quitting now loses nothing.
+            os._exit(130)
+        rt.controls.put_nowait(Control.STOP)
+
+    async def _control_loop(self, rt: _Runtime) -> None:
+        while True:
+            control = await rt.controls.get()
+            if control is Control.STOP:
+                self._log.info("shutdown_requested")
+                rt.stop.set()
+                rt.wake.set()
+            elif control is Control.RELOAD:
+                await self._reload(rt)
+
+    async def _reload(self, rt: _Runtime) -> None:
+        try:
+            ruleset = await asyncio.to_thread(load_ruleset, self.settings)
+        except RuleFileError as exc:
+            for problem in exc.problems:
+                self._log.error("rules_rejected", error=str(problem))
+            return
+        old = {rule.name for rule in rt.ruleset.rules}
+        new = {rule.name for rule in ruleset.rules}
+        rt.ruleset = ruleset
+        rt.pending_specs = source_specs(ruleset, self.settings)
+        rt.wake.set()
+        self._log.info(
+            "rules_reloaded",
+            added=sorted(new - old),
+            removed=sorted(old - new),
+            rules_hash=ruleset.digest[:12],
+        )
+
+
+def _commit(prepared: list[PreparedChunk], now: float, store: Store) -> None:
+    for chunk in prepared:
+        store.commit_chunk(chunk.rows, chunk.checkpoint, now)
+
+
+def _write_stdout(body: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError):
+        sys.stdout.buffer.write(body + b"\n")
+        sys.stdout.buffer.flush()
