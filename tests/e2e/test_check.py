@@ -1,0 +1,77 @@
+"""``logbridge check`` reports every mistake of the rule files at once, with positions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.e2e.conftest import Workspace
+from tests.e2e.helpers import order_rules
+
+
+def _check(workspace: Workspace) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", "check", "-c", "bridge.yaml"],
+        capture_output=True,
+        text=True,
+        env=workspace.env,
+        cwd=workspace.root,
+        check=False,
+    )
+
+
+def test_valid_rules_pass(workspace: Workspace) -> None:
+    workspace.write_rules(order_rules())
+
+    result = _check(workspace)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok: 1 rules, 1 sources")
+
+
+def test_every_mistake_is_reported_with_its_position(workspace: Workspace) -> None:
+    workspace.write_rules(
+        """\
+sources:
+  - name: shop
+    paths: ["logs/app.log"]
+    format: jsn
+rules:
+  - name: order
+    source: shpo
+    when:
+      message: {regex: "(?<=x)y"}
+    event: pedido_procesado
+    properties:
+      amount: {fild: amount}
+"""
+    )
+
+    result = _check(workspace)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "rules/app.yaml:4:13: error: sources[0].format: unknown format 'jsn'; "
+        "expected one of json (did you mean 'json'?)",
+        "rules/app.yaml:7:13: error: rules[0].source: unknown source 'shpo' "
+        "(did you mean 'shop'?)",
+        "rules/app.yaml:9:24: error: rules[0].when.message: RE2 cannot compile "
+        "'(?<=x)y': invalid perl operator: (?<=",
+        "rules/app.yaml:12:16: error: rules[0].properties.amount: unknown key 'fild'; "
+        "expected one of default, field, template, type, value (did you mean 'field'?)",
+        "4 errors in 1 file",
+    ]
+
+
+def test_a_broken_config_is_reported_with_its_position(workspace: Workspace) -> None:
+    workspace.write_rules(order_rules())
+    (workspace.root / "bridge.yaml").write_text("batch:\n  max_evnets: 10\n")
+
+    result = _check(workspace)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        "bridge.yaml:2:3: error: batch.max_evnets: unknown key 'max_evnets'; expected one "
+        "of max_bytes, max_event_bytes, max_events, max_wait_seconds "
+        "(did you mean 'max_events'?)"
+    )

@@ -1,0 +1,132 @@
+"""Lines appended to a log file arrive at the capture endpoint as the expected events."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import timedelta
+
+import orjson
+
+from tests.e2e.conftest import API_KEY, Workspace
+from tests.e2e.helpers import BASE_TIME, LogWriter, expected_uuid, is_order, order_rules
+from tests.fakeposthog import FakePostHog
+
+
+def test_appended_lines_become_the_expected_events(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    workspace.write_rules(order_rules())
+    writer = LogWriter(workspace.logs / "app.log")
+    writer.append(range(3))  # present before the first start: skipped (start_at: end)
+    proc = workspace.start_ready()
+
+    writer.append(range(3, 30))
+    expected = [w for w in writer.written if w.n >= 3 and is_order(w.n)]
+    arrived = posthog.wait_for(lambda p: len(p.dedup_view()) >= len(expected), 15)
+    code = workspace.stop(proc)
+
+    assert arrived, workspace.output()
+    assert code == 0
+    file_id = writer.file_id()
+    by_uuid = {e.uuid: e for e in posthog.dedup_view().values()}
+    assert set(by_uuid) == {expected_uuid(file_id, w.offset) for w in expected}
+    for w in expected:
+        event = by_uuid[expected_uuid(file_id, w.offset)]
+        assert event.event == "pedido_procesado"
+        assert event.distinct_id == f"u{w.n % 7}"
+        assert event.timestamp == BASE_TIME + timedelta(milliseconds=w.n)
+        props = event.properties
+        assert props["order_id"] == f"o-{w.n}"
+        assert props["amount"] == w.n + 0.5
+        assert isinstance(props["amount"], float)
+        assert props["n"] == w.n
+        assert props["currency"] == "EUR"
+        assert props["$lib"] == "logbridge"
+        assert "$process_person_profile" not in props
+    assert posthog.duplicate_deliveries() == 0
+
+
+def test_batches_are_gzip_json_without_sent_at(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    workspace.write_rules(order_rules(start_at="beginning"))
+    LogWriter(workspace.logs / "app.log").append(range(10))
+
+    result = workspace.run_once()
+
+    assert result.returncode == 0, result.stderr.decode()
+    batches = [r for r in posthog.requests if r.path.rstrip("/") == "/batch"]
+    assert batches
+    for request in batches:
+        assert request.headers["content-encoding"] == "gzip"
+        assert request.gzip
+        body = orjson.loads(request.body)
+        assert body["api_key"] == API_KEY
+        assert "sent_at" not in body
+        assert len(gzip.compress(request.body)) > 0
+    assert len(posthog.dedup_view()) == sum(1 for n in range(10) if is_order(n))
+
+
+def test_a_line_without_distinct_id_becomes_a_personless_event(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    workspace.write_rules(
+        order_rules(start_at="beginning").replace("{user_id}", "{who}")
+    )
+    LogWriter(workspace.logs / "app.log").append(range(1))
+
+    result = workspace.run_once()
+
+    assert result.returncode == 0, result.stderr.decode()
+    (event,) = posthog.dedup_view().values()
+    assert event.properties["$process_person_profile"] is False
+    assert event.distinct_id == event.uuid
+
+
+def test_run_once_without_a_key_prints_the_batches(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    workspace.write_rules(order_rules(start_at="beginning"))
+    LogWriter(workspace.logs / "app.log").append(range(4))
+    del workspace.env["POSTHOG_API_KEY"]
+
+    result = workspace.run_once()
+
+    assert result.returncode == 0, result.stderr.decode()
+    printed = orjson.loads(result.stdout)
+    assert [e["properties"]["order_id"] for e in printed["batch"]] == [
+        "o-0",
+        "o-1",
+        "o-3",
+    ]
+    assert "api_key" not in printed
+    assert posthog.requests == []
+
+
+def test_bad_lines_are_counted_and_skipped(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    workspace.write_rules(order_rules(start_at="beginning"))
+    log = workspace.logs / "app.log"
+    writer = LogWriter(log)
+    writer.append(range(2))
+    with log.open("ab") as f:
+        f.write(b"not json at all\n[1, 2]\n\xff\xfe{broken\n")
+    writer.append(range(3, 5))
+
+    result = workspace.run_once()
+
+    assert result.returncode == 0, result.stderr.decode()
+    assert {e.properties["order_id"] for e in posthog.dedup_view().values()} == {
+        "o-0",
+        "o-1",
+        "o-3",
+        "o-4",
+    }
+    (stopped,) = [
+        e
+        for e in map(orjson.loads, result.stderr.splitlines())
+        if e["event"] == "engine_stopped"
+    ]
+    assert sum(stopped["parse_errors"].values()) == 3
+    assert stopped["invalid_utf8"] == 1
