@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -32,7 +34,7 @@ from bridge.clock import Clock, SystemClock
 from bridge.daemon.control import Control, early_stop_requested
 from bridge.daemon.pipeline import PipelineStats, PreparedChunk, prepare_chunks
 from bridge.daemon.reload import load_ruleset, source_specs
-from bridge.errors import RuleFileError
+from bridge.errors import RuleFileError, StoreError
 from bridge.logs import get_logger
 from bridge.rules import RuleSet
 from bridge.settings import Settings
@@ -85,6 +87,10 @@ class Daemon:
         """Run until stopped; return the process exit code."""
         ruleset = load_ruleset(self.settings)
         state_dir = self.settings.state_dir
+        with _exclusive(state_dir):
+            return await self._run_locked(ruleset, state_dir)
+
+    async def _run_locked(self, ruleset: RuleSet, state_dir: Path) -> int:
         store = AsyncStore(lambda: Store.open(state_dir))
         await store.open()
         client = self._make_client()
@@ -305,6 +311,29 @@ class Daemon:
 def _commit(prepared: list[PreparedChunk], now: float, store: Store) -> None:
     for chunk in prepared:
         store.commit_chunk(chunk.rows, chunk.checkpoint, now)
+
+
+@contextlib.contextmanager
+def _exclusive(state_dir: Path) -> Iterator[None]:
+    """
+    Hold a lock on the state directory for the daemon's lifetime.
+
+    Two daemons on one spool would both send every event; PostHog would deduplicate
+    them, but the operator would pay twice and the counts in the logs would lie.
+    """
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = (state_dir / "lock").open("a")
+    except OSError as exc:
+        msg = f"{state_dir}: cannot use the state directory: {exc.strerror}"
+        raise StoreError(msg) from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            msg = f"{state_dir}: another logbridge is already running with this state directory"
+            raise StoreError(msg) from None
+        yield
 
 
 def _write_stdout(body: bytes) -> None:

@@ -130,3 +130,17 @@ def test_bad_lines_are_counted_and_skipped(
     ]
     assert sum(stopped["parse_errors"].values()) == 3
     assert stopped["invalid_utf8"] == 1
+
+
+def test_a_second_daemon_on_the_same_state_directory_refuses_to_start(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+    first = workspace.start_ready()
+
+    second = workspace.run_once()
+    code = workspace.stop(first)
+
+    assert second.returncode == 1
+    assert b"another logbridge is already running with this state directory" in second.stderr
+    assert code == 0
