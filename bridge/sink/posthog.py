@@ -105,6 +105,7 @@ class Sink:
         rand: Callable[[], float] = random.random,
         dry_run_out: Callable[[bytes], None] | None = None,
         log: structlog.typing.FilteringBoundLogger | None = None,
+        observe_duration: Callable[[float], None] | None = None,
     ) -> None:
         """
         Prepare a sink; nothing is sent until ``run`` or ``drain``.
@@ -114,6 +115,7 @@ class Sink:
             rand: uniform in [0, 1), for the back-off jitter.
             dry_run_out: receives each batch as pretty JSON without the key, in a dry
                 run; defaults to standard output.
+            observe_duration: receives the duration of every request, in seconds.
         """
         self._store = store
         self._posthog = settings.posthog
@@ -129,9 +131,14 @@ class Sink:
             log if log is not None else structlog.get_logger("bridge.sink")
         )
         self._wakeup = asyncio.Event()
+        self._observe_duration = observe_duration
         self.halted = False
         self.last_error: str | None = None
         self.counters = SinkCounters()
+        # For health checks, on clock.monotonic(): when the request in flight started,
+        # and when the current run of failed attempts began (None: the last one worked).
+        self.in_flight_since: float | None = None
+        self.failing_since: float | None = None
 
     @property
     def dry_run(self) -> bool:
@@ -308,8 +315,28 @@ class Sink:
             self._dry_run_out(self._render_dry_run(batch))
             return _Attempt(Outcome(Action.ACK, None, None, "dry run"), "", "", 0.0)
         started = self._clock.monotonic()
+        self.in_flight_since = started
         try:
-            response = await self._client.post(
+            attempt = await self._request(self._client, batch, payload, started)
+        finally:
+            self.in_flight_since = None
+        if self._observe_duration is not None:
+            self._observe_duration(attempt.duration_s)
+        if attempt.outcome.action is Action.ACK:
+            self.failing_since = None
+        elif self.failing_since is None:
+            self.failing_since = started
+        return attempt
+
+    async def _request(
+        self,
+        client: httpx.AsyncClient,
+        batch: Sequence[SpooledEvent],
+        payload: bytes,
+        started: float,
+    ) -> _Attempt:
+        try:
+            response = await client.post(
                 self._url,
                 content=payload,
                 headers={
