@@ -92,6 +92,26 @@ class ReadSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsSettings:
+    """The localhost endpoint for /metrics, /healthz and /readyz."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    # Not a port of a common exporter (9187 is postgres_exporter's).
+    port: int = 9841
+    # Sends failing for longer than this make /readyz answer 503.
+    sink_failing_seconds: float = 300.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OwnEventsSettings:
+    """logbridge's own events: engine_started, engine_stopped, health_check."""
+
+    enabled: bool = True
+    health_check_seconds: float = 300.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Everything the daemon needs besides the rule files."""
 
@@ -99,12 +119,15 @@ class Settings:
     rules_dir: Path
     state_dir: Path
     hostname: str = "localhost"
+    environment: str = "production"
     log_level: str = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     posthog: PostHogSettings = PostHogSettings()
     batch: BatchSettings = BatchSettings()
     retry: RetrySettings = RetrySettings()
     read: ReadSettings = ReadSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    own_events: OwnEventsSettings = OwnEventsSettings()
     spool_max_bytes: int = DEFAULT_SPOOL_BYTES
     shutdown_timeout_seconds: float = DEFAULT_SHUTDOWN_SECONDS
 
@@ -118,6 +141,7 @@ _SCHEMA: dict[str, _Kind | dict[str, _Kind]] = {
     "rules_dir": str,
     "state_dir": str,
     "hostname": str,
+    "environment": str,
     "log": {"level": ("debug", "info", "warning", "error"), "format": LOG_FORMATS},
     "posthog": {
         "host": str,
@@ -139,6 +163,13 @@ _SCHEMA: dict[str, _Kind | dict[str, _Kind]] = {
         "halted_recheck_seconds": float,
     },
     "read": {"chunk_bytes": int, "max_line_bytes": int, "rescan_seconds": float},
+    "metrics": {
+        "enabled": bool,
+        "host": str,
+        "port": int,
+        "sink_failing_seconds": float,
+    },
+    "own_events": {"enabled": bool, "health_check_seconds": float},
     "spool": {"max_bytes": int},
     "shutdown": {"timeout_seconds": float},
 }
@@ -159,6 +190,9 @@ _BOUNDS: dict[str, tuple[float, float | None]] = {
     "read.max_line_bytes": (256, None),
     "read.rescan_seconds": (0.1, None),
     "spool.max_bytes": (1024 * 1024, None),
+    "metrics.port": (0, 65535),
+    "metrics.sink_failing_seconds": (1.0, None),
+    "own_events.health_check_seconds": (1.0, None),
     "shutdown.timeout_seconds": (0.0, None),
 }
 
@@ -344,6 +378,7 @@ def parse_settings(
         if "state_dir" not in values and env.get("STATE_DIRECTORY")
         else path_of("state_dir", DEFAULT_STATE_DIR),
         hostname=values.get("hostname", default_hostname),
+        environment=values.get("environment", "production"),
         log_level=values.get("log.level", "info"),
         log_format=values.get("log.format", "auto"),
         posthog=group(
@@ -352,6 +387,8 @@ def parse_settings(
         batch=group("batch", BatchSettings),
         retry=group("retry", RetrySettings),
         read=group("read", ReadSettings),
+        metrics=group("metrics", MetricsSettings),
+        own_events=group("own_events", OwnEventsSettings),
         spool_max_bytes=values.get("spool.max_bytes", DEFAULT_SPOOL_BYTES),
         shutdown_timeout_seconds=values.get(
             "shutdown.timeout_seconds", DEFAULT_SHUTDOWN_SECONDS

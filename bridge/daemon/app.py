@@ -8,6 +8,8 @@ Theory of operation:
   point therefore loses nothing and spools nothing twice.
 - The sink task sends the oldest spooled events and deletes them only after a 2xx.
 - When the spool reaches its cap, the reader waits: the log files are the buffer.
+- The supervisor task publishes metrics, systemd's STATUS= and the watchdog (fed only
+  while the pipeline makes progress), and spools the periodic ``health_check`` event.
 - Signal handlers only queue a ``Control``. STOP: the reader finishes its current chunk,
   the sink flushes within ``shutdown_timeout_seconds``, the state is closed, exit 0. A
   second SIGINT exits at once (the state is consistent at every commit). RELOAD compiles
@@ -23,29 +25,41 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import orjson
 
 from bridge import __version__
 from bridge.clock import Clock, SystemClock
 from bridge.daemon.control import Control, early_stop_requested
+from bridge.daemon.health import Health
+from bridge.daemon.metrics import HealthServer, Metrics
+from bridge.daemon.own_events import OwnEvents
 from bridge.daemon.pipeline import PipelineStats, PreparedChunk, prepare_chunks
 from bridge.daemon.reload import load_ruleset, source_specs
+from bridge.daemon.systemd import Notifier
 from bridge.errors import RuleFileError, StoreError
 from bridge.logs import get_logger
+from bridge.model import Event
 from bridge.rules import RuleSet
 from bridge.settings import Settings
 from bridge.sink.posthog import Sink
 from bridge.source import SourceSpec, Tailer, watch_changes
+from bridge.source.discover import watched_dirs
+from bridge.spool.rows import encode_event
 from bridge.spool.store import AsyncStore, Store
 
-__all__ = ["Daemon"]
+__all__ = ["RULES_STATUS", "Daemon"]
 
 # How often the reader re-checks a full spool for room.
 SPOOL_FULL_POLL_SECONDS = 0.2
+# How often metrics, STATUS= and the watchdog are refreshed (at most).
+SUPERVISE_SECONDS = 2.0
+# Meta key of the state database that tells `logbridge status` about the rules.
+RULES_STATUS = "rules_status"
 
 
 @dataclass(slots=True)
@@ -62,6 +76,9 @@ class _Runtime:
     # Sources of a reloaded rule set, handed to the tailer by the reader between chunks:
     # the tailer is not thread-safe and the reader may be inside it right now.
     pending_specs: list[SourceSpec] | None = None
+    # The sources the watcher follows: replaced whole (never mutated) on reload.
+    specs: Sequence[SourceSpec] = ()
+    stop_reason: str = "signal"
 
 
 class Daemon:
@@ -79,6 +96,14 @@ class Daemon:
         self.once = once
         self.clock: Clock = clock or SystemClock()
         self.stats = PipelineStats()
+        self.notifier = Notifier()
+        metrics = Metrics() if settings.metrics.enabled and not once else None
+        self.health = Health(settings, metrics)
+        self.own = OwnEvents(
+            hostname=settings.hostname,
+            environment=settings.environment,
+            started_at=self.clock.now(),
+        )
         self._write_out = write_out or _write_stdout
         self._log = get_logger()
         self._interrupts = 0
@@ -94,15 +119,20 @@ class Daemon:
         store = AsyncStore(lambda: Store.open(state_dir))
         await store.open()
         client = self._make_client()
+        server = None
         try:
             first_start = await store.call(lambda s: s.is_new)
             checkpoints = await store.call(lambda s: s.load_checkpoints())
+            specs = source_specs(ruleset, self.settings)
             tailer = Tailer(
-                source_specs(ruleset, self.settings),
+                specs,
                 checkpoints,
                 first_start=first_start,
                 chunk_bytes=self.settings.read.chunk_bytes,
                 max_line_bytes=self.settings.read.max_line_bytes,
+            )
+            histogram = (
+                self.health.metrics and self.health.metrics.send_duration_seconds
             )
             sink = Sink(
                 store,
@@ -110,8 +140,13 @@ class Daemon:
                 client=client,
                 clock=self.clock,
                 dry_run_out=self._write_out,
+                observe_duration=histogram.observe if histogram else None,
             )
-            rt = _Runtime(ruleset=ruleset, store=store, tailer=tailer, sink=sink)
+            rt = _Runtime(
+                ruleset=ruleset, store=store, tailer=tailer, sink=sink, specs=specs
+            )
+            await self._rules_active(rt, ruleset)
+            server = await self._start_server(rt)
             self._log.info(
                 "engine_started",
                 version=__version__,
@@ -121,11 +156,21 @@ class Daemon:
                 dry_run=client is None,
                 state_dir=str(state_dir),
             )
+            await self._spool_own(
+                rt,
+                self.own.engine_started(
+                    rules_hash=ruleset.digest[:12],
+                    rules=len(ruleset.rules),
+                    sources=len(ruleset.sources),
+                ),
+            )
             try:
                 return await self._run(rt)
             finally:
                 tailer.close()
         finally:
+            if server is not None:
+                await server.stop()
             if client is not None:
                 await client.aclose()
             await store.close()
@@ -138,26 +183,61 @@ class Daemon:
             headers={"User-Agent": f"logbridge/{__version__}"},
         )
 
+    async def _start_server(self, rt: _Runtime) -> HealthServer | None:
+        metrics = self.health.metrics
+        if metrics is None:
+            return None
+        for source in rt.ruleset.sources:
+            metrics.declare_source(source.name)
+        server = HealthServer(
+            metrics,
+            lambda: self.health.readiness(rt.sink, self.clock.monotonic()),
+            host=self.settings.metrics.host,
+            port=self.settings.metrics.port,
+        )
+        try:
+            port = await server.start()
+        except OSError as exc:
+            msg = (
+                f"cannot listen on {self.settings.metrics.host}:"
+                f"{self.settings.metrics.port} for /metrics: {exc.strerror}"
+            )
+            raise StoreError(msg) from None
+        self._log.info("metrics_listening", host=self.settings.metrics.host, port=port)
+        return server
+
     async def _run(self, rt: _Runtime) -> int:
         self._install_signals(rt)
         sink_stop = asyncio.Event()
         try:
             async with asyncio.TaskGroup() as tg:
                 sink_task = tg.create_task(rt.sink.run(sink_stop))
-                control_task = tg.create_task(self._control_loop(rt))
-                watch_task = tg.create_task(self._watch(rt))
+                helpers = [
+                    tg.create_task(self._control_loop(rt)),
+                    tg.create_task(self._watch(rt)),
+                    tg.create_task(self._supervise(rt)),
+                ]
                 await self._read_loop(rt)
+                self.notifier.stopping()
                 sink_stop.set()
                 await sink_task
-                control_task.cancel()
-                watch_task.cancel()
+                for task in helpers:
+                    task.cancel()
         finally:
             self._remove_signals()
+        reason = "once" if self.once else rt.stop_reason
+        await self._spool_own(
+            rt,
+            self.own.engine_stopped(
+                self.clock.now(), reason=reason, counters=self._counters(rt)
+            ),
+        )
         timeout = None if self.once else self.settings.shutdown_timeout_seconds
         drained = await rt.sink.drain(timeout)
         spool = await rt.store.call(lambda s: s.stats())
         self._log.info(
             "engine_stopped",
+            reason=reason,
             drained=drained,
             spooled=spool.events,
             halted=rt.sink.halted,
@@ -170,21 +250,24 @@ class Daemon:
     # -- reading -----------------------------------------------------------------------
 
     async def _read_loop(self, rt: _Runtime) -> None:
-        ready = False
         while not rt.stop.is_set():
+            self.health.reader_tick = self.clock.monotonic()
             await asyncio.to_thread(self._scan, rt)
-            self._log_notices(rt)
-            if not ready:
+            self._notices(rt)
+            if not self.health.started:
                 # State loaded and the first scan done: positions of files present now
                 # are fixed, so lines appended from here on will be read.
-                ready = True
-                self._log.info("engine_ready", files=len(rt.tailer.file_states()))
+                self.health.started = True
+                files = len(rt.tailer.file_states())
+                self._log.info("engine_ready", files=files)
+                self.notifier.ready(f"{files} files, starting")
             while not rt.stop.is_set():
+                self.health.reader_tick = self.clock.monotonic()
                 await self._wait_for_spool_room(rt)
                 if rt.stop.is_set():
                     break
                 prepared = await asyncio.to_thread(self._read_and_prepare, rt)
-                self._log_notices(rt)
+                self._notices(rt)
                 if prepared:
                     now = self.clock.now().timestamp()
                     await rt.store.call(functools.partial(_commit, prepared, now))
@@ -201,9 +284,11 @@ class Daemon:
         if specs is not None:
             rt.tailer.set_sources(specs)
         rt.tailer.scan()
+        self.health.files_seen(rt.tailer.file_states())
 
     def _read_and_prepare(self, rt: _Runtime) -> list[PreparedChunk]:
         chunks = rt.tailer.read()
+        self.health.files_seen(rt.tailer.file_states())
         if not chunks:
             return []
         return prepare_chunks(
@@ -226,6 +311,7 @@ class Daemon:
             if not warned:
                 self._log.warning("spool_full", bytes=spool.bytes, events=spool.events)
                 warned = True
+            self.health.reader_tick = self.clock.monotonic()
             await self.clock.sleep(SPOOL_FULL_POLL_SECONDS)
 
     async def _wait_for_wake(self, rt: _Runtime) -> None:
@@ -244,17 +330,79 @@ class Daemon:
         if self.once:
             return
         while not rt.stop.is_set():
-            dirs = rt.tailer.watched_dirs()
+            dirs = watched_dirs(rt.specs)
             async for _ in watch_changes(
                 dirs, rt.stop, self.settings.read.rescan_seconds
             ):
                 rt.wake.set()
-                if rt.tailer.watched_dirs() != dirs:
+                if watched_dirs(rt.specs) != dirs:
                     break
 
-    def _log_notices(self, rt: _Runtime) -> None:
-        for notice in rt.tailer.drain_notices():
+    def _notices(self, rt: _Runtime) -> None:
+        notices = rt.tailer.drain_notices()
+        self.health.notices(notices)
+        for notice in notices:
             self._log.info(notice.kind, path=notice.path, offset=notice.offset)
+
+    # -- own events and supervision ----------------------------------------------------
+
+    async def _spool_own(self, rt: _Runtime, event: Event) -> None:
+        if not self.settings.own_events.enabled:
+            return
+        body = encode_event(
+            event,
+            lib_version=__version__,
+            geoip_disable=self.settings.posthog.geoip_disable,
+        )
+        now = self.clock.now().timestamp()
+        rows = ((event.uuid, body, event.rule),)
+        await rt.store.call(lambda s: s.commit_chunk(rows, None, now))
+        rt.sink.notify()
+
+    def _counters(self, rt: _Runtime) -> dict[str, int]:
+        snapshot = self.stats.snapshot()
+        counters = rt.sink.counters
+        return {
+            "lines": snapshot["lines"],
+            "events": sum(snapshot["events"].values()),
+            "parse_errors": sum(snapshot["parse_errors"].values()),
+            "lines_too_long": snapshot["too_long"],
+            "lines_invalid_utf8": snapshot["invalid_utf8"],
+            "events_sent": counters.events_sent,
+            "batches_sent": counters.batches_sent,
+            "retries": sum(counters.retries.values()),
+            "deadletters": counters.deadletters,
+        }
+
+    async def _supervise(self, rt: _Runtime) -> None:
+        """Refresh metrics, STATUS= and the watchdog; spool health_check events."""
+        interval = self.notifier.watchdog_interval_seconds()
+        period = min(SUPERVISE_SECONDS, interval) if interval else SUPERVISE_SECONDS
+        health_every = self.settings.own_events.health_check_seconds
+        next_health = self.clock.monotonic() + health_every
+        last_counters = self._counters(rt)
+        while True:
+            await self.clock.sleep(period)
+            now = self.clock.monotonic()
+            self.health.spool_seen(await rt.store.call(lambda s: s.stats()))
+            self.health.publish(self.stats, rt.sink, self.clock.now().timestamp())
+            if self.health.started:
+                self.notifier.status(self.health.status_line(rt.sink))
+            if interval and self.health.is_progressing(rt.sink, now, 2 * interval):
+                self.notifier.watchdog()
+            if now >= next_health and not self.once:
+                next_health = now + health_every
+                counters = self._counters(rt)
+                since = {key: n - last_counters[key] for key, n in counters.items()}
+                last_counters = counters
+                spool = await rt.store.call(lambda s: s.stats())
+                since |= {
+                    "spool_events": spool.events,
+                    "files": len(rt.tailer.file_states()),
+                }
+                await self._spool_own(
+                    rt, self.own.health_check(self.clock.now(), since)
+                )
 
     # -- control -----------------------------------------------------------------------
 
@@ -289,23 +437,52 @@ class Daemon:
                 await self._reload(rt)
 
     async def _reload(self, rt: _Runtime) -> None:
+        self.notifier.reloading()
         try:
             ruleset = await asyncio.to_thread(load_ruleset, self.settings)
         except RuleFileError as exc:
             for problem in exc.problems:
                 self._log.error("rules_rejected", error=str(problem))
+            self.health.reload_counted(ok=False)
+            first = str(exc.problems[0]) if exc.problems else "invalid rules"
+            self.health.rules_rejected(first)
+            await self._save_rules_status(rt, ok=False, error=str(exc))
+            self.notifier.ready()
+            self.notifier.status(f"rules rejected, old rules kept: {first}")
             return
-        old = {rule.name for rule in rt.ruleset.rules}
-        new = {rule.name for rule in ruleset.rules}
+        old = {rule.name: rule.digest for rule in rt.ruleset.rules}
+        new = {rule.name: rule.digest for rule in ruleset.rules}
         rt.ruleset = ruleset
-        rt.pending_specs = source_specs(ruleset, self.settings)
+        rt.specs = rt.pending_specs = source_specs(ruleset, self.settings)
         rt.wake.set()
+        self.health.reload_counted(ok=True)
+        await self._rules_active(rt, ruleset)
+        self.notifier.ready()
         self._log.info(
             "rules_reloaded",
-            added=sorted(new - old),
-            removed=sorted(old - new),
+            added=sorted(new.keys() - old.keys()),
+            changed=sorted(k for k in new.keys() & old.keys() if new[k] != old[k]),
+            removed=sorted(old.keys() - new.keys()),
             rules_hash=ruleset.digest[:12],
         )
+
+    async def _rules_active(self, rt: _Runtime, ruleset: RuleSet) -> None:
+        self.health.rules_loaded(ruleset.digest)
+        await self._save_rules_status(rt, ok=True, error=None)
+
+    async def _save_rules_status(
+        self, rt: _Runtime, *, ok: bool, error: str | None
+    ) -> None:
+        status = orjson.dumps(
+            {
+                "ok": ok,
+                "hash": rt.ruleset.digest[:12],
+                "rules": [rule.name for rule in rt.ruleset.rules],
+                "at": self.clock.now().isoformat(),
+                "error": error,
+            }
+        ).decode()
+        await rt.store.call(lambda s: s.set_meta(RULES_STATUS, status))
 
 
 def _commit(prepared: list[PreparedChunk], now: float, store: Store) -> None:

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bridge import __version__
 from bridge.model import Checkpoint, Record
@@ -26,25 +27,33 @@ Row = tuple[str, bytes, str]
 
 @dataclass(slots=True)
 class PipelineStats:
-    """Running totals since the daemon started; read by logs, status and metrics."""
+    """
+    Running totals since the daemon started, per source (events: per rule).
 
-    lines: int = 0
-    bytes: int = 0
-    too_long: int = 0
-    invalid_utf8: int = 0
-    unmatched: int = 0
-    parse_errors: Counter[str] = field(default_factory=Counter)
+    The single count of what happened to lines: logs, metrics, ``health_check`` events
+    and the systemd status line are all derived from it.
+    """
+
+    lines: Counter[str] = field(default_factory=Counter)
+    bytes: Counter[str] = field(default_factory=Counter)
+    too_long: Counter[str] = field(default_factory=Counter)
+    invalid_utf8: Counter[str] = field(default_factory=Counter)
+    unmatched: Counter[str] = field(default_factory=Counter)
+    parse_errors: Counter[tuple[str, str]] = field(default_factory=Counter)
     events: Counter[str] = field(default_factory=Counter)
 
-    def snapshot(self) -> dict[str, object]:
-        """A plain copy for logging."""
+    def snapshot(self) -> dict[str, Any]:
+        """Totals over all sources, as plain values for logs and events."""
+        errors: Counter[str] = Counter()
+        for (_, reason), count in self.parse_errors.items():
+            errors[reason] += count
         return {
-            "lines": self.lines,
-            "bytes": self.bytes,
-            "too_long": self.too_long,
-            "invalid_utf8": self.invalid_utf8,
-            "unmatched": self.unmatched,
-            "parse_errors": dict(self.parse_errors),
+            "lines": self.lines.total(),
+            "bytes": self.bytes.total(),
+            "too_long": self.too_long.total(),
+            "invalid_utf8": self.invalid_utf8.total(),
+            "unmatched": self.unmatched.total(),
+            "parse_errors": dict(errors),
             "events": dict(self.events),
         }
 
@@ -69,23 +78,25 @@ def prepare_chunks(
     prepared = []
     for chunk in chunks:
         rows: list[Row] = []
-        source = ruleset.source(chunk.checkpoint.source)
-        stats.lines += len(chunk.lines)
-        stats.too_long += chunk.too_long
-        stats.invalid_utf8 += chunk.invalid_utf8
+        name = chunk.checkpoint.source
+        source = ruleset.source(name)
+        stats.lines[name] += len(chunk.lines)
+        stats.too_long[name] += chunk.too_long
+        stats.invalid_utf8[name] += chunk.invalid_utf8
+        if chunk.lines:
+            stats.bytes[name] += chunk.checkpoint.offset - chunk.lines[0].offset
         for line in chunk.lines:
-            stats.bytes += len(line.text)
             if source is None:
                 # The source was removed by a reload while its file was still open.
-                stats.unmatched += 1
+                stats.unmatched[name] += 1
                 continue
             fields = source.parse(line.text)
             if isinstance(fields, ParseFailure):
-                stats.parse_errors[fields.reason] += 1
+                stats.parse_errors[name, fields.reason] += 1
                 continue
             events = ruleset.apply(Record(line=line, fields=fields, read_at=read_at))
             if not events:
-                stats.unmatched += 1
+                stats.unmatched[name] += 1
             for event in events:
                 stats.events[event.rule] += 1
                 body = encode_event(

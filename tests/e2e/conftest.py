@@ -39,6 +39,10 @@ read:
   rescan_seconds: 0.5
 shutdown:
   timeout_seconds: 5
+metrics:
+  port: {metrics_port}
+own_events:
+  enabled: {own_events}
 """
 
 
@@ -64,9 +68,22 @@ class Workspace:
     def state_db(self) -> Path:
         return self.root / "state" / "state.db"
 
-    def write_config(self, *, max_events: int = 1000, extra: str = "") -> Path:
+    def write_config(
+        self,
+        *,
+        max_events: int = 1000,
+        own_events: bool = False,
+        metrics_port: int = 0,
+        extra: str = "",
+    ) -> Path:
         config = self.root / "bridge.yaml"
-        text = FAST_CONFIG.format(host=self.host, max_events=max_events) + extra
+        text = FAST_CONFIG.format(
+            host=self.host,
+            max_events=max_events,
+            own_events=str(own_events).lower(),
+            metrics_port=metrics_port,
+        )
+        text += extra
         config.write_text(text)
         return config
 
