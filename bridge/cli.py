@@ -58,24 +58,56 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate the configuration and rules")
     add_config(check)
     check.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    status = commands.add_parser(
+        "status", help="files, spool, dead letters and rules, from the state database"
+    )
+    add_config(status)
+    status.add_argument("--state-dir", type=Path, help="override state_dir")
+    status.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON even on a terminal (the default elsewhere)",
+    )
+
+    dead = commands.add_parser("deadletter", help="events PostHog refused for good")
+    dead_commands = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (
+        ("list", "show the dead letters"),
+        ("retry", "put dead letters back in the spool (the given ids, or --all)"),
+        ("drop", "delete dead letters for good (the given ids, or --all)"),
+    ):
+        sub = dead_commands.add_parser(action, help=text)
+        add_config(sub)
+        sub.add_argument("--state-dir", type=Path, help="override state_dir")
+        if action == "list":
+            sub.add_argument("--json", action="store_true", help="JSON lines")
+            sub.add_argument("--limit", type=int, default=100)
+        else:
+            sub.add_argument("ids", nargs="*", type=int, metavar="ID")
+            sub.add_argument(
+                "--all", action="store_true", help="act on every dead letter"
+            )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``logbridge`` console script."""
     args = _parser().parse_args(argv)
+    commands = {
+        "run": _run,
+        "check": _check,
+        "status": _status,
+        "deadletter": _deadletter,
+    }
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "check":
-            return _check(args)
+        return commands[args.command](args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
     except StoreError as exc:
         print(f"logbridge: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    return EXIT_INVALID  # pragma: no cover - argparse rejects unknown commands
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -104,4 +136,96 @@ def _check(args: argparse.Namespace) -> int:
         f"ok: {len(ruleset.rules)} rules, {len(ruleset.sources)} sources "
         f"(rules hash {ruleset.digest[:12]})"
     )
+    return EXIT_OK
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    from bridge.settings import load_settings
+
+    return load_settings(args.config, state_dir=args.state_dir).state_dir
+
+
+def _status(args: argparse.Namespace) -> int:
+    import os
+    import time
+
+    import orjson
+
+    from bridge.daemon.app import RULES_STATUS
+    from bridge.sink.posthog import LAST_SEND_ERROR
+    from bridge.spool.store import Store
+    from bridge.status import FileReport, build_status, render_status
+
+    state_dir = _state_dir(args)
+    store = Store.open_readonly(state_dir)
+    try:
+        checkpoints = store.load_checkpoints()
+        spool = store.stats()
+        last_error = store.get_meta(LAST_SEND_ERROR)
+        rules = store.get_meta(RULES_STATUS)
+    finally:
+        store.close()
+    files = []
+    for checkpoint in checkpoints:
+        try:
+            st = os.stat(checkpoint.path)  # noqa: PTH116 - st_ino and st_dev are needed
+            same = (st.st_dev, st.st_ino) == (checkpoint.dev, checkpoint.ino)
+            size = st.st_size if same else None
+        except OSError:
+            size = None
+        files.append(FileReport(checkpoint=checkpoint, size=size))
+    report = build_status(
+        state_db=str(store.path),
+        files=files,
+        spool=spool,
+        last_send_error=last_error,
+        rules_status=rules,
+        now=time.time(),
+    )
+    if args.json or not sys.stdout.isatty():
+        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(render_status(report))
+    return EXIT_OK
+
+
+def _deadletter(args: argparse.Namespace) -> int:
+    import orjson
+
+    from bridge.spool.store import Store
+    from bridge.status import deadletter_json, render_deadletters
+
+    state_dir = _state_dir(args)
+    if args.action == "list":
+        store = Store.open_readonly(state_dir)
+        try:
+            letters = store.list_deadletters(limit=args.limit)
+        finally:
+            store.close()
+        if args.json or not sys.stdout.isatty():
+            for letter in letters:
+                print(orjson.dumps(deadletter_json(letter)).decode())
+        else:
+            print(render_deadletters(letters))
+        return EXIT_OK
+    if not args.ids and not args.all:
+        print(
+            f"logbridge: deadletter {args.action}: give the ids to act on, or --all",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    if not (state_dir / "state.db").exists():
+        print(f"logbridge: no state database in {state_dir}", file=sys.stderr)
+        return EXIT_FAILURE
+    store = Store.open(state_dir)
+    try:
+        ids = args.ids or None
+        if args.action == "retry":
+            count = store.retry_deadletters(ids)
+            print(f"{count} dead letter(s) put back in the spool")
+        else:
+            count = store.drop_deadletters(ids)
+            print(f"{count} dead letter(s) dropped")
+    finally:
+        store.close()
     return EXIT_OK

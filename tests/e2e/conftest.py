@@ -43,6 +43,7 @@ metrics:
   port: {metrics_port}
 own_events:
   enabled: {own_events}
+  health_check_seconds: {health_check_seconds}
 """
 
 
@@ -73,6 +74,7 @@ class Workspace:
         *,
         max_events: int = 1000,
         own_events: bool = False,
+        health_check_seconds: float = 300,
         metrics_port: int = 0,
         extra: str = "",
     ) -> Path:
@@ -81,6 +83,7 @@ class Workspace:
             host=self.host,
             max_events=max_events,
             own_events=str(own_events).lower(),
+            health_check_seconds=health_check_seconds,
             metrics_port=metrics_port,
         )
         text += extra
@@ -197,3 +200,14 @@ def workspace(tmp_path: Path, posthog: FakePostHog) -> Iterator[Workspace]:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def metrics_port(workspace: Workspace, timeout: float = 10.0) -> int:
+    """The port the daemon's health server listens on (the config asks for any)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in workspace.log_events():
+            if event.get("event") == "metrics_listening":
+                return int(event["port"])
+        time.sleep(0.05)
+    pytest.fail(f"no metrics_listening in the daemon's log:\n{workspace.output()}")

@@ -142,5 +142,8 @@ def test_a_second_daemon_on_the_same_state_directory_refuses_to_start(
     code = workspace.stop(first)
 
     assert second.returncode == 1
-    assert b"another logbridge is already running with this state directory" in second.stderr
+    assert (
+        b"another logbridge is already running with this state directory"
+        in second.stderr
+    )
     assert code == 0
