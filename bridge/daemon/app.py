@@ -39,7 +39,7 @@ from bridge.daemon.health import Health
 from bridge.daemon.metrics import HealthServer, Metrics
 from bridge.daemon.own_events import OwnEvents
 from bridge.daemon.pipeline import PipelineStats, PreparedChunk, prepare_chunks
-from bridge.daemon.reload import load_ruleset, source_specs
+from bridge.daemon.reload import load_ruleset, rule_files_signature, source_specs
 from bridge.daemon.systemd import Notifier
 from bridge.errors import RuleFileError, StoreError
 from bridge.logs import get_logger
@@ -58,6 +58,8 @@ __all__ = ["RULES_STATUS", "Daemon"]
 SPOOL_FULL_POLL_SECONDS = 0.2
 # How often metrics, STATUS= and the watchdog are refreshed (at most).
 SUPERVISE_SECONDS = 2.0
+# The backstop for rule-file changes inotify missed.
+RULES_RESCAN_SECONDS = 5.0
 # Meta key of the state database that tells `logbridge status` about the rules.
 RULES_STATUS = "rules_status"
 
@@ -78,6 +80,8 @@ class _Runtime:
     pending_specs: list[SourceSpec] | None = None
     # The sources the watcher follows: replaced whole (never mutated) on reload.
     specs: Sequence[SourceSpec] = ()
+    # A reload is queued and not started yet: further requests coalesce into it.
+    reload_queued: bool = False
     stop_reason: str = "signal"
 
 
@@ -216,6 +220,7 @@ class Daemon:
                     tg.create_task(self._control_loop(rt)),
                     tg.create_task(self._watch(rt)),
                     tg.create_task(self._supervise(rt)),
+                    tg.create_task(self._watch_rules(rt)),
                 ]
                 await self._read_loop(rt)
                 self.notifier.stopping()
@@ -338,6 +343,24 @@ class Daemon:
                 if watched_dirs(rt.specs) != dirs:
                     break
 
+    async def _watch_rules(self, rt: _Runtime) -> None:
+        """
+        Reload when a rule file changes on disk.
+
+        A wake-up (an inotify event, or the periodic backstop) only leads to a reload
+        when the files' names, sizes or modification times differ from the last look,
+        so a burst of edits, or an editor's temp files, coalesce into one reload.
+        """
+        if self.once:
+            return
+        rules_dir = self.settings.rules_dir
+        last = await asyncio.to_thread(rule_files_signature, rules_dir)
+        async for _ in watch_changes({str(rules_dir)}, rt.stop, RULES_RESCAN_SECONDS):
+            current = await asyncio.to_thread(rule_files_signature, rules_dir)
+            if current != last:
+                last = current
+                _request_reload(rt)
+
     def _notices(self, rt: _Runtime) -> None:
         notices = rt.tailer.drain_notices()
         self.health.notices(notices)
@@ -410,7 +433,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, rt.controls.put_nowait, Control.STOP)
         loop.add_signal_handler(signal.SIGINT, self._on_interrupt, rt)
-        loop.add_signal_handler(signal.SIGHUP, rt.controls.put_nowait, Control.RELOAD)
+        loop.add_signal_handler(signal.SIGHUP, _request_reload, rt)
         if early_stop_requested():
             rt.controls.put_nowait(Control.STOP)
 
@@ -434,6 +457,8 @@ class Daemon:
                 rt.stop.set()
                 rt.wake.set()
             elif control is Control.RELOAD:
+                # Cleared before reading the files: an edit from now on queues another.
+                rt.reload_queued = False
                 await self._reload(rt)
 
     async def _reload(self, rt: _Runtime) -> None:
@@ -483,6 +508,12 @@ class Daemon:
             }
         ).decode()
         await rt.store.call(lambda s: s.set_meta(RULES_STATUS, status))
+
+
+def _request_reload(rt: _Runtime) -> None:
+    if not rt.reload_queued:
+        rt.reload_queued = True
+        rt.controls.put_nowait(Control.RELOAD)
 
 
 def _commit(prepared: list[PreparedChunk], now: float, store: Store) -> None:

@@ -13,7 +13,13 @@ from bridge.rules import RuleSet, compile_rules
 from bridge.settings import Settings
 from bridge.source import SourceSpec
 
-__all__ = ["display_name", "load_ruleset", "rule_file_paths", "source_specs"]
+__all__ = [
+    "display_name",
+    "load_ruleset",
+    "rule_file_paths",
+    "rule_files_signature",
+    "source_specs",
+]
 
 RULE_SUFFIXES = (".yaml", ".yml")
 
@@ -29,6 +35,21 @@ def display_name(path: Path) -> str:
 def rule_file_paths(rules_dir: Path) -> list[Path]:
     """The rule files of a directory, in name order (which is also rule order)."""
     return sorted(p for p in rules_dir.iterdir() if p.suffix in RULE_SUFFIXES)
+
+
+def rule_files_signature(rules_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of the rule files: what a reload would read."""
+    signature = []
+    try:
+        for path in rule_file_paths(rules_dir):
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            signature.append((path.name, st.st_size, st.st_mtime_ns))
+    except OSError:
+        return ()
+    return tuple(signature)
 
 
 def load_ruleset(settings: Settings, *, strict: bool = False) -> RuleSet:
