@@ -1,4 +1,4 @@
-"""The value a parser returns for a line it cannot turn into fields.
+"""What a parser is, and the value it returns for a line it cannot turn into fields.
 
 Every parser in ``bridge.parse`` returns either a dict of fields or a
 ``ParseFailure``; none of them raises for any input line.
@@ -6,9 +6,11 @@ Every parser in ``bridge.parse`` returns either a dict of fields or a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["ParseFailure"]
+__all__ = ["ParseFailure", "Parser"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,3 +25,6 @@ class ParseFailure:
 
     reason: str
     detail: str = ""
+
+
+Parser = Callable[[str], dict[str, Any] | ParseFailure]

@@ -7,13 +7,15 @@ Invariants:
 - Compilation keeps going after an error, so one run reports every problem of every
   file; nothing is logged, problems are raised or returned (warnings ride on
   ``RuleSet.warnings``; ``strict`` makes them errors).
-- Pure: the result depends only on the arguments.
+- Pure: the result depends only on the arguments (the hash salt is one of them).
 
 File shape (every key optional; an empty file is valid)::
 
-    sources: [{name, paths, format, start_at, timestamp}, ...]
-    rules:   [{name, source, when, event, distinct_id, properties}, ...]
-    tests:   [{...}, ...]     # kept as plain data for ``logbridge test``
+    sources: [{name, paths, format, start_at, timestamp, ...}, ...]
+    rules:   [{name, source, when, event, distinct_id, properties,
+               set, set_once, groups, exception, sample, rate_limit,
+               aggregate}, ...]
+    tests:   [{name, source, line | lines, expect}, ...]   # bridge.rules.cases
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from bridge.errors import Problem, RuleFileError
-from bridge.rules.conditions import Predicate, compile_when
+from bridge.rules.cases import compile_cases
+from bridge.rules.conditions import FieldCond, GroupCond, compile_when_tree
+from bridge.rules.conditions import predicate_of as predicate_of_tree
+from bridge.rules.exceptions import EXCEPTION_EVENT
+from bridge.rules.features import compile_extras, compile_limits
+from bridge.rules.fieldpaths import FieldRef
 from bridge.rules.mappings import (
     ValueFn,
     ValueScope,
@@ -32,7 +39,7 @@ from bridge.rules.mappings import (
     compile_value,
     is_constant,
 )
-from bridge.rules.ruleset import CompiledRule, RuleCase, RuleSet
+from bridge.rules.ruleset import CompiledRule, RuleSet, SourceDef
 from bridge.rules.schema import (
     Item,
     Reporter,
@@ -55,7 +62,6 @@ from bridge.rules.yamlnodes import (
     describe,
     item_path,
     parse_document,
-    to_plain,
 )
 
 __all__ = ["MAX_EVENT_NAME_CHARS", "compile_rules"]
@@ -65,7 +71,21 @@ __all__ = ["MAX_EVENT_NAME_CHARS", "compile_rules"]
 MAX_EVENT_NAME_CHARS = 200
 
 _TOP_KEYS = ("rules", "sources", "tests")
-_RULE_KEYS = ("distinct_id", "event", "name", "properties", "source", "when")
+_RULE_KEYS = (
+    "aggregate",
+    "distinct_id",
+    "event",
+    "exception",
+    "groups",
+    "name",
+    "properties",
+    "rate_limit",
+    "sample",
+    "set",
+    "set_once",
+    "source",
+    "when",
+)
 _RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -78,6 +98,7 @@ def compile_rules(
     *,
     hostname: str = "localhost",
     strict: bool = False,
+    salt: bytes | None = None,
 ) -> RuleSet:
     """
     Compile rule files, given as (display name, YAML text) pairs, into a RuleSet.
@@ -86,6 +107,8 @@ def compile_rules(
         files: the display name is what problems print, e.g. "rules/orders.yaml".
         hostname: what ``{$hostname}`` stands for.
         strict: report warnings as errors.
+        salt: the key of ``hash: true`` values (``rules.hash_salt``); a rule that
+            hashes without one is an error.
 
     Raises:
         RuleFileError: with every problem of every file, sorted by position.
@@ -100,8 +123,9 @@ def compile_rules(
             items[key].extend(found)
 
     sources, source_sites = compile_sources(items["sources"])
-    rules = _compile_rules(items["rules"], source_sites, hostname)
-    cases = _collect_cases(items["tests"])
+    by_name = {source.name: source for source in sources}
+    rules = _compile_rules(items["rules"], source_sites, by_name, hostname, salt)
+    cases = compile_cases(items["tests"], source_sites)
     _warn_unused(files, rules, source_sites, reporters)
 
     problems = [problem for rep in reporters for problem in rep.problems]
@@ -144,14 +168,25 @@ def _sections(rep: Reporter, root: Node | None) -> Iterator[tuple[str, list[Item
 
 
 def _compile_rules(
-    items: list[Item], source_sites: dict[str, Site], hostname: str
+    items: list[Item],
+    source_sites: dict[str, Site],
+    sources: dict[str, SourceDef],
+    hostname: str,
+    salt: bytes | None,
 ) -> list[CompiledRule]:
     rules: list[CompiledRule] = []
     rule_sites: dict[str, Site] = {}
     for item in items:
-        rule = _compile_rule(item, source_sites, rule_sites, hostname)
-        if rule is not None:
-            rules.append(rule)
+        scope = ValueScope(hostname=hostname, source="", rule="", salt=salt)
+        rule = _compile_rule(item, source_sites, rule_sites, scope)
+        if rule is None:
+            continue
+        rules.append(rule)
+        source = sources.get(rule.source)
+        fields = None if source is None else source.fields
+        if fields is not None:
+            refs = [*scope.refs, *_condition_refs(rule.condition)]
+            _warn_unknown_fields(item.rep, refs, rule.source, fields)
     return rules
 
 
@@ -159,33 +194,35 @@ def _compile_rule(
     item: Item,
     source_sites: dict[str, Site],
     rule_sites: dict[str, Site],
-    hostname: str,
+    blank: ValueScope,
 ) -> CompiledRule | None:
+    """Compile one rule; the field paths it names are added to ``blank.refs``."""
     rep, path = item.rep, item.path
     mapping = expect_map(rep, item.node, path)
     if mapping is None:
         return None
-    required = ("name", "source", "event")
-    keys_ok = check_keys(rep, mapping, path, _RULE_KEYS, required=required)
+    keys_ok = check_keys(rep, mapping, path, _RULE_KEYS, required=("name", "source"))
     name = unique_name(rep, mapping, path, _RULE_NAME, "rule", rule_sites)
     source = _rule_source(rep, mapping, path, source_sites)
     event = _event_name(rep, mapping, path)
-    scope = ValueScope(hostname=hostname, source=source or "", rule=name or "")
-    matches = _rule_condition(rep, mapping, path)
+    scope = ValueScope(blank.hostname, source or "", name or "", blank.salt, blank.refs)
+    condition_ok, condition = _rule_condition(rep, mapping, path)
     distinct_ok, distinct_id = _rule_distinct_id(rep, mapping, path, scope)
     properties: tuple[tuple[str, ValueFn], ...] | None = ()
     properties_node = mapping.get("properties")
     if properties_node is not None:
         where = child_path(path, "properties")
         properties = compile_properties(rep, properties_node, where, scope)
+    extras = compile_extras(rep, mapping, path, scope)
+    limits = compile_limits(rep, mapping, path, scope)
     if (
-        not keys_ok
+        not (keys_ok and condition_ok and distinct_ok)
         or name is None
         or source is None
         or event is None
-        or matches is None
-        or not distinct_ok
         or properties is None
+        or extras is None
+        or limits is None
     ):
         return None
     return CompiledRule(
@@ -193,17 +230,26 @@ def _compile_rule(
         source=source,
         event=event,
         digest=node_digest(mapping),
-        matches=matches,
+        matches=_always if condition is None else predicate_of_tree(condition),
         distinct_id=distinct_id,
         properties=properties,
+        extras=extras,
+        condition=condition,
+        sample=limits.sample,
+        rate_limit=limits.rate_limit,
+        aggregate=limits.aggregate,
     )
 
 
-def _rule_condition(rep: Reporter, mapping: Map, path: str) -> Predicate | None:
+def _rule_condition(
+    rep: Reporter, mapping: Map, path: str
+) -> tuple[bool, GroupCond | None]:
+    """Return whether ``when`` is valid, and its tree (None: no ``when``)."""
     node = mapping.get("when")
     if node is None:
-        return _always
-    return compile_when(rep, node, child_path(path, "when"))
+        return True, None
+    tree = compile_when_tree(rep, node, child_path(path, "when"))
+    return tree is not None, tree
 
 
 def _rule_distinct_id(
@@ -243,10 +289,20 @@ def _rule_source(
 
 def _event_name(rep: Reporter, mapping: Map, path: str) -> str | None:
     node = mapping.get("event")
+    is_exception = mapping.get("exception") is not None
     if node is None:
+        if is_exception:
+            return EXCEPTION_EVENT
+        rep.error(mapping, path, "missing required key 'event'")
         return None
     where = child_path(path, "event")
     event = expect_str(rep, node, where, "an event name")
+    if event is not None and is_exception and event != EXCEPTION_EVENT:
+        message = (
+            f"expected {EXCEPTION_EVENT!r} for a rule with exception, got {event!r}"
+        )
+        rep.error(node, where, message, "hint: omit event: in an exception rule")
+        return None
     if event is not None and len(event) > MAX_EVENT_NAME_CHARS:
         message = (
             f"expected an event name of at most {MAX_EVENT_NAME_CHARS} characters, "
@@ -256,14 +312,32 @@ def _event_name(rep: Reporter, mapping: Map, path: str) -> str | None:
     return event
 
 
-def _collect_cases(items: list[Item]) -> list[RuleCase]:
-    cases: list[RuleCase] = []
-    for item in items:
-        mapping = expect_map(item.rep, item.node, item.path)
-        if mapping is not None:
-            data = to_plain(mapping)
-            cases.append(RuleCase(item.rep.file, mapping.line, mapping.col, data))
-    return cases
+def _condition_refs(condition: GroupCond | None) -> list[FieldRef]:
+    """The field paths a condition tree tests, with their positions."""
+    if condition is None:
+        return []
+    refs: list[FieldRef] = []
+    for child in condition.children:
+        if isinstance(child, FieldCond):
+            where, line, col = child.where, child.line, child.col
+            refs.append(FieldRef(child.path, child.top, where, line, col))
+        else:
+            refs.extend(_condition_refs(child))
+    return refs
+
+
+def _warn_unknown_fields(
+    rep: Reporter, refs: list[FieldRef], source: str, fields: frozenset[str]
+) -> None:
+    """Warn about paths naming a field the source's parser never produces."""
+    for ref in refs:
+        if ref.top in fields:
+            continue
+        hint = did_you_mean(ref.top, fields)
+        if not hint:
+            hint = f"hint: its fields are {one_of(fields)}" if fields else ""
+        message = f"source {source!r} has no field {ref.top!r}"
+        rep.warning(Site(rep, ref.path, ref.line, ref.col), ref.path, message, hint)
 
 
 def _warn_unused(

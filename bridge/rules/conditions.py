@@ -1,9 +1,12 @@
-"""A rule's ``when`` mapping → one plain predicate over a record's fields.
+"""A rule's ``when`` mapping → a condition tree and one plain predicate over fields.
 
 Invariants:
 
 - Compiled once: field paths are parsed, RE2 patterns compiled and operands checked
   at load; the predicate does no dispatch on the YAML shape per line.
+- Two results of one compilation: the tree (``Cond``), which keeps every path,
+  operator and operand for ``explain``, and the predicate made from it, which is
+  all the hot path calls. Both judge a record the same way.
 - A predicate never raises: a field of an unexpected type makes a test false (or
   true for ``ne`` and ``not``), never an exception.
 - A missing field equals nothing, not even null; ``ne`` holds on a missing field,
@@ -19,13 +22,13 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
-
-import re2
+from typing import Any, Literal
 
 from bridge.rules.coercions import equals, render_text, to_number
-from bridge.rules.fieldpaths import MISSING, compile_getter, parse_field_path
+from bridge.rules.fieldpaths import MISSING, Getter, compile_getter, parse_field_path
+from bridge.rules.patterns import compile_pattern
 from bridge.rules.schema import (
     Reporter,
     did_you_mean,
@@ -43,74 +46,144 @@ from bridge.rules.yamlnodes import (
     child_path,
     describe,
     item_path,
+    to_plain,
 )
 
-__all__ = ["OPERATORS", "Predicate", "compile_condition", "compile_when"]
+__all__ = [
+    "OPERATORS",
+    "Check",
+    "Cond",
+    "FieldCond",
+    "GroupCond",
+    "Predicate",
+    "compile_when_tree",
+    "predicate_of",
+]
 
 Predicate = Callable[[Any], bool]
-_Compiler = Callable[[Reporter, Node, str], Predicate | None]
+_Compiler = Callable[[Reporter, Node, str], "Check | None"]
 
 _GROUPS = ("all", "any")
 
 
-def compile_when(rep: Reporter, node: Node, path: str) -> Predicate | None:
+@dataclass(frozen=True, slots=True)
+class Check:
     """
-    Compile a ``when`` mapping into a predicate over a record's fields.
+    One operator applied to a field's value.
+
+    ``operand`` is the rule's operand as plain data; ``inner`` holds the checks a
+    value-level ``not`` negates.
+    """
+
+    op: str
+    operand: Any
+    test: Predicate = field(repr=False, compare=False)
+    inner: tuple[Check, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldCond:
+    """
+    ``path: condition``: every check must hold on the value at ``path``.
+
+    ``top`` is the path's first segment; ``line``, ``col`` and ``where`` locate the
+    key in the rule file.
+    """
+
+    path: str
+    checks: tuple[Check, ...]
+    get: Getter = field(repr=False, compare=False)
+    top: str = ""
+    line: int = 0
+    col: int = 0
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCond:
+    """``all`` (the ``when`` mapping itself, and ``all:``), ``any`` or ``not``."""
+
+    kind: Literal["all", "any", "not"]
+    children: tuple[Cond, ...]
+
+
+Cond = FieldCond | GroupCond
+
+
+def compile_when_tree(rep: Reporter, node: Node, path: str) -> GroupCond | None:
+    """
+    Compile a ``when`` mapping into its condition tree (an ``all`` group).
 
     Returns:
-        The predicate, or None after reporting what is wrong.
+        The tree, or None after reporting what is wrong.
     """
     mapping = expect_map(rep, node, path)
     if mapping is None:
         return None
-    predicates: list[Predicate] = []
+    children: list[Cond] = []
     ok = True
     for key, value in mapping.entries:
         where = child_path(path, key.text)
-        predicate: Predicate | None
+        child: Cond | None
         if key.text in _GROUPS:
-            predicate = _compile_group(rep, key.text, value, where)
+            child = _compile_group(rep, key.text, value, where)
         elif key.text == "not":
-            inner = compile_when(rep, value, where)
-            predicate = None if inner is None else _negate(inner)
+            inner = compile_when_tree(rep, value, where)
+            child = None if inner is None else GroupCond("not", (inner,))
         else:
-            predicate = _compile_field(rep, key, value, where)
-        if predicate is None:
+            child = _compile_field(rep, key, value, where)
+        if child is None:
             ok = False
         else:
-            predicates.append(predicate)
-    return _all_of(predicates) if ok else None
+            children.append(child)
+    return GroupCond("all", tuple(children)) if ok else None
 
 
-def compile_condition(
-    rep: Reporter, node: Node, path: str, field: str = ""
-) -> Predicate | None:
-    """
-    Compile the condition on one field's value (which may be ``MISSING``).
-
-    ``field`` is the field path as written, used to hint at nested-field mistakes.
-    """
-    if isinstance(node, Scalar):
-        return equals(node.value)
-    if isinstance(node, Seq):
-        rep.error(node, path, "a list is ambiguous here", "hint: write {in: [...]}")
-        return None
-    return _compile_operators(rep, node, path, field)
+def predicate_of(cond: Cond) -> Predicate:
+    """The fast predicate over a record's fields that judges like the tree."""
+    if isinstance(cond, FieldCond):
+        test = _all_of([check.test for check in cond.checks])
+        get = cond.get
+        return lambda fields: test(get(fields))
+    predicates = [predicate_of(child) for child in cond.children]
+    if cond.kind == "not":
+        return _negate(predicates[0])
+    if cond.kind == "any":
+        return _any_of(predicates)
+    return _all_of(predicates)
 
 
-def _compile_field(rep: Reporter, key: Key, node: Node, path: str) -> Predicate | None:
+def _compile_field(rep: Reporter, key: Key, node: Node, path: str) -> FieldCond | None:
     segments = parse_field_path(key.text)
-    test = compile_condition(rep, node, path, key.text)
+    checks = _compile_checks(rep, node, path, key.text)
     if isinstance(segments, str):
         rep.error(key, path, segments)
         return None
-    if test is None:
+    if checks is None:
         return None
     get = compile_getter(segments)
-    return lambda fields: test(get(fields))
+    top = segments[0][0]
+    return FieldCond(key.text, checks, get, top, key.line, key.col, path)
 
 
-def _compile_group(rep: Reporter, name: str, node: Node, path: str) -> Predicate | None:
+def _compile_checks(
+    rep: Reporter, node: Node, path: str, field_path: str = ""
+) -> tuple[Check, ...] | None:
+    """
+    Compile the condition on one field's value (which may be ``MISSING``).
+
+    ``field_path`` is the field path as written, used to hint at nested-field
+    mistakes.
+    """
+    if isinstance(node, Scalar):
+        return (Check("eq", node.value, equals(node.value)),)
+    if isinstance(node, Seq):
+        rep.error(node, path, "a list is ambiguous here", "hint: write {in: [...]}")
+        return None
+    return _compile_operators(rep, node, path, field_path)
+
+
+def _compile_group(rep: Reporter, name: str, node: Node, path: str) -> GroupCond | None:
     seq = expect_list(rep, node, path, "a list of condition mappings")
     if seq is None:
         return None
@@ -119,21 +192,22 @@ def _compile_group(rep: Reporter, name: str, node: Node, path: str) -> Predicate
         rep.error(seq, path, message)
         return None
     compiled = [
-        compile_when(rep, item, item_path(path, i)) for i, item in enumerate(seq.items)
+        compile_when_tree(rep, item, item_path(path, i))
+        for i, item in enumerate(seq.items)
     ]
-    predicates = [p for p in compiled if p is not None]
-    if len(predicates) != len(compiled):
+    children = [child for child in compiled if child is not None]
+    if len(children) != len(compiled):
         return None
-    return _all_of(predicates) if name == "all" else _any_of(predicates)
+    return GroupCond("all" if name == "all" else "any", tuple(children))
 
 
 def _compile_operators(
-    rep: Reporter, mapping: Map, path: str, field: str
-) -> Predicate | None:
+    rep: Reporter, mapping: Map, path: str, field_path: str
+) -> tuple[Check, ...] | None:
     if not mapping.entries:
         rep.error(mapping, path, "expected at least one operator, got an empty mapping")
         return None
-    tests: list[Predicate] = []
+    checks: list[Check] = []
     ok = True
     for key, value in mapping.entries:
         compile_operator = _OPERATOR_COMPILERS.get(key.text)
@@ -142,17 +216,17 @@ def _compile_operators(
                 f"unknown operator {key.text!r}; expected one of {one_of(OPERATORS)}"
             )
             hint = did_you_mean(key.text, OPERATORS)
-            if not hint and field:
-                hint = f"hint: to test a nested field, write '{field}.{key.text}'"
+            if not hint and field_path:
+                hint = f"hint: to test a nested field, write '{field_path}.{key.text}'"
             rep.error(key, path, message, hint)
             ok = False
             continue
-        test = compile_operator(rep, value, path)
-        if test is None:
+        check = compile_operator(rep, value, path)
+        if check is None:
             ok = False
         else:
-            tests.append(test)
-    return _all_of(tests) if ok else None
+            checks.append(check)
+    return tuple(checks) if ok else None
 
 
 def _scalar_operand(rep: Reporter, node: Node, path: str, name: str) -> Scalar | None:
@@ -163,17 +237,21 @@ def _scalar_operand(rep: Reporter, node: Node, path: str, name: str) -> Scalar |
     return None
 
 
-def _compile_eq(rep: Reporter, node: Node, path: str) -> Predicate | None:
+def _compile_eq(rep: Reporter, node: Node, path: str) -> Check | None:
     operand = _scalar_operand(rep, node, path, "eq")
-    return None if operand is None else equals(operand.value)
+    if operand is None:
+        return None
+    return Check("eq", operand.value, equals(operand.value))
 
 
-def _compile_ne(rep: Reporter, node: Node, path: str) -> Predicate | None:
+def _compile_ne(rep: Reporter, node: Node, path: str) -> Check | None:
     operand = _scalar_operand(rep, node, path, "ne")
-    return None if operand is None else _negate(equals(operand.value))
+    if operand is None:
+        return None
+    return Check("ne", operand.value, _negate(equals(operand.value)))
 
 
-def _compile_in(rep: Reporter, node: Node, path: str) -> Predicate | None:
+def _compile_in(rep: Reporter, node: Node, path: str) -> Check | None:
     seq = expect_list(rep, node, path, "a list for 'in'")
     if seq is None:
         return None
@@ -198,53 +276,52 @@ def _compile_in(rep: Reporter, node: Node, path: str) -> Predicate | None:
             return value in texts
         return any(test(value) for test in tests)
 
-    return is_in
+    return Check("in", values, is_in)
 
 
-def _compile_exists(rep: Reporter, node: Node, path: str) -> Predicate | None:
+def _compile_exists(rep: Reporter, node: Node, path: str) -> Check | None:
     if not (isinstance(node, Scalar) and isinstance(node.value, bool)):
         rep.error(
             node, path, f"expected true or false for 'exists', got {describe(node)}"
         )
         return None
     if node.value:
-        return lambda value: value is not MISSING
-    return lambda value: value is MISSING
+        return Check("exists", True, lambda value: value is not MISSING)
+    return Check("exists", False, lambda value: value is MISSING)
 
 
-def _compile_regex(rep: Reporter, node: Node, path: str) -> Predicate | None:
-    pattern = expect_str(rep, node, path, "a pattern for 'regex'")
-    if pattern is None:
-        return None
-    options = re2.Options()
-    # RE2 would also print the error to stderr; the Problem reports it instead.
-    options.log_errors = False
-    try:
-        regex = re2.compile(pattern, options)
-    except re2.error as exc:
-        reason = exc.args[0].decode(errors="replace") if exc.args else ""
-        rep.error(node, path, f"RE2 cannot compile {pattern!r}: {reason}")
+def _compile_regex(rep: Reporter, node: Node, path: str) -> Check | None:
+    regex = compile_pattern(rep, node, path, "a pattern for 'regex'")
+    if regex is None:
         return None
     search = regex.search
-    return lambda value: isinstance(value, str) and search(value) is not None
+    return Check(
+        "regex",
+        regex.pattern,
+        lambda value: isinstance(value, str) and search(value) is not None,
+    )
 
 
 def _compile_text_test(name: str) -> _Compiler:
-    def compile_text_test(rep: Reporter, node: Node, path: str) -> Predicate | None:
+    def compile_text_test(rep: Reporter, node: Node, path: str) -> Check | None:
         operand = expect_str(rep, node, path, f"a non-empty string for {name!r}")
         if operand is None:
             return None
-        if name == "contains":
-            return lambda value: isinstance(value, str) and operand in value
-        if name == "startswith":
-            return lambda value: isinstance(value, str) and value.startswith(operand)
-        return lambda value: isinstance(value, str) and value.endswith(operand)
+        return Check(name, operand, _text_test(name, operand))
 
     return compile_text_test
 
 
+def _text_test(name: str, operand: str) -> Predicate:
+    if name == "contains":
+        return lambda value: isinstance(value, str) and operand in value
+    if name == "startswith":
+        return lambda value: isinstance(value, str) and value.startswith(operand)
+    return lambda value: isinstance(value, str) and value.endswith(operand)
+
+
 def _compile_comparison(name: str, compare: Callable[[Any, Any], bool]) -> _Compiler:
-    def compile_comparison(rep: Reporter, node: Node, path: str) -> Predicate | None:
+    def compile_comparison(rep: Reporter, node: Node, path: str) -> Check | None:
         bound = node.value if isinstance(node, Scalar) else None
         if not isinstance(bound, int | float) or isinstance(bound, bool):
             rep.error(
@@ -256,14 +333,17 @@ def _compile_comparison(name: str, compare: Callable[[Any, Any], bool]) -> _Comp
             number = to_number(value)
             return number is not None and compare(number, bound)
 
-        return is_in_range
+        return Check(name, bound, is_in_range)
 
     return compile_comparison
 
 
-def _compile_not(rep: Reporter, node: Node, path: str) -> Predicate | None:
-    inner = compile_condition(rep, node, path)
-    return None if inner is None else _negate(inner)
+def _compile_not(rep: Reporter, node: Node, path: str) -> Check | None:
+    inner = _compile_checks(rep, node, path)
+    if inner is None:
+        return None
+    test = _all_of([check.test for check in inner])
+    return Check("not", to_plain(node), _negate(test), inner)
 
 
 def _negate(inner: Predicate) -> Predicate:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 __all__ = [
     "MISSING",
+    "FieldRef",
     "Getter",
     "Missing",
     "Segment",
@@ -40,6 +42,22 @@ Getter = Callable[[Any], Any]
 _QUOTE = '"'
 _ESCAPE = "\\"
 _MAX_INDEX_DIGITS = 18
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRef:
+    """
+    Where a rule names a record field, kept at load to check it against its source.
+
+    ``top`` is the first segment, the name a parser produces; ``path`` is the
+    breadcrumb and ``line``/``col`` the position of the node that names it.
+    """
+
+    text: str
+    top: str
+    path: str
+    line: int
+    col: int
 
 
 def parse_field_path(text: str) -> tuple[Segment, ...] | str:

@@ -1,30 +1,39 @@
-"""A rule's ``distinct_id`` and ``properties`` → functions from a record to a value.
+"""A rule's values (distinct_id, properties, set, groups...) → functions of a record.
 
 Value forms:
 
 - a string with braces is a template: ``{path}`` inserts a field (strings as they are,
   anything else as JSON), ``{{`` and ``}}`` are literal braces, and ``{$hostname}``,
-  ``{$source}``, ``{$rule}``, ``{$file_id}``, ``{$offset}`` are built-ins;
+  ``{$source}``, ``{$rule}``, ``{$file_id}``, ``{$offset}`` are built-ins, as are
+  ``{$text}`` (the record's whole text) and ``{$trace}`` (its lines after the first:
+  the stack trace of a multi-line record; absent for a one-line record);
 - any other scalar is a static value;
 - a mapping with exactly one of ``field``, ``template``, ``value``, plus optional
-  ``type`` (int, float, bool, str) and ``default``.
+  ``type`` (int, float, bool, str), ``default``, and one of ``hash: true`` or
+  ``redact: [...]`` for personal data (``bridge.rules.privacy``).
 
 Invariants: templates, paths and types are checked at load; a value function never
 raises and returns ``MISSING`` when a field is absent, a template names an absent
 field, or a conversion fails (``default`` then applies, even ``default: null``).
+``hash`` and ``redact`` apply to a value found, never to the ``default``, which the
+rule author wrote. Every field path compiled is recorded in ``ValueScope.refs``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from bridge.model import Record
-from bridge.rules.coercions import CONVERTERS, render_text
-from bridge.rules.fieldpaths import MISSING, Getter, compile_getter, parse_field_path
+from bridge.rules.coercions import CONVERTERS
+from bridge.rules.fieldpaths import (
+    MISSING,
+    compile_getter,
+    parse_field_path,
+)
+from bridge.rules.privacy import Transform, compile_hash, compile_redact
 from bridge.rules.schema import (
     Reporter,
     check_keys,
@@ -33,10 +42,18 @@ from bridge.rules.schema import (
     expect_str,
     one_of,
 )
+from bridge.rules.templates import (
+    BUILTINS,
+    ValueFn,
+    ValueScope,
+    compile_template,
+    is_template,
+)
 from bridge.rules.yamlnodes import Map, Node, Scalar, Seq, child_path, show, to_plain
 
 __all__ = [
     "BUILTINS",
+    "Extra",
     "ValueFn",
     "ValueScope",
     "compile_properties",
@@ -44,27 +61,17 @@ __all__ = [
     "is_constant",
 ]
 
-ValueFn = Callable[[Record], Any]
+# Adds to the properties of an event being built: (record, properties, personless).
+Extra = Callable[[Record, dict[str, Any], bool], None]
 
-BUILTINS = ("$file_id", "$hostname", "$offset", "$rule", "$source")
 _SOURCES = ("field", "template", "value")
-_VALUE_KEYS = ("default", "field", "template", "type", "value")
-_QUOTE = '"'
-
-
-@dataclass(frozen=True, slots=True)
-class ValueScope:
-    """What the load-time built-ins resolve to for one rule."""
-
-    hostname: str
-    source: str
-    rule: str
+_VALUE_KEYS = ("default", "field", "hash", "redact", "template", "type", "value")
 
 
 def is_constant(node: Node) -> bool:
     """Whether a value node yields the same value for every record."""
     if isinstance(node, Scalar):
-        return not _is_template(node.value)
+        return not is_template(node.value)
     return isinstance(node, Map) and node.get("value") is not None
 
 
@@ -100,18 +107,14 @@ def compile_value(
         reporting what is wrong.
     """
     if isinstance(node, Scalar):
-        if isinstance(node.value, str) and _is_template(node.value):
-            return _compile_template(rep, node, path, node.value, scope)
+        if isinstance(node.value, str) and is_template(node.value):
+            return compile_template(rep, node, path, node.value, scope)
         return _compile_static(rep, node, path)
     if isinstance(node, Seq):
         message = "expected a string, number, boolean, null or mapping, got a list"
         rep.error(node, path, message, "hint: write {value: [...]} for a list value")
         return None
     return _compile_mapping(rep, node, path, scope)
-
-
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and ("{" in value or "}" in value)
 
 
 def _constant(value: Any) -> ValueFn:
@@ -164,9 +167,20 @@ def _compile_mapping(
         where = child_path(path, "default")
         default_ok, default = _static_value(rep, default_node, where)
         has_default = True
-    if base is None or not type_ok or not default_ok:
+    transform_ok, transform = _compile_transform(rep, mapping, path, scope)
+    if base is None or not type_ok or not default_ok or not transform_ok:
         return None
+    if transform is None:
+        return _finish(base, convert, has_default, default)
+    return _finish_transformed(base, convert, has_default, default, transform)
 
+
+def _finish(
+    base: ValueFn,
+    convert: Callable[[Any], Any] | None,
+    has_default: bool,
+    default: Any,
+) -> ValueFn:
     def value_of(record: Record) -> Any:
         value = base(record)
         if convert is not None:
@@ -176,6 +190,43 @@ def _compile_mapping(
         return value
 
     return value_of
+
+
+def _finish_transformed(
+    base: ValueFn,
+    convert: Callable[[Any], Any] | None,
+    has_default: bool,
+    default: Any,
+    transform: Transform,
+) -> ValueFn:
+    def value_of(record: Record) -> Any:
+        value = base(record)
+        if convert is not None:
+            value = convert(value)
+        if value is MISSING:
+            return default if has_default else MISSING
+        return transform(value)
+
+    return value_of
+
+
+def _compile_transform(
+    rep: Reporter, mapping: Map, path: str, scope: ValueScope
+) -> tuple[bool, Transform | None]:
+    """Return whether ``hash``/``redact`` are valid, and the transform (or None)."""
+    hash_node = mapping.get("hash")
+    redact_node = mapping.get("redact")
+    if hash_node is not None and redact_node is not None:
+        message = "expected at most one of hash, redact, got hash and redact"
+        hint = "hint: a hash hides the whole value already"
+        rep.error(mapping, path, message, hint)
+        return False, None
+    if hash_node is not None:
+        return compile_hash(rep, hash_node, child_path(path, "hash"), scope.salt)
+    if redact_node is not None:
+        transform = compile_redact(rep, redact_node, child_path(path, "redact"))
+        return transform is not None, transform
+    return True, None
 
 
 def _is_unquoted_template(mapping: Map) -> bool:
@@ -203,13 +254,14 @@ def _compile_base(
     if text is None:
         return None
     if name == "template":
-        if _is_template(text):
-            return _compile_template(rep, node, where, text, scope)
+        if is_template(text):
+            return compile_template(rep, node, where, text, scope)
         return _constant(text)
     segments = parse_field_path(text)
     if isinstance(segments, str):
         rep.error(node, where, segments)
         return None
+    scope.note(text, segments, node, where)
     get = compile_getter(segments)
     return lambda record: get(record.fields)
 
@@ -228,133 +280,3 @@ def _compile_type(
         message = f"unknown type {show(name)}; expected one of {one_of(CONVERTERS)}"
         rep.error(node, path, message, did_you_mean(name, CONVERTERS))
     return convert is not None, convert
-
-
-def _compile_template(
-    rep: Reporter, node: Node, path: str, text: str, scope: ValueScope
-) -> ValueFn | None:
-    parts = _split_template(rep, node, path, text)
-    if parts is None:
-        return None
-    pieces: list[str | ValueFn] = []
-    ok = True
-    for part, is_placeholder in parts:
-        piece = (
-            _compile_placeholder(rep, node, path, part, scope)
-            if is_placeholder
-            else part
-        )
-        if piece is None:
-            ok = False
-        elif isinstance(piece, str) and pieces and isinstance(pieces[-1], str):
-            pieces[-1] += piece
-        else:
-            pieces.append(piece)
-    return _join(pieces) if ok else None
-
-
-def _split_template(
-    rep: Reporter, node: Node, path: str, text: str
-) -> list[tuple[str, bool]] | None:
-    """Cut a template into (literal, False) and (placeholder, True) parts."""
-    parts: list[tuple[str, bool]] = []
-    literal: list[str] = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char in "{}" and text.startswith(char * 2, i):
-            literal.append(char)
-            i += 2
-            continue
-        if char == "}":
-            message = f"unmatched '}}' in template {show(text)}"
-            rep.error(node, path, message, "hint: write }} for a literal brace")
-            return None
-        if char != "{":
-            literal.append(char)
-            i += 1
-            continue
-        end = _placeholder_end(text, i + 1)
-        if end < 0:
-            message = f"unclosed '{{' in template {show(text)}"
-            rep.error(node, path, message, "hint: write {{ for a literal brace")
-            return None
-        if end == i + 1:
-            message = f"empty placeholder {{}} in template {show(text)}"
-            rep.error(node, path, message, "hint: write {{}} for literal braces")
-            return None
-        if literal:
-            parts.append(("".join(literal), False))
-            literal = []
-        parts.append((text[i + 1 : end], True))
-        i = end + 1
-    if literal:
-        parts.append(("".join(literal), False))
-    return parts
-
-
-def _placeholder_end(text: str, start: int) -> int:
-    """Index of the '}' closing a placeholder, skipping quoted path segments."""
-    quoted = False
-    i = start
-    while i < len(text):
-        char = text[i]
-        if quoted and char == "\\":
-            i += 2
-            continue
-        if char == _QUOTE:
-            quoted = not quoted
-        elif char == "}" and not quoted:
-            return i
-        i += 1
-    return -1
-
-
-def _compile_placeholder(
-    rep: Reporter, node: Node, path: str, inner: str, scope: ValueScope
-) -> str | ValueFn | None:
-    if inner.startswith("$"):
-        if inner not in BUILTINS:
-            message = (
-                f"unknown built-in {show(inner)}; expected one of {one_of(BUILTINS)}"
-            )
-            rep.error(node, path, message, did_you_mean(inner, BUILTINS))
-            return None
-        return _builtin(inner, scope)
-    segments = parse_field_path(inner)
-    if isinstance(segments, str):
-        rep.error(node, path, segments)
-        return None
-    get: Getter = compile_getter(segments)
-    return lambda record: render_text(get(record.fields))
-
-
-def _builtin(name: str, scope: ValueScope) -> str | ValueFn:
-    if name == "$file_id":
-        return lambda record: record.line.file_id
-    if name == "$offset":
-        return lambda record: str(record.line.offset)
-    return {"$hostname": scope.hostname, "$source": scope.source, "$rule": scope.rule}[
-        name
-    ]
-
-
-def _join(pieces: list[str | ValueFn]) -> ValueFn:
-    if len(pieces) == 1:
-        (piece,) = pieces
-        return _constant(piece) if isinstance(piece, str) else piece
-    frozen = tuple(pieces)
-
-    def render(record: Record) -> Any:
-        out: list[str] = []
-        for piece in frozen:
-            if isinstance(piece, str):
-                out.append(piece)
-                continue
-            text = piece(record)
-            if text is MISSING:
-                return MISSING
-            out.append(text)
-        return "".join(out)
-
-    return render

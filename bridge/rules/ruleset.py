@@ -5,10 +5,17 @@ Invariants:
 - ``RuleSet.apply`` runs the rules of the record's source in file order; a record
   may match several rules, and each emits its own event.
 - An event's uuid is ``event_uuid(source, file_id, offset, rule name)``: re-reading a
-  line yields the same uuid, so PostHog collapses the copies (DESIGN.md).
+  line yields the same uuid, so PostHog collapses the copies (DESIGN.md). A summary
+  of an ``aggregate`` rule has ``aggregate_uuid(source, rule, window, group)``.
 - A rule without a distinct_id, or whose distinct_id comes out missing or null,
   emits a personless event: distinct_id = the event's uuid and
   ``$process_person_profile: false`` (reference/posthog-capture.md §8).
+- The RuleSet is immutable and ``apply(record)`` is pure: the same record always
+  gives the same events. What needs memory (rate limits, aggregation windows) lives
+  in a ``bridge.rules.state.RuleState`` the caller owns and passes in; without one,
+  rate limits are not applied and aggregate rules emit nothing.
+- A rule that uses none of sample, rate_limit and aggregate costs what it always
+  did: one flag test picks the plain path.
 - Nothing here raises for any record content, and nothing is validated or compiled
   per line: every decision was made in ``bridge.rules.compiler``.
 """
@@ -16,21 +23,34 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bridge.errors import Problem
 from bridge.model import Event, Record, event_uuid
-from bridge.parse import ParseFailure, Parser
+from bridge.parse import MultilineSpec, ParseFailure, Parser
+from bridge.rules.aggregate import Aggregate
 from bridge.rules.coercions import render_text
-from bridge.rules.conditions import Predicate
+from bridge.rules.conditions import GroupCond, Predicate
 from bridge.rules.fieldpaths import MISSING
-from bridge.rules.mappings import ValueFn
+from bridge.rules.limits import RateLimit, is_sampled_in, sample_threshold
+from bridge.rules.mappings import Extra, ValueFn
 from bridge.rules.timestamps import TimestampFn
+from bridge.rules.windows import Window, aggregate_uuid, from_us
 
-__all__ = ["PERSONLESS_PROPERTY", "CompiledRule", "RuleCase", "RuleSet", "SourceDef"]
+if TYPE_CHECKING:
+    from bridge.rules.state import RuleState
+
+__all__ = [
+    "PERSONLESS_PROPERTY",
+    "CompiledRule",
+    "ExpectedEvent",
+    "RuleCase",
+    "RuleSet",
+    "SourceDef",
+]
 
 # PostHog skips person processing for events that carry this property set to false.
 PERSONLESS_PROPERTY = "$process_person_profile"
@@ -44,7 +64,10 @@ class SourceDef:
     A source of log lines: which files, how their lines parse, where time comes from.
 
     ``digest`` changes exactly when the source's definition in the rule file changes,
-    so a reload can tell changed sources from unchanged ones.
+    so a reload can tell changed sources from unchanged ones. ``fields`` is every
+    field the parser can produce (a regex source's group names), None when any
+    field may appear. ``multiline``, when set, says how lines join into records
+    (``bridge.parse.MultilineAssembler``); ``parser`` then reads whole records.
     """
 
     name: str
@@ -54,6 +77,8 @@ class SourceDef:
     digest: str
     parser: Parser = field(repr=False, compare=False)
     timestamp_of: TimestampFn = field(repr=False, compare=False)
+    fields: frozenset[str] | None = None
+    multiline: MultilineSpec | None = None
 
     def parse(self, text: str) -> dict[str, Any] | ParseFailure:
         """Parse one line with the source's parser; never raises."""
@@ -66,6 +91,8 @@ class CompiledRule:
     One rule: its condition, its event name and how its values are computed.
 
     ``digest`` changes exactly when the rule's definition changes (see SourceDef).
+    ``condition`` is the tree ``matches`` was made from (None: no ``when``), for
+    ``explain``. ``extras`` add $set, $set_once, $groups and $exception properties.
     """
 
     name: str
@@ -75,17 +102,33 @@ class CompiledRule:
     matches: Predicate = field(repr=False, compare=False)
     distinct_id: ValueFn | None = field(repr=False, compare=False)
     properties: tuple[tuple[str, ValueFn], ...] = field(repr=False, compare=False)
+    extras: tuple[Extra, ...] = field(default=(), repr=False, compare=False)
+    condition: GroupCond | None = field(default=None, repr=False, compare=False)
+    sample: float | None = None
+    rate_limit: RateLimit | None = None
+    aggregate: Aggregate | None = None
+    is_plain: bool = field(init=False, repr=False, compare=False)
+    _sample_below: int = field(init=False, repr=False, compare=False)
 
-    def build(self, record: Record, timestamp: datetime) -> Event:
+    def __post_init__(self) -> None:
+        plain = self.sample is None and self.rate_limit is None
+        object.__setattr__(self, "is_plain", plain and self.aggregate is None)
+        below = sample_threshold(self.sample) if self.sample is not None else 0
+        object.__setattr__(self, "_sample_below", below)
+
+    def build(self, record: Record, timestamp: datetime, uuid: str = "") -> Event:
         """Build the event this rule emits for a record it matches."""
         line = record.line
-        uuid = event_uuid(line.source, line.file_id, line.offset, self.name)
+        uuid = uuid or event_uuid(line.source, line.file_id, line.offset, self.name)
         properties: dict[str, Any] = {}
         for name, value_of in self.properties:
             value = value_of(record)
             if value is not MISSING:
                 properties[name] = value
         distinct_id = _distinct_id(self.distinct_id, record)
+        if self.extras:
+            for extra in self.extras:
+                extra(record, properties, distinct_id is None)
         if distinct_id is None:
             distinct_id = uuid
             properties[PERSONLESS_PROPERTY] = False
@@ -98,6 +141,44 @@ class CompiledRule:
             rule=self.name,
             source=line.source,
         )
+
+    def emit(
+        self,
+        record: Record,
+        timestamp: datetime,
+        state: RuleState | None,
+        events: list[Event],
+    ) -> None:
+        """Append what a matched record yields, given sample, rate_limit, aggregate."""
+        if self.aggregate is not None:
+            if state is not None:
+                events.extend(state.aggregate(self, record, timestamp))
+            return
+        line = record.line
+        uuid = event_uuid(line.source, line.file_id, line.offset, self.name)
+        if not self.is_sampled_in(uuid):
+            if state is not None:
+                state.sampled_out[self.name] += 1
+            return
+        if state is not None and not state.admit(self, record, timestamp):
+            return
+        events.append(self.build(record, timestamp, uuid))
+
+    def is_sampled_in(self, uuid: str) -> bool:
+        """Whether ``sample`` keeps the event with this uuid (always without one)."""
+        return self.sample is None or is_sampled_in(uuid, self._sample_below)
+
+    def summarize(self, window: Window) -> Event:
+        """
+        The summary event of an aggregate rule's closed window.
+
+        Values (distinct_id, properties, set, groups) come from the window's first
+        record; the counted properties win over properties of the same name.
+        """
+        uuid = aggregate_uuid(self.source, self.name, window.start_us, window.keys)
+        event = self.build(window.first, from_us(window.start_us), uuid)
+        counted = window.properties()
+        return replace(event, properties={**event.properties, **counted})
 
 
 def _distinct_id(value_of: ValueFn | None, record: Record) -> str | None:
@@ -113,13 +194,32 @@ def _distinct_id(value_of: ValueFn | None, record: Record) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpectedEvent:
+    """
+    One event a rule-file test expects.
+
+    ``properties`` must match on the keys listed, or on the whole map when
+    ``exact``; ``distinct_id`` and ``timestamp`` are checked when given.
+    """
+
+    event: str
+    distinct_id: str | None = None
+    properties: Mapping[str, Any] | None = None
+    exact: bool = False
+    timestamp: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RuleCase:
-    """One entry of a rule file's ``tests:``, kept as plain data for later runs."""
+    """One entry of a rule file's ``tests:``, validated at load (``bridge.rules.cases``)."""
 
     file: str
     line: int
     col: int
-    data: Mapping[str, Any]
+    name: str
+    source: str
+    lines: tuple[str, ...]
+    expect: tuple[ExpectedEvent, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,9 +258,19 @@ class RuleSet:
                 return source
         return None
 
-    def apply(self, record: Record) -> list[Event]:
+    def rule(self, name: str) -> CompiledRule | None:
+        """Return the rule called ``name``, or None."""
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        return None
+
+    def apply(self, record: Record, state: RuleState | None = None) -> list[Event]:
         """
         Return the events the record's source's rules emit for it, in file order.
+
+        With ``state``, rate limits apply and aggregate rules count the record (and
+        emit the summaries of windows its timestamp closes); without, neither.
         """
         plan = self._plan.get(record.line.source)
         if plan is None:
@@ -173,5 +283,19 @@ class RuleSet:
             if rule.matches(fields):
                 if timestamp is None:
                     timestamp = timestamp_of(record)
-                events.append(rule.build(record, timestamp))
+                if rule.is_plain:
+                    events.append(rule.build(record, timestamp))
+                else:
+                    rule.emit(record, timestamp, state, events)
         return events
+
+    def flush(self, state: RuleState, *, now: datetime | None) -> list[Event]:
+        """
+        Emit and forget the aggregate windows that are due.
+
+        Due: a window whose end plus grace is at or before ``now`` and whose last
+        line was read at least the grace before ``now`` (a backlog being read does
+        not close the windows it is still filling). ``now=None`` flushes every
+        window: the end of a replay or of ``run --once``.
+        """
+        return state.flush(now)

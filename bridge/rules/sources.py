@@ -3,14 +3,33 @@
 Invariants: a source name is unique across all files and registered even when the
 rest of its entry is invalid, so rules that use it get no second, misleading error;
 paths are kept as written: the daemon resolves relative globs against the config
-file's folder, and ``bridge.source`` expands them.
+file's folder, and ``bridge.source`` expands them. Every pattern (a regex source's
+``pattern``/``patterns``, a ``multiline`` boundary) is compiled here, once, by RE2;
+the source carries its built parser, so parsing a line is one call.
+
+Entry shape::
+
+    name, paths, start_at, timestamp
+    format: json | logfmt | regex
+    pattern: RE2 | patterns: [RE2, ...]     # regex only, exactly one of the two
+    multiline: {start: RE2 | continuation: RE2, max_lines, flush_seconds, rest_field}
 """
 
 from __future__ import annotations
 
+import math
 import re
 
-from bridge.parse import PARSERS
+import re2
+
+from bridge.parse import FORMATS, PARSERS, MultilineSpec, Parser, record_parser
+from bridge.parse.multiline import DEFAULT_FLUSH_SECONDS, DEFAULT_MAX_LINES
+from bridge.parse.regex import (
+    build_regex_parser,
+    compile_re2,
+    duplicate_group_name,
+    is_search_match,
+)
 from bridge.rules.ruleset import SourceDef
 from bridge.rules.schema import (
     Item,
@@ -25,11 +44,30 @@ from bridge.rules.schema import (
     unique_name,
 )
 from bridge.rules.timestamps import TimestampFn, compile_timestamp, read_time
-from bridge.rules.yamlnodes import Node, Scalar, child_path, item_path
+from bridge.rules.yamlnodes import (
+    Key,
+    Map,
+    Node,
+    Scalar,
+    child_path,
+    describe,
+    item_path,
+    show,
+)
 
 __all__ = ["compile_sources"]
 
-_SOURCE_KEYS = ("format", "name", "paths", "start_at", "timestamp")
+_SOURCE_KEYS = (
+    "format",
+    "multiline",
+    "name",
+    "paths",
+    "pattern",
+    "patterns",
+    "start_at",
+    "timestamp",
+)
+_MULTILINE_KEYS = ("continuation", "flush_seconds", "max_lines", "rest_field", "start")
 _START_AT = ("beginning", "end")
 _SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
@@ -54,8 +92,14 @@ def _compile_source(item: Item, sites: dict[str, Site]) -> SourceDef | None:
     keys_ok = check_keys(rep, mapping, path, _SOURCE_KEYS, required=required)
     name = unique_name(rep, mapping, path, _SOURCE_NAME, "source", sites)
     paths = _compile_paths(rep, mapping.get("paths"), child_path(path, "paths"))
-    fmt = choice(rep, mapping, path, "format", tuple(PARSERS), "json")
+    fmt = choice(rep, mapping, path, "format", FORMATS, "json")
     start_at = choice(rep, mapping, path, "start_at", _START_AT, "end")
+    parsing = _compile_parser(rep, mapping, path, fmt)
+    multiline_node = mapping.get("multiline")
+    multiline: MultilineSpec | None = None
+    if multiline_node is not None:
+        where = child_path(path, "multiline")
+        multiline = _compile_multiline(rep, multiline_node, where)
     timestamp_node = mapping.get("timestamp")
     timestamp_of: TimestampFn | None = read_time
     if timestamp_node is not None:
@@ -67,17 +111,30 @@ def _compile_source(item: Item, sites: dict[str, Site]) -> SourceDef | None:
         or paths is None
         or fmt is None
         or start_at is None
+        or parsing is None
+        or (multiline_node is not None and multiline is None)
         or timestamp_of is None
     ):
         return None
+    parser, fields = parsing
+    if multiline is not None:
+        # A JSON record may be one object printed over several lines; logfmt and
+        # regex describe a line, so they read the record's first line.
+        parser = record_parser(
+            parser, whole_first=fmt == "json", rest_field=multiline.rest_field
+        )
+        if fields is not None and multiline.rest_field is not None:
+            fields |= {multiline.rest_field}
     return SourceDef(
         name=name,
         paths=paths,
         format=fmt,
         start_at="beginning" if start_at == "beginning" else "end",
         digest=node_digest(mapping),
-        parser=PARSERS[fmt],
+        parser=parser,
         timestamp_of=timestamp_of,
+        fields=fields,
+        multiline=multiline,
     )
 
 
@@ -105,3 +162,148 @@ def _compile_paths(
         if glob is not None:
             globs.append(glob)
     return tuple(globs) if len(globs) == len(nodes) else None
+
+
+def _compile_parser(
+    rep: Reporter, mapping: Map, path: str, fmt: str | None
+) -> tuple[Parser, frozenset[str] | None] | None:
+    """The source's parser and the fields it can produce (None: any)."""
+    entries = _entries(mapping, ("pattern", "patterns"))
+    if fmt != "regex":
+        for key, _ in entries if fmt is not None else ():
+            # A typo in format is reported once, by choice(), not here again.
+            message = f"{key.text!r} applies only to format 'regex'"
+            hint = "hint: add format: regex"
+            rep.error(key, child_path(path, key.text), message, hint)
+        if fmt is None or entries:
+            return None
+        return PARSERS[fmt], None
+    if len(entries) != 1:
+        if entries:
+            second = entries[1][0]
+            message = "expected 'pattern' or 'patterns', got both"
+            rep.error(second, child_path(path, second.text), message)
+        else:
+            message = "missing required key 'pattern' (or 'patterns')"
+            rep.error(mapping, path, message, "hint: format 'regex' needs a pattern")
+        return None
+    key, node = entries[0]
+    regexes = _compile_patterns(rep, node, child_path(path, key.text), key.text)
+    if regexes is None:
+        return None
+    fields = frozenset(name for regex in regexes for name in regex.groupindex)
+    return build_regex_parser(regexes), fields
+
+
+def _entries(mapping: Map, names: tuple[str, ...]) -> list[tuple[Key, Node]]:
+    return [(key, value) for key, value in mapping.entries if key.text in names]
+
+
+def _compile_patterns(
+    rep: Reporter, node: Node, path: str, key: str
+) -> list[re2._Regexp[str]] | None:
+    if key == "pattern":
+        items: list[tuple[Node, str]] = [(node, path)]
+    else:
+        what = "a non-empty list of RE2 patterns"
+        seq = expect_list(rep, node, path, what)
+        if seq is None:
+            return None
+        if not seq.items:
+            rep.error(seq, path, f"expected {what}, got an empty list")
+            return None
+        items = [(item, item_path(path, i)) for i, item in enumerate(seq.items)]
+    regexes = [_compile_named(rep, item, where) for item, where in items]
+    compiled = [regex for regex in regexes if regex is not None]
+    return compiled if len(compiled) == len(regexes) else None
+
+
+def _compile_named(rep: Reporter, node: Node, path: str) -> re2._Regexp[str] | None:
+    regex = _compile_re2(rep, node, path)
+    if regex is None:
+        return None
+    text = regex.pattern
+    if not regex.groupindex:
+        hint = "hint: name what to capture, as in (?P<status>\\d+)"
+        rep.error(node, path, f"pattern {show(text)} has no named group", hint)
+        return None
+    twice = duplicate_group_name(text)
+    if twice is not None:
+        message = f"group name {twice!r} is used twice in {show(text)}"
+        hint = "hint: RE2 keeps only the first; list alternatives under 'patterns'"
+        rep.error(node, path, message, hint)
+        return None
+    return regex
+
+
+def _compile_re2(rep: Reporter, node: Node, path: str) -> re2._Regexp[str] | None:
+    text = expect_str(rep, node, path, "an RE2 pattern")
+    if text is None:
+        return None
+    regex = compile_re2(text)
+    if isinstance(regex, str):
+        rep.error(node, path, f"RE2 cannot compile {show(text)}: {regex}")
+        return None
+    return regex
+
+
+def _compile_multiline(rep: Reporter, node: Node, path: str) -> MultilineSpec | None:
+    mapping = expect_map(rep, node, path)
+    if mapping is None:
+        return None
+    ok = check_keys(rep, mapping, path, _MULTILINE_KEYS)
+    entries = _entries(mapping, ("start", "continuation"))
+    regex = None
+    if len(entries) == 1:
+        key, pattern_node = entries[0]
+        regex = _compile_re2(rep, pattern_node, child_path(path, key.text))
+    elif entries:
+        second = entries[1][0]
+        message = "expected 'start' or 'continuation', got both"
+        rep.error(second, child_path(path, second.text), message)
+    else:
+        rep.error(mapping, path, "missing required key 'start' (or 'continuation')")
+    max_lines = _positive(rep, mapping, path, "max_lines", whole=True)
+    flush_seconds = _positive(rep, mapping, path, "flush_seconds", whole=False)
+    rest_node = mapping.get("rest_field")
+    rest_field = None
+    if rest_node is not None:
+        where = child_path(path, "rest_field")
+        rest_field = expect_str(rep, rest_node, where, "a field name")
+    if (
+        not ok
+        or regex is None
+        or max_lines is None
+        or flush_seconds is None
+        or (rest_node is not None and rest_field is None)
+    ):
+        return None
+    return MultilineSpec(
+        mode="start" if entries[0][0].text == "start" else "continuation",
+        pattern=regex.pattern,
+        matches=is_search_match(regex),
+        max_lines=int(max_lines),
+        flush_seconds=float(flush_seconds),
+        rest_field=rest_field,
+    )
+
+
+def _positive(
+    rep: Reporter, mapping: Map, path: str, key: str, *, whole: bool
+) -> float | None:
+    """Read an optional positive number (an integer if ``whole``), or its default."""
+    node = mapping.get(key)
+    if node is None:
+        return DEFAULT_MAX_LINES if whole else DEFAULT_FLUSH_SECONDS
+    value = node.value if isinstance(node, Scalar) else None
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and (isinstance(value, int) or not whole)
+        and math.isfinite(value)
+        and value > 0
+    ):
+        return value
+    what = "a positive integer" if whole else "a positive number of seconds"
+    rep.error(node, child_path(path, key), f"expected {what}, got {describe(node)}")
+    return None

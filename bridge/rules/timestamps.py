@@ -1,19 +1,38 @@
 """A source's ``timestamp`` spec → a function giving each record's event time.
 
-Formats: ``iso8601`` (``datetime.fromisoformat`` after a trailing Z becomes +00:00;
-naive times are read in the spec's IANA ``timezone``, UTC by default), ``unix``
-(seconds) and ``unix_ms`` (milliseconds), numbers or numeric strings.
+Formats (``format:``, default ``iso8601``):
+
+- ``iso8601`` / ``rfc3339``: ``datetime.fromisoformat`` after a trailing Z becomes
+  +00:00 (so ``2025-12-16T10:00:00.123456789Z``, ``2025-12-16 10:00:00,123``, a
+  lowercase ``t``, ``+0200`` and date-only forms all read).
+- ``unix``, ``unix_ms``, ``unix_us``, ``unix_ns``: seconds, milliseconds,
+  microseconds or nanoseconds since the epoch, numbers or numeric strings.
+- ``auto``: a number or numeric string is epoch time whose unit is guessed from its
+  size (below 1e11 seconds, which reaches the year 5138; below 1e14 milliseconds;
+  below 1e17 microseconds; nanoseconds beyond); any other string is ISO 8601.
+- ``syslog``: RFC 3164's ``Nov 28 04:12:01`` (English month, optional fraction),
+  whose year is inferred (below).
+- any text with a ``%``: a ``datetime.strptime`` pattern, checked at load (each
+  directive, then a round trip of a sample time). A pattern with a month and day
+  but no year (%Y, %y, %G, %c, %x) has its year inferred; one without a date at
+  all is refused, because it would date every event to 1900.
 
 Invariants: the result is an aware datetime in UTC; a missing field or a value that
-does not parse gives the record's ``read_at``, never an exception. The time zone is
-checked at load, with a did-you-mean hint over the names zoneinfo knows.
+does not parse gives the record's ``read_at``, never an exception. Naive times
+(no offset in the value) are read in the spec's IANA ``timezone``, UTC by default;
+the zone is checked at load, with a did-you-mean hint over the names zoneinfo knows.
+An inferred year is the latest one that puts the time no more than a day after
+``read_at`` (the day absorbs clock skew and zone confusion): a December line read
+on January 1st belongs to the year before.
 """
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
 
 from bridge.model import Record
 from bridge.rules.coercions import to_number
@@ -31,10 +50,48 @@ from bridge.rules.yamlnodes import Node, child_path, show
 __all__ = ["FORMATS", "TimestampFn", "compile_timestamp", "read_time"]
 
 TimestampFn = Callable[[Record], datetime]
+# A field's value and the record's read time → the instant, or None.
+_ValueReader = Callable[[Any, datetime], datetime | None]
 
-FORMATS = ("iso8601", "unix", "unix_ms")
+_EPOCH_UNITS = {
+    "unix": timedelta(seconds=1),
+    "unix_ms": timedelta(milliseconds=1),
+    "unix_us": timedelta(microseconds=1),
+    # timedelta has no nanoseconds: the value is scaled down by _NS_PER_US below.
+    "unix_ns": timedelta(microseconds=1),
+}
+FORMATS = ("auto", "iso8601", "rfc3339", "syslog", *_EPOCH_UNITS)
 _KEYS = ("field", "format", "timezone")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NS_PER_US = 1000
+# auto: the largest magnitude read in each unit (see the module docstring).
+_AUTO_LIMITS = ((1e11, "unix"), (1e14, "unix_ms"), (1e17, "unix_us"))
+
+# How far ahead of read_at an inferred-year time may be.
+_YEAR_SLACK = timedelta(days=1)
+# A leap year stands in for the missing one, so that Feb 29 parses at all.
+_PLACEHOLDER_YEAR = "2000"
+# Feb 29 recurs at most 8 years apart (1896 → 1904): one more candidate than that.
+_YEARS_TRIED = 9
+
+_SYSLOG = re.compile(
+    r"([A-Za-z]{3}) +([0-9]{1,2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+)
+# RFC 3164 writes English month abbreviations, whatever the host's locale.
+_MONTH_NAMES = "jan feb mar apr may jun jul aug sep oct nov dec"
+_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES.split(), start=1)}
+
+# What datetime.strptime understands (CPython's _strptime.TimeRE, 3.11).
+_STRPTIME_DIRECTIVES = frozenset("aAbBcdfGHIjmMpSuUVwWxXyYzZ%")
+_YEAR_DIRECTIVES = frozenset("YyGcx")
+_MONTH_DIRECTIVES = frozenset("mbB")
+_PERCENT = "hint: %% stands for a literal '%'"
+_DIRECTIVE_HINTS = {
+    "s": "hint: for epoch seconds use format: unix",
+    "-": "hint: strptime reads unpadded numbers with the plain directive, e.g. %d",
+}
+# A sample instant for the load-time round trip of a strptime pattern.
+_PROBE = datetime(2001, 2, 3, 4, 5, 6, 789000, tzinfo=UTC)
 
 
 def read_time(record: Record) -> datetime:
@@ -58,11 +115,27 @@ def compile_timestamp(rep: Reporter, node: Node, path: str) -> TimestampFn | Non
     zone = _compile_zone(rep, mapping.get("timezone"), child_path(path, "timezone"))
     if not ok or get is None or fmt is None or zone is None:
         return None
-    if fmt == "iso8601":
-        return _iso8601(get, zone)
-    return _epoch(
-        get, timedelta(seconds=1) if fmt == "unix" else timedelta(milliseconds=1)
-    )
+    return _timestamp_fn(get, _value_reader(fmt, zone))
+
+
+def _value_reader(fmt: str, zone: tzinfo) -> _ValueReader:
+    if fmt in ("iso8601", "rfc3339"):
+        return lambda value, _read_at: _read_iso(value, zone)
+    if fmt == "auto":
+        return lambda value, _read_at: _read_auto(value, zone)
+    if fmt == "syslog":
+        return lambda value, read_at: _read_syslog(value, zone, read_at)
+    if fmt in _EPOCH_UNITS:
+        return lambda value, _read_at: _read_epoch(to_number(value), fmt)
+    return _strptime_reader(fmt, zone)
+
+
+def _timestamp_fn(get: Getter, read: _ValueReader) -> TimestampFn:
+    def timestamp_of(record: Record) -> datetime:
+        instant = read(get(record.fields), record.read_at)
+        return record.read_at if instant is None else instant
+
+    return timestamp_of
 
 
 def _compile_field(rep: Reporter, node: Node | None, path: str) -> Getter | None:
@@ -84,9 +157,56 @@ def _compile_format(rep: Reporter, node: Node | None, path: str) -> str | None:
     name = expect_str(rep, node, path, "a timestamp format")
     if name is None or name in FORMATS:
         return name
-    message = f"unknown format {show(name)}; expected one of {one_of(FORMATS)}"
+    if "%" in name:
+        problem = _check_strptime(name)
+        if problem is None:
+            return name
+        rep.error(node, path, *problem)
+        return None
+    message = (
+        f"unknown format {show(name)}; expected one of {one_of(FORMATS)}, "
+        "or a strptime pattern"
+    )
     rep.error(node, path, message, did_you_mean(name, FORMATS))
     return None
+
+
+def _check_strptime(pattern: str) -> tuple[str, str] | None:
+    """Return (message, hint) when strptime cannot use the pattern, else None."""
+    directives: set[str] = set()
+    index = pattern.find("%")
+    while index != -1:
+        directive = pattern[index + 1 : index + 2]
+        if not directive:
+            return (f"strptime pattern {show(pattern)} ends with a lone '%'", _PERCENT)
+        if directive not in _STRPTIME_DIRECTIVES:
+            message = (
+                f"strptime pattern {show(pattern)}: unknown directive '%{directive}'"
+            )
+            return (message, _DIRECTIVE_HINTS.get(directive, _PERCENT))
+        directives.add(directive)
+        index = pattern.find("%", index + 2)
+    probe = pattern
+    if _is_year_less(directives):
+        has_date = "d" in directives and bool(directives & _MONTH_DIRECTIVES)
+        if not has_date:
+            return (
+                f"strptime pattern {show(pattern)} has no date",
+                "hint: it needs %Y (or %y), or a month and a day (%m or %b, and %d)",
+            )
+        probe = f"%Y|{pattern}"
+    try:
+        # The result is thrown away; only whether strptime takes the pattern counts.
+        datetime.strptime(_PROBE.strftime(probe), probe)  # noqa: DTZ007
+    except ValueError as exc:
+        # E.g. %G without %V and a weekday directive.
+        reason = str(exc).rstrip(".")
+        return (f"strptime pattern {show(pattern)}: {reason}", "")
+    return None
+
+
+def _is_year_less(directives: set[str]) -> bool:
+    return not directives & _YEAR_DIRECTIVES
 
 
 def _compile_zone(rep: Reporter, node: Node | None, path: str) -> tzinfo | None:
@@ -114,35 +234,127 @@ def _zone_hint(name: str) -> str:
     return did_you_mean(name, known)
 
 
-def _iso8601(get: Getter, zone: tzinfo) -> TimestampFn:
-    def timestamp_of(record: Record) -> datetime:
-        value = get(record.fields)
+def _to_utc(moment: datetime, zone: tzinfo) -> datetime | None:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # Year 1 or 9999 shifted out of range by the offset.
+        return None
+
+
+def _read_iso(value: Any, zone: tzinfo) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return _to_utc(parsed, zone)
+
+
+def _read_epoch(number: float | None, unit_name: str) -> datetime | None:
+    if number is None:
+        return None
+    try:
+        # timedelta arithmetic is exact for integers, where fromtimestamp(ms / 1000)
+        # would round through a float.
+        offset = number * _EPOCH_UNITS[unit_name]
+        if unit_name == "unix_ns":
+            offset /= _NS_PER_US
+        return _EPOCH + offset
+    except (ValueError, OverflowError):
+        # NaN, infinity, or beyond the years 1-9999.
+        return None
+
+
+def _read_auto(value: Any, zone: tzinfo) -> datetime | None:
+    number = to_number(value)
+    if number is None:
+        return _read_iso(value, zone)
+    size = abs(number)
+    unit_name = next((name for limit, name in _AUTO_LIMITS if size < limit), "unix_ns")
+    return _read_epoch(number, unit_name)
+
+
+def _read_syslog(value: Any, zone: tzinfo, read_at: datetime) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    found = _SYSLOG.fullmatch(value.strip())
+    if found is None:
+        return None
+    month_name, day, hour, minute, second, fraction = found.groups()
+    month = _MONTHS.get(month_name.lower())
+    if month is None:
+        return None
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        moment = datetime(
+            int(_PLACEHOLDER_YEAR),
+            month,
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            micro,
+            tzinfo=zone,
+        )
+    except ValueError:
+        return None
+    return _infer_year(moment, read_at)
+
+
+def _strptime_reader(pattern: str, zone: tzinfo) -> _ValueReader:
+    directives = set(re.findall("%(.)", pattern))
+    if not _is_year_less(directives):
+
+        def read_dated(value: Any, _read_at: datetime) -> datetime | None:
+            if not isinstance(value, str):
+                return None
+            try:
+                # Naive when the pattern has no %z: _to_utc applies the zone.
+                parsed = datetime.strptime(value.strip(), pattern)  # noqa: DTZ007
+            except ValueError:
+                return None
+            return _to_utc(parsed, zone)
+
+        return read_dated
+
+    # Parsing with a placeholder year avoids strptime's year 1900 (not a leap
+    # year, so Feb 29 would fail) and Python 3.13's warning about year-less dates.
+    with_year = f"%Y|{pattern}"
+
+    def read_year_less(value: Any, read_at: datetime) -> datetime | None:
         if not isinstance(value, str):
-            return record.read_at
-        if value.endswith(("Z", "z")):
-            value = value[:-1] + "+00:00"
+            return None
         try:
-            parsed = datetime.fromisoformat(value)
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=zone)
-            return parsed.astimezone(UTC)
-        except (ValueError, OverflowError):
-            # OverflowError: year 1 or 9999 shifted out of range by the offset.
-            return record.read_at
+            text = f"{_PLACEHOLDER_YEAR}|{value.strip()}"
+            parsed = datetime.strptime(text, with_year)  # noqa: DTZ007 - zone below
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=zone)
+        return _infer_year(parsed, read_at)
 
-    return timestamp_of
+    return read_year_less
 
 
-def _epoch(get: Getter, unit: timedelta) -> TimestampFn:
-    def timestamp_of(record: Record) -> datetime:
-        number = to_number(get(record.fields))
-        if number is None:
-            return record.read_at
+def _infer_year(moment: datetime, read_at: datetime) -> datetime | None:
+    """Give an aware ``moment`` the latest year that keeps it within a day of read_at."""
+    try:
+        limit = read_at + _YEAR_SLACK
+    except OverflowError:
+        limit = read_at
+    for year in range(limit.year + 1, limit.year + 1 - _YEARS_TRIED, -1):
         try:
-            # timedelta arithmetic is exact for integer milliseconds, where
-            # fromtimestamp(ms / 1000) would round through a float.
-            return _EPOCH + number * unit
-        except (ValueError, OverflowError):
-            return record.read_at
-
-    return timestamp_of
+            candidate = moment.replace(year=year)
+        except ValueError:
+            # Feb 29 in a common year, or a year outside 1-9999.
+            continue
+        if candidate <= limit:
+            return _to_utc(candidate, UTC)
+    return None

@@ -52,13 +52,14 @@ rules:
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "rules/app.yaml:4:13: error: sources[0].format: unknown format 'jsn'; "
-        "expected one of json (did you mean 'json'?)",
+        "expected one of json, logfmt, regex (did you mean 'json'?)",
         "rules/app.yaml:7:13: error: rules[0].source: unknown source 'shpo' "
         "(did you mean 'shop'?)",
         "rules/app.yaml:9:24: error: rules[0].when.message: RE2 cannot compile "
         "'(?<=x)y': invalid perl operator: (?<=",
         "rules/app.yaml:12:16: error: rules[0].properties.amount: unknown key 'fild'; "
-        "expected one of default, field, template, type, value (did you mean 'field'?)",
+        "expected one of default, field, hash, redact, template, type, value "
+        "(did you mean 'field'?)",
         "4 errors in 1 file",
     ]
 

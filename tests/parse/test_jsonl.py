@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.parse import PARSERS, ParseFailure, parse_json
+from bridge.parse import FORMATS, PARSERS, ParseFailure, parse_json, parse_logfmt
 
 OBJECT_CASES = [
     ('{"a": 1}', {"a": 1}),
@@ -16,14 +16,47 @@ OBJECT_CASES = [
     ),
     ("\ufeff{}", {}),
     ('  {"a": "\\u00e9"}  ', {"a": "é"}),
-    ('{"big": 123456789012345678901234567890}', {"big": 1.2345678901234568e29}),
+    ('{"a": 1, "a": 2}', {"a": 2}),
+    (
+        '{"big": 123456789012345678901234567890}',
+        {"big": "123456789012345678901234567890"},
+    ),
+    ('{"u64": 18446744073709551615}', {"u64": 18446744073709551615}),
+    ('{"i64": -9223372036854775808}', {"i64": -9223372036854775808}),
+    ('{"neg": -9223372036854775809}', {"neg": "-9223372036854775809"}),
+    (
+        '{"n": 18446744073709551616, "a": 1, "a": 3}',
+        {"n": "18446744073709551616", "a": 3},
+    ),
+    (
+        '{"id": "12345678901234567890123", "n": 7}',
+        {"id": "12345678901234567890123", "n": 7},
+    ),
+    ('{"f": 0.12345678901234567890123}', {"f": 0.12345678901234568}),
+    ('{"s": "a\\u0000b"}', {"s": "a\x00b"}),
+    ('{"x": 1}\r', {"x": 1}),
 ]
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     OBJECT_CASES,
-    ids=["flat", "nested", "byte-order-mark", "whitespace", "huge-int-as-float"],
+    ids=[
+        "flat",
+        "nested",
+        "byte-order-mark",
+        "whitespace",
+        "duplicate-key-last-wins",
+        "huge-int-as-exact-string",
+        "u64-max-stays-int",
+        "i64-min-stays-int",
+        "below-i64-as-string",
+        "huge-int-and-duplicate-key",
+        "long-digit-string-untouched",
+        "long-fraction-stays-float",
+        "escaped-nul",
+        "trailing-carriage-return",
+    ],
 )
 def test_json_object_line_gives_its_fields(text, expected):
     fields = parse_json(text)
@@ -59,8 +92,9 @@ INVALID_CASES = [
     ('{"a": 1}{"b": 2}', "unexpected content after document"),
     ('{"n": 1e400}', "number is infinity when parsed as double"),
     ('{"s": "\ud800"}', "str is not valid UTF-8: surrogates not allowed"),
-    ("[" * 2000, "depth limit exceeded"),
     ("NaN", "unexpected character"),
+    ('{"a": "x\x00y"}', "unexpected control character in string"),
+    ('{"a": 1}\x00', "unexpected content after document"),
 ]
 
 
@@ -74,8 +108,9 @@ INVALID_CASES = [
         "two-documents",
         "out-of-range-number",
         "lone-surrogate",
-        "too-deep",
         "nan",
+        "raw-nul-in-string",
+        "nul-after-object",
     ],
 )
 def test_invalid_json_is_a_failure_not_an_exception(text, detail_start):
@@ -93,8 +128,85 @@ def test_failure_detail_never_quotes_the_line():
     assert "secret" not in result.detail
 
 
-def test_registry_maps_json_to_the_json_parser():
-    assert dict(PARSERS) == {"json": parse_json}
+@pytest.mark.parametrize(
+    "text",
+    ['{"a":' + "[" * 1100 + "]" * 1100 + "}", "{" * 2000, "[" * 2000],
+    ids=["deep-arrays", "deep-braces", "unclosed-arrays"],
+)
+def test_nesting_beyond_orjson_limit_is_too_deep(text):
+    result = parse_json(text)
+
+    assert isinstance(result, ParseFailure)
+    assert result.reason in {"too_deep", "invalid_json"}
+    assert (result.reason == "too_deep") == text.startswith(("[", '{"a"'))
+
+
+def test_nesting_at_orjson_limit_parses():
+    text = '{"a":' + "[" * 1023 + "]" * 1023 + "}"
+
+    result = parse_json(text)
+
+    assert isinstance(result, dict)
+
+
+def test_huge_int_nested_too_deep_for_the_stdlib_keeps_orjson_reading():
+    # orjson takes 1024 levels, the stdlib fewer: the line still parses, lossily.
+    text = '{"a":' + "[" * 1020 + "1" * 25 + "]" * 1020 + "}"
+
+    result = parse_json(text)
+
+    assert isinstance(result, dict)
+    inner = result["a"]
+    while isinstance(inner, list) and isinstance(inner[0], list):
+        inner = inner[0]
+    assert inner == [1.1111111111111111e24]
+
+
+def test_integer_of_thousands_of_digits_is_kept_as_text():
+    digits = "9" * 5000
+
+    result = parse_json('{"n": ' + digits + "}")
+
+    assert result == {"n": digits}
+
+
+def test_huge_int_does_not_let_nan_through():
+    result = parse_json('{"n": ' + "9" * 400 + ', "x": NaN}')
+
+    assert result == ParseFailure(
+        "invalid_json",
+        "number is infinity when parsed as double: line 1 column 7 (char 6)",
+    )
+
+
+def test_huge_int_does_not_let_an_infinite_float_through():
+    result = parse_json('{"n": ' + "9" * 400 + ', "x": 1e999}')
+
+    assert result == ParseFailure(
+        "invalid_json",
+        "number is infinity when parsed as double: line 1 column 7 (char 6)",
+    )
+
+
+def test_bare_huge_integer_is_not_an_object():
+    result = parse_json("9" * 400)
+
+    assert isinstance(result, ParseFailure)
+    assert result.reason == "not_an_object"
+
+
+def test_line_of_megabytes_parses():
+    text = '{"blob": "' + "x" * 3_000_000 + '", "n": 1}'
+
+    result = parse_json(text)
+
+    assert isinstance(result, dict)
+    assert len(result["blob"]) == 3_000_000
+
+
+def test_registry_maps_option_free_formats_to_their_parsers():
+    assert dict(PARSERS) == {"json": parse_json, "logfmt": parse_logfmt}
+    assert FORMATS == ("json", "logfmt", "regex")
 
 
 def test_registry_is_read_only():

@@ -26,16 +26,24 @@ def rule_file(
     properties: str = "",
     event: str = "e",
     name: str = "r",
+    extra: str = "",
 ) -> str:
-    """A file with source 'app' and one rule; each option is a flow-YAML value."""
+    """
+    A file with source 'app' and one rule; each option is a flow-YAML value.
+
+    ``extra`` holds more keys of the rule, one ``key: value`` per line (``event=""``
+    leaves the event out).
+    """
     lines = [SOURCE, "rules:", f"  - name: {name}", "    source: app"]
-    lines.append(f"    event: {event}")
+    if event:
+        lines.append(f"    event: {event}")
     if when:
         lines.append(f"    when: {when}")
     if distinct_id:
         lines.append(f"    distinct_id: {distinct_id}")
     if properties:
         lines.append(f"    properties: {properties}")
+    lines.extend(f"    {line}" for line in extra.splitlines())
     return "\n".join(lines) + "\n"
 
 
@@ -49,19 +57,28 @@ def record(
     source: str = "app",
     file_id: str = "fp1",
     offset: int = 0,
+    text: str = "<line>",
+    read_at: datetime = READ_AT,
 ) -> Record:
-    return Record(Line(source, file_id, offset, "<line>"), fields, READ_AT)
+    return Record(Line(source, file_id, offset, text), fields, read_at)
+
+
+def warnings_of(text: str, **kwargs: Any) -> list[str]:
+    """str() of every warning of a valid file."""
+    return [str(problem) for problem in compile_text(text, **kwargs).warnings]
 
 
 def events(text: str, fields: dict[str, Any], **kwargs: Any) -> list[Event]:
     return compile_text(text).apply(record(fields, **kwargs))
 
 
-def errors(*files: tuple[str, str] | str, strict: bool = False) -> list[str]:
+def errors(
+    *files: tuple[str, str] | str, strict: bool = False, salt: bytes | None = None
+) -> list[str]:
     """str() of every problem compile_rules raises for the files."""
     pairs = [(FILE, f) if isinstance(f, str) else f for f in files]
     try:
-        compile_rules(pairs, strict=strict)
+        compile_rules(pairs, strict=strict, salt=salt)
     except RuleFileError as exc:
         return [str(problem) for problem in exc.problems]
     return []

@@ -222,8 +222,8 @@ ERROR_CASES = [
         [
             (
                 "rules/a.yaml:4:5: error: sources[0]: unknown key 'formt'; "
-                "expected one of format, name, paths, start_at, timestamp (did you "
-                "mean 'format'?)"
+                "expected one of format, multiline, name, paths, pattern, patterns, "
+                "start_at, timestamp (did you mean 'format'?)"
             ),
         ],
         id="src-unknown",
@@ -288,7 +288,7 @@ ERROR_CASES = [
         [
             (
                 "rules/a.yaml:4:13: error: sources[0].format: unknown format "
-                "'jsn'; expected one of json (did you mean 'json'?)"
+                "'jsn'; expected one of json, logfmt, regex (did you mean 'json'?)"
             ),
         ],
         id="src-format",
@@ -298,7 +298,7 @@ ERROR_CASES = [
         [
             (
                 "rules/a.yaml:4:13: error: sources[0].format: expected one of "
-                "json, got a list"
+                "json, logfmt, regex, got a list"
             ),
         ],
         id="src-format-type",
@@ -342,7 +342,8 @@ ERROR_CASES = [
         [
             (
                 "rules/a.yaml:4:35: error: sources[0].timestamp.format: unknown "
-                "format 'unixms'; expected one of iso8601, unix, unix_ms (did you "
+                "format 'unixms'; expected one of auto, iso8601, rfc3339, syslog, "
+                "unix, unix_ms, unix_ns, unix_us, or a strptime pattern (did you "
                 "mean 'unix_ms'?)"
             ),
         ],
@@ -453,7 +454,8 @@ ERROR_CASES = [
         [
             (
                 "rules/a.yaml:8:5: error: rules[0]: unknown key 'propertes'; "
-                "expected one of distinct_id, event, name, properties, source, "
+                "expected one of aggregate, distinct_id, event, exception, groups, "
+                "name, properties, rate_limit, sample, set, set_once, source, "
                 "when (did you mean 'properties'?)"
             ),
         ],
@@ -810,8 +812,8 @@ ERROR_CASES = [
         [
             (
                 "rules/a.yaml:8:27: error: rules[0].properties.amount: unknown key "
-                "'fild'; expected one of default, field, template, type, value "
-                "(did you mean 'field'?)"
+                "'fild'; expected one of default, field, hash, redact, template, "
+                "type, value (did you mean 'field'?)"
             ),
         ],
         id="prop-fild",
@@ -821,8 +823,8 @@ ERROR_CASES = [
         [
             (
                 "rules/a.yaml:8:22: error: rules[0].properties.x: unknown key "
-                "'fields.user_id'; expected one of default, field, template, type, "
-                'value (hint: quote a template: "{fields.user_id}")'
+                "'fields.user_id'; expected one of default, field, hash, redact, "
+                'template, type, value (hint: quote a template: "{fields.user_id}")'
             ),
         ],
         id="prop-unquoted",
@@ -925,7 +927,7 @@ ERROR_CASES = [
             (
                 "rules/a.yaml:8:21: error: rules[0].properties.x: unknown built-in "
                 "'$hostnme'; expected one of $file_id, $hostname, $offset, $rule, "
-                "$source (did you mean '$hostname'?)"
+                "$source, $text, $trace (did you mean '$hostname'?)"
             ),
         ],
         id="tpl-builtin",
@@ -936,7 +938,7 @@ ERROR_CASES = [
             (
                 "rules/a.yaml:8:21: error: rules[0].properties.x: unknown built-in "
                 "'$zz'; expected one of $file_id, $hostname, $offset, $rule, "
-                "$source"
+                "$source, $text, $trace"
             ),
         ],
         id="tpl-builtin-nohint",
@@ -951,7 +953,7 @@ ERROR_CASES = [
             (
                 "rules/a.yaml:8:21: error: rules[0].properties.x: unknown built-in "
                 "'$zz'; expected one of $file_id, $hostname, $offset, $rule, "
-                "$source"
+                "$source, $text, $trace"
             ),
         ],
         id="tpl-path",

@@ -194,3 +194,24 @@ def test_event_with_a_person_has_no_personless_flag():
     (event,) = events(rule_file(distinct_id="'{u}'", properties="{a: 1}"), {"u": 5})
 
     assert dict(event.properties) == {"a": 1}
+
+
+RECORD_TEXT_CASES = [
+    ("text-one-line", "'{$text}'", "one", "one"),
+    ("text-multi-line", "'{$text}'", "one\ntwo", "one\ntwo"),
+    ("trace-multi-line", "'{$trace}'", "one\ntwo\nthree", "two\nthree"),
+    ("trace-one-line-missing", "'{$trace}'", "one", "OMITTED"),
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "text", "expected"),
+    [case[1:] for case in RECORD_TEXT_CASES],
+    ids=[case[0] for case in RECORD_TEXT_CASES],
+)
+def test_record_text_builtins(spec, text, expected):
+    ruleset = compile_rules([(FILE, rule_file(properties=f"{{p: {spec}}}"))])
+
+    (event,) = ruleset.apply(record({}, text=text))
+
+    assert event.properties.get("p", "OMITTED") == expected

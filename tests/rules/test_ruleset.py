@@ -6,7 +6,7 @@ import pytest
 
 from bridge.model import event_uuid
 from bridge.parse import ParseFailure
-from bridge.rules import RuleCase, RuleSet, compile_rules
+from bridge.rules import ExpectedEvent, RuleCase, RuleSet, compile_rules
 from tests.rules.support import FILE, SOURCE, compile_text, events, record
 
 TWO_RULES = (
@@ -172,7 +172,7 @@ def test_source_digest_changes_only_with_the_source():
     assert [name for name in before if before[name] != after[name]] == ["other"]
 
 
-def test_rule_tests_are_kept_as_plain_data():
+def test_rule_tests_are_kept_validated_with_their_position():
     text = (
         TWO_RULES
         + """\
@@ -190,11 +190,10 @@ tests:
             FILE,
             21,
             5,
-            {
-                "source": "app",
-                "line": '{"msg": "order"}',
-                "expect": [{"event": "order_placed"}],
-            },
+            name="",
+            source="app",
+            lines=('{"msg": "order"}',),
+            expect=(ExpectedEvent("order_placed"),),
         ),
     )
 

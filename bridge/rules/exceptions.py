@@ -1,0 +1,146 @@
+"""A rule's ``exception:`` mapping → the properties of a PostHog ``$exception`` event.
+
+Shape (every value is a value form of ``bridge.rules.mappings``)::
+
+    exception:
+      type: "{fields.error_type}"      # required
+      value: "{fields.message}"        # the message; "" when absent
+      stacktrace: {field: trace}       # default "{$trace}": a multi-line record's
+                                       # lines after the first
+      fingerprint: "billing:{fields.error_type}"   # → $exception_fingerprint
+      level: error                     # → $exception_level
+      handled: true                    # static; default true
+
+Output (reference/posthog-capture.md §9): ``$exception_list`` holds exactly one
+item ``{type, value, mechanism: {handled, synthetic: true}, stacktrace?}``; the
+stack trace, when the record has one, is parsed by ``bridge.rules.traces``.
+
+Invariants: ``$exception_list`` is never empty and its item always has a non-empty
+string ``type`` ("Error" when the type's field is absent: an exception without a
+type would fail PostHog's processing, and dropping the line would hide an error);
+``value`` is cut to PostHog's 10,000 characters; nothing raises for any record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.model import Record
+from bridge.rules.coercions import render_text
+from bridge.rules.fieldpaths import MISSING
+from bridge.rules.mappings import Extra, ValueFn, ValueScope, compile_value
+from bridge.rules.schema import Reporter, check_keys, expect_map
+from bridge.rules.traces import parse_frames
+from bridge.rules.yamlnodes import Node, Scalar, child_path, describe
+
+__all__ = [
+    "DEFAULT_EXCEPTION_TYPE",
+    "EXCEPTION_EVENT",
+    "MAX_EXCEPTION_VALUE_CHARS",
+    "compile_exception",
+]
+
+EXCEPTION_EVENT = "$exception"
+DEFAULT_EXCEPTION_TYPE = "Error"
+# cymbal cuts an exception's value at 10,000 characters (reference §9).
+MAX_EXCEPTION_VALUE_CHARS = 10_000
+
+_KEYS = ("fingerprint", "handled", "level", "stacktrace", "type", "value")
+
+
+def _record_trace(record: Record) -> Any:
+    _first, newline, rest = record.line.text.partition("\n")
+    return rest if newline else MISSING
+
+
+def compile_exception(
+    rep: Reporter, node: Node, path: str, scope: ValueScope
+) -> Extra | None:
+    """
+    Compile an ``exception`` mapping into what it adds to an event's properties.
+
+    Returns:
+        The function, or None after reporting what is wrong.
+    """
+    mapping = expect_map(rep, node, path)
+    if mapping is None:
+        return None
+    ok = check_keys(rep, mapping, path, _KEYS, required=("type",))
+    values: dict[str, ValueFn | None] = {}
+    for key in ("type", "value", "stacktrace", "fingerprint", "level"):
+        value_node = mapping.get(key)
+        if value_node is None:
+            values[key] = None
+            continue
+        compiled = compile_value(rep, value_node, child_path(path, key), scope)
+        ok = ok and compiled is not None
+        values[key] = compiled
+    handled = _handled(rep, mapping.get("handled"), child_path(path, "handled"))
+    type_of = values["type"]
+    if not ok or handled is None or type_of is None:
+        return None
+    return _exception_adder(
+        type_of,
+        values["value"],
+        values["stacktrace"] or _record_trace,
+        values["fingerprint"],
+        values["level"],
+        handled=handled,
+    )
+
+
+def _handled(rep: Reporter, node: Node | None, path: str) -> bool | None:
+    if node is None:
+        return True
+    if isinstance(node, Scalar) and isinstance(node.value, bool):
+        return node.value
+    rep.error(node, path, f"expected true or false, got {describe(node)}")
+    return None
+
+
+def _exception_adder(
+    type_of: ValueFn,
+    value_of: ValueFn | None,
+    trace_of: ValueFn,
+    fingerprint_of: ValueFn | None,
+    level_of: ValueFn | None,
+    *,
+    handled: bool,
+) -> Extra:
+    def add(record: Record, properties: dict[str, Any], _personless: bool) -> None:
+        item: dict[str, Any] = {
+            "type": _text(type_of(record)) or DEFAULT_EXCEPTION_TYPE,
+            "value": _text(value_of(record) if value_of else None)[
+                :MAX_EXCEPTION_VALUE_CHARS
+            ],
+            "mechanism": {"handled": handled, "synthetic": True},
+        }
+        trace = _trace_text(trace_of(record))
+        if trace.strip():
+            item["stacktrace"] = {"type": "raw", "frames": parse_frames(trace)}
+        properties["$exception_list"] = [item]
+        if fingerprint_of is not None:
+            fingerprint = _text(fingerprint_of(record))
+            if fingerprint:
+                properties["$exception_fingerprint"] = fingerprint
+        if level_of is not None:
+            level = _text(level_of(record))
+            if level:
+                properties["$exception_level"] = level
+
+    return add
+
+
+def _text(value: Any) -> str:
+    """A value as text; "" for null, MISSING and what JSON cannot carry."""
+    if value is None:
+        return ""
+    text = render_text(value)
+    return text if isinstance(text, str) else ""
+
+
+def _trace_text(value: Any) -> str:
+    # Some loggers write the trace as a JSON list of lines.
+    if isinstance(value, list) and all(isinstance(line, str) for line in value):
+        return "\n".join(value)
+    return _text(value)

@@ -1,0 +1,173 @@
+"""Why a log line does or does not become events: ``explain`` for rule authors.
+
+For one line of a source: how it parsed (or why not), its event time, and for
+each rule of that source every condition of its ``when`` (the field path, the
+operator, the operand, the value seen, whether it held, nested all/any/not), and
+what the rule would emit.
+
+Invariants: pure, and judged exactly as ``RuleSet.apply`` judges: the walk goes
+over the condition tree each rule was compiled from (``CompiledRule.condition``),
+whose checks are the very functions the rule's predicate calls; unlike the
+predicate, it does not stop at the first failing condition, so every one is shown.
+No state is involved: rate limits are not applied, a sampled rule shows its event
+with the share of lines it keeps (which ones depends on their place in their file),
+and an aggregate rule shows the window the line would be counted in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bridge.model import Event, Line, Record
+from bridge.parse import ParseFailure
+from bridge.rules.conditions import Check, Cond, FieldCond
+from bridge.rules.ruleset import CompiledRule, RuleSet
+from bridge.rules.windows import from_us, to_us
+
+__all__ = [
+    "EXPLAIN_FILE_ID",
+    "CheckResult",
+    "Explanation",
+    "RuleExplanation",
+    "explain",
+]
+
+# The file id of the explained line; its uuids never match a real file's.
+EXPLAIN_FILE_ID = "explain"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """
+    One condition and how it judged the line.
+
+    A field check has ``field`` (the path as written), ``op`` and ``operand`` and
+    the ``value`` seen (``MISSING`` when absent); a group has ``op`` all, any or
+    not and its ``children``; a value-level ``not`` has both.
+    """
+
+    op: str
+    held: bool
+    field: str = ""
+    operand: Any = None
+    value: Any = None
+    children: tuple[CheckResult, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleExplanation:
+    """One rule of the source: its conditions, whether it matched, what it emits."""
+
+    rule: str
+    event: str
+    matched: bool
+    checks: tuple[CheckResult, ...]
+    events: tuple[Event, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """The parse of one line and the verdict of each rule of its source."""
+
+    source: str
+    text: str
+    fields: Mapping[str, Any] | None
+    failure: ParseFailure | None
+    timestamp: datetime | None
+    rules: tuple[RuleExplanation, ...]
+
+
+def explain(
+    ruleset: RuleSet, source_name: str, text: str, *, read_at: datetime
+) -> Explanation:
+    """
+    Explain what the rules of ``source_name`` make of one line (or record) of text.
+
+    Raises:
+        ValueError: no source is called ``source_name``.
+    """
+    source = ruleset.source(source_name)
+    if source is None:
+        known = ", ".join(s.name for s in ruleset.sources) or "none"
+        message = f"unknown source {source_name!r}; expected one of {known}"
+        raise ValueError(message)
+    parsed = source.parse(text)
+    if isinstance(parsed, ParseFailure):
+        return Explanation(source_name, text, None, parsed, None, ())
+    record = Record(Line(source_name, EXPLAIN_FILE_ID, 0, text), parsed, read_at)
+    timestamp = source.timestamp_of(record)
+    verdicts = tuple(
+        _explain_rule(rule, record, timestamp)
+        for rule in ruleset.rules
+        if rule.source == source_name
+    )
+    return Explanation(source_name, text, parsed, None, timestamp, verdicts)
+
+
+def _explain_rule(
+    rule: CompiledRule, record: Record, timestamp: datetime
+) -> RuleExplanation:
+    checks: tuple[CheckResult, ...] = ()
+    if rule.condition is not None:
+        checks = _explain_cond(rule.condition, record.fields).children
+    matched = rule.matches(record.fields)
+    if not matched:
+        return RuleExplanation(rule.name, rule.event, False, checks, ())
+    events, note = _outcome(rule, record, timestamp)
+    return RuleExplanation(rule.name, rule.event, True, checks, events, note)
+
+
+def _outcome(
+    rule: CompiledRule, record: Record, timestamp: datetime
+) -> tuple[tuple[Event, ...], str]:
+    """What a matched rule yields for the line, without any state."""
+    spec = rule.aggregate
+    if spec is not None:
+        at = to_us(timestamp)
+        start = from_us(at - at % spec.window_us).isoformat()
+        seconds = spec.window_us / 1_000_000
+        note = f"counted in the {seconds:g} s window starting {start}"
+        return (), note
+    notes = []
+    if rule.sample is not None:
+        # Which lines a sample keeps depends on where they sit in their file,
+        # which an explained line does not have.
+        share = f"{rule.sample * 100:g}%"
+        notes.append(f"sample {rule.sample:g}: about {share} of such lines are sent")
+    if rule.rate_limit is not None:
+        limit = rule.rate_limit
+        notes.append(
+            f"subject to rate_limit {limit.events} per {limit.per_seconds:g} s"
+        )
+    return (rule.build(record, timestamp),), "; ".join(notes)
+
+
+def _explain_cond(cond: Cond, fields: Mapping[str, Any]) -> CheckResult:
+    if isinstance(cond, FieldCond):
+        value = cond.get(fields)
+        results = tuple(
+            _explain_check(check, cond.path, value) for check in cond.checks
+        )
+        if len(results) == 1:
+            return results[0]
+        held = all(result.held for result in results)
+        return CheckResult("all", held, cond.path, children=results)
+    children = tuple(_explain_cond(child, fields) for child in cond.children)
+    if cond.kind == "not":
+        held = not children[0].held
+    elif cond.kind == "any":
+        held = any(child.held for child in children)
+    else:
+        held = all(child.held for child in children)
+    return CheckResult(cond.kind, held, children=children)
+
+
+def _explain_check(check: Check, path: str, value: Any) -> CheckResult:
+    inner = tuple(_explain_check(item, path, value) for item in check.inner)
+    return CheckResult(
+        check.op, check.test(value), path, check.operand, value, children=inner
+    )

@@ -1,0 +1,228 @@
+"""Template strings of rule values: ``"user-{fields.user_id}"``, ``"{$hostname}"``.
+
+A template is literal text with placeholders: ``{path}`` inserts a field (strings
+as they are, anything else as JSON), ``{$name}`` a built-in, and ``{{``/``}}`` are
+literal braces. Built-ins known at load (``$hostname``, ``$source``, ``$rule``) are
+folded into the text; ``$file_id``, ``$offset``, ``$text`` (the record's whole
+text) and ``$trace`` (its lines after the first) are read from the record.
+
+Invariants: a template is split and its paths parsed once, at load; rendering
+never raises and gives ``MISSING`` when any placeholder is absent. The
+``ValueScope`` a rule's values compile against lives here, with the ``ValueFn``
+type, because templates are the innermost piece that needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.model import Record
+from bridge.rules.coercions import render_text
+from bridge.rules.fieldpaths import (
+    MISSING,
+    FieldRef,
+    Getter,
+    compile_getter,
+    parse_field_path,
+)
+from bridge.rules.schema import Reporter, did_you_mean, one_of
+from bridge.rules.yamlnodes import Node, show
+
+__all__ = [
+    "BUILTINS",
+    "ValueFn",
+    "ValueScope",
+    "compile_template",
+    "is_template",
+]
+
+ValueFn = Callable[[Record], Any]
+
+BUILTINS = (
+    "$file_id",
+    "$hostname",
+    "$offset",
+    "$rule",
+    "$source",
+    "$text",
+    "$trace",
+)
+_QUOTE = '"'
+
+
+@dataclass(frozen=True, slots=True)
+class ValueScope:
+    """
+    What one rule's values are compiled against.
+
+    The load-time built-ins, the salt of ``hash``, and ``refs``, which collects every
+    field path the rule names (to check them against its source's fields).
+    """
+
+    hostname: str
+    source: str
+    rule: str
+    salt: bytes | None = None
+    refs: list[FieldRef] = field(default_factory=list)
+
+    def note(
+        self,
+        text: str,
+        segments: tuple[tuple[str, int | None], ...],
+        at: Node,
+        path: str,
+    ) -> None:
+        """Record that the rule names the field path ``text`` at ``at``."""
+        self.refs.append(FieldRef(text, segments[0][0], path, at.line, at.col))
+
+
+def is_template(value: Any) -> bool:
+    """Whether a value is a template string (it holds a brace)."""
+    return isinstance(value, str) and ("{" in value or "}" in value)
+
+
+def _constant(value: Any) -> ValueFn:
+    return lambda _record: value
+
+
+def compile_template(
+    rep: Reporter, node: Node, path: str, text: str, scope: ValueScope
+) -> ValueFn | None:
+    parts = _split_template(rep, node, path, text)
+    if parts is None:
+        return None
+    pieces: list[str | ValueFn] = []
+    ok = True
+    for part, is_placeholder in parts:
+        piece = (
+            _compile_placeholder(rep, node, path, part, scope)
+            if is_placeholder
+            else part
+        )
+        if piece is None:
+            ok = False
+        elif isinstance(piece, str) and pieces and isinstance(pieces[-1], str):
+            pieces[-1] += piece
+        else:
+            pieces.append(piece)
+    return _join(pieces) if ok else None
+
+
+def _split_template(
+    rep: Reporter, node: Node, path: str, text: str
+) -> list[tuple[str, bool]] | None:
+    """Cut a template into (literal, False) and (placeholder, True) parts."""
+    parts: list[tuple[str, bool]] = []
+    literal: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char in "{}" and text.startswith(char * 2, i):
+            literal.append(char)
+            i += 2
+            continue
+        if char == "}":
+            message = f"unmatched '}}' in template {show(text)}"
+            rep.error(node, path, message, "hint: write }} for a literal brace")
+            return None
+        if char != "{":
+            literal.append(char)
+            i += 1
+            continue
+        end = _placeholder_end(text, i + 1)
+        if end < 0:
+            message = f"unclosed '{{' in template {show(text)}"
+            rep.error(node, path, message, "hint: write {{ for a literal brace")
+            return None
+        if end == i + 1:
+            message = f"empty placeholder {{}} in template {show(text)}"
+            rep.error(node, path, message, "hint: write {{}} for literal braces")
+            return None
+        if literal:
+            parts.append(("".join(literal), False))
+            literal = []
+        parts.append((text[i + 1 : end], True))
+        i = end + 1
+    if literal:
+        parts.append(("".join(literal), False))
+    return parts
+
+
+def _placeholder_end(text: str, start: int) -> int:
+    """Index of the '}' closing a placeholder, skipping quoted path segments."""
+    quoted = False
+    i = start
+    while i < len(text):
+        char = text[i]
+        if quoted and char == "\\":
+            i += 2
+            continue
+        if char == _QUOTE:
+            quoted = not quoted
+        elif char == "}" and not quoted:
+            return i
+        i += 1
+    return -1
+
+
+def _compile_placeholder(
+    rep: Reporter, node: Node, path: str, inner: str, scope: ValueScope
+) -> str | ValueFn | None:
+    if inner.startswith("$"):
+        if inner not in BUILTINS:
+            message = (
+                f"unknown built-in {show(inner)}; expected one of {one_of(BUILTINS)}"
+            )
+            rep.error(node, path, message, did_you_mean(inner, BUILTINS))
+            return None
+        return _builtin(inner, scope)
+    segments = parse_field_path(inner)
+    if isinstance(segments, str):
+        rep.error(node, path, segments)
+        return None
+    scope.note(inner, segments, node, path)
+    get: Getter = compile_getter(segments)
+    return lambda record: render_text(get(record.fields))
+
+
+def _builtin(name: str, scope: ValueScope) -> str | ValueFn:
+    if name == "$file_id":
+        return lambda record: record.line.file_id
+    if name == "$offset":
+        return lambda record: str(record.line.offset)
+    if name == "$text":
+        return lambda record: record.line.text
+    if name == "$trace":
+        return _trace_of
+    return {"$hostname": scope.hostname, "$source": scope.source, "$rule": scope.rule}[
+        name
+    ]
+
+
+def _trace_of(record: Record) -> Any:
+    """The lines of a multi-line record after its first, or MISSING."""
+    _first, newline, rest = record.line.text.partition("\n")
+    return rest if newline else MISSING
+
+
+def _join(pieces: list[str | ValueFn]) -> ValueFn:
+    if len(pieces) == 1:
+        (piece,) = pieces
+        return _constant(piece) if isinstance(piece, str) else piece
+    frozen = tuple(pieces)
+
+    def render(record: Record) -> Any:
+        out: list[str] = []
+        for piece in frozen:
+            if isinstance(piece, str):
+                out.append(piece)
+                continue
+            text = piece(record)
+            if text is MISSING:
+                return MISSING
+            out.append(text)
+        return "".join(out)
+
+    return render

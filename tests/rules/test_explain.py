@@ -1,0 +1,246 @@
+"""``explain``: every condition of every rule of a source, for one line."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.parse import ParseFailure
+from bridge.rules import MISSING, explain, render_explanation
+from bridge.rules.explain import CheckResult
+from bridge.rules.render import render_value
+from tests.rules.support import READ_AT, SOURCE, compile_text
+
+RULES = (
+    SOURCE
+    + """\
+rules:
+  - name: orders
+    source: app
+    when:
+      msg: order
+      amount: {gt: 0, lt: 1000}
+      any: [{level: INFO}, {level: {not: {in: [DEBUG, TRACE]}}}]
+      not: {user: {exists: false}}
+    event: order_placed
+    distinct_id: "{user}"
+  - name: everything
+    source: app
+    event: seen
+  - name: sampled
+    source: app
+    when: {msg: noisy}
+    event: noisy
+    sample: 0.5
+    rate_limit: {events: 5, per_seconds: 60}
+  - name: counted
+    source: app
+    when: {msg: hit}
+    event: hits
+    aggregate: {window_seconds: 60, count: n}
+"""
+)
+
+
+def explained(line: str):
+    return explain(compile_text(RULES), "app", line, read_at=READ_AT)
+
+
+def test_every_condition_is_shown_with_the_value_it_saw():
+    result = explained('{"msg": "order", "amount": "5000", "level": "WARN"}')
+
+    orders = result.rules[0]
+    assert (orders.rule, orders.matched, orders.events) == ("orders", False, ())
+    assert orders.checks == (
+        CheckResult("eq", True, "msg", "order", "order"),
+        CheckResult(
+            "all",
+            False,
+            "amount",
+            children=(
+                CheckResult("gt", True, "amount", 0, "5000"),
+                CheckResult("lt", False, "amount", 1000, "5000"),
+            ),
+        ),
+        CheckResult(
+            "any",
+            True,
+            children=(
+                CheckResult(
+                    "all",
+                    False,
+                    children=(CheckResult("eq", False, "level", "INFO", "WARN"),),
+                ),
+                CheckResult(
+                    "all",
+                    True,
+                    children=(
+                        CheckResult(
+                            "not",
+                            True,
+                            "level",
+                            {"in": ["DEBUG", "TRACE"]},
+                            "WARN",
+                            children=(
+                                CheckResult(
+                                    "in", False, "level", ["DEBUG", "TRACE"], "WARN"
+                                ),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        CheckResult(
+            "not",
+            False,
+            children=(
+                CheckResult(
+                    "all",
+                    True,
+                    children=(CheckResult("exists", True, "user", False, MISSING),),
+                ),
+            ),
+        ),
+    )
+
+
+def test_matched_rule_shows_its_event():
+    result = explained('{"msg": "order", "amount": 5, "level": "INFO", "user": 7}')
+
+    orders, everything = result.rules[0], result.rules[1]
+    assert orders.matched
+    assert [(e.name, e.distinct_id) for e in orders.events] == [("order_placed", "7")]
+    assert (everything.checks, everything.matched) == ((), True)
+    assert result.timestamp == READ_AT
+    assert result.fields == {"msg": "order", "amount": 5, "level": "INFO", "user": 7}
+
+
+def test_sample_rate_limit_and_aggregate_are_explained_in_a_note():
+    sampled = explained('{"msg": "noisy"}').rules[2]
+    counted = explained('{"msg": "hit"}').rules[3]
+
+    assert (len(sampled.events), sampled.note) == (
+        1,
+        "sample 0.5: about 50% of such lines are sent; subject to rate_limit 5 per "
+        "60 s",
+    )
+    assert (counted.events, counted.note) == (
+        (),
+        "counted in the 60 s window starting 2026-01-02T03:04:00+00:00",
+    )
+
+
+def test_line_that_does_not_parse_stops_at_the_parse():
+    result = explained("not json")
+
+    assert (result.fields, result.rules, result.timestamp) == (None, (), None)
+    assert isinstance(result.failure, ParseFailure)
+
+
+def test_unknown_source_is_refused():
+    with pytest.raises(
+        ValueError, match=r"^unknown source 'nope'; expected one of app$"
+    ):
+        explain(compile_text(RULES), "nope", "{}", read_at=READ_AT)
+
+
+def test_rendered_explanation():
+    text = render_explanation(
+        explained('{"msg": "order", "amount": 5, "level": "DEBUG", "user": 7}')
+    )
+
+    assert text.splitlines()[:16] == [
+        'source app: "{\\"msg\\": \\"order\\", \\"amount\\": 5, \\"level\\": '
+        '\\"DEBUG\\", \\"user\\": 7}"',
+        '✓ parsed: {"msg":"order","amount":5,"level":"DEBUG","user":7}',
+        "  time: 2026-01-02T03:04:05+00:00",
+        "✗ rule orders → order_placed",
+        '    ✓ msg eq "order" (saw "order")',
+        "    ✓ amount gt 0 (saw 5)",
+        "    ✓ amount lt 1000 (saw 5)",
+        "    ✗ any of:",
+        "        ✗ all of:",
+        '            ✗ level eq "INFO" (saw "DEBUG")',
+        "        ✗ all of:",
+        '            ✗ level not {"in":["DEBUG","TRACE"]} (saw "DEBUG")',
+        "    ✓ not:",
+        "        ✗ all of:",
+        "            ✗ user exists false (saw 7)",
+        "✓ rule everything → seen",
+    ]
+
+
+def test_rendered_parse_failure_and_notes():
+    ruleset = compile_text(RULES)
+    failed = render_explanation(explain(ruleset, "app", "{", read_at=READ_AT))
+    noted = render_explanation(
+        explain(ruleset, "app", '{"msg":"hit"}', read_at=READ_AT)
+    )
+    detail_free = render_explanation(
+        explain(ruleset, "app", "{", read_at=READ_AT).__class__(
+            "app", "x", None, ParseFailure("invalid_json"), None, ()
+        )
+    )
+
+    assert failed.splitlines()[1].startswith("✗ does not parse: invalid_json: ")
+    assert "    (counted in the 60 s window starting" in noted
+    assert detail_free.splitlines()[1] == "✗ does not parse: invalid_json"
+
+
+def test_rendered_source_without_rules():
+    text = (
+        SOURCE
+        + "  - {name: idle, paths: /i.log}\nrules:\n  - {name: r, source: app, event: e}\n"
+    )
+
+    result = render_explanation(
+        explain(compile_text(text), "idle", "{}", read_at=READ_AT)
+    )
+
+    assert result.splitlines()[-1] == "  no rule uses this source"
+
+
+VALUE_CASES = [
+    ("missing", MISSING, "missing"),
+    ("text", "a", '"a"'),
+    ("unrenderable", 10**30, repr(10**30)),
+    ("cut", "x" * 200, '"' + "x" * 76 + "..."),
+]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [case[1:] for case in VALUE_CASES],
+    ids=[case[0] for case in VALUE_CASES],
+)
+def test_values_are_rendered_as_short_json(value, expected):
+    assert render_value(value) == expected
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 2000)
+    | st.sampled_from(["order", "INFO", "DEBUG", "TRACE", "5", "x"]),
+    lambda inner: st.lists(inner, max_size=2),
+    max_leaves=4,
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["msg", "amount", "level", "user"]), JSON_VALUES, max_size=4
+    )
+)
+def test_explanation_judges_like_the_rule(fields):
+    ruleset = compile_text(RULES)
+    line = orjson.dumps(fields).decode()
+
+    result = explain(ruleset, "app", line, read_at=READ_AT)
+
+    for rule, verdict in zip(ruleset.rules, result.rules, strict=True):
+        held = all(check.held for check in verdict.checks)
+        assert verdict.matched == rule.matches(fields) == held
