@@ -38,7 +38,7 @@ from bridge.daemon.control import Control, early_stop_requested
 from bridge.daemon.health import Health
 from bridge.daemon.metrics import HealthServer, Metrics
 from bridge.daemon.own_events import OwnEvents
-from bridge.daemon.pipeline import PipelineStats, PreparedChunk, prepare_chunks
+from bridge.daemon.pipeline import Pipeline, PipelineStats, PreparedChunk
 from bridge.daemon.reload import load_ruleset, rule_files_signature, source_specs
 from bridge.daemon.systemd import Notifier
 from bridge.errors import RuleFileError, StoreError
@@ -56,6 +56,8 @@ __all__ = ["RULES_STATUS", "Daemon"]
 
 # How often the reader re-checks a full spool for room.
 SPOOL_FULL_POLL_SECONDS = 0.2
+# How often the reader looks at records still being assembled, while no line comes.
+PENDING_FLUSH_POLL_SECONDS = 0.5
 # How often metrics, STATUS= and the watchdog are refreshed (at most).
 SUPERVISE_SECONDS = 2.0
 # The backstop for rule-file changes inotify missed.
@@ -72,6 +74,7 @@ class _Runtime:
     store: AsyncStore
     tailer: Tailer
     sink: Sink
+    pipeline: Pipeline
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     controls: asyncio.Queue[Control] = field(default_factory=asyncio.Queue)
@@ -146,8 +149,16 @@ class Daemon:
                 dry_run_out=self._write_out,
                 observe_duration=histogram.observe if histogram else None,
             )
+            pipeline = Pipeline(
+                ruleset, self.stats, geoip_disable=self.settings.posthog.geoip_disable
+            )
             rt = _Runtime(
-                ruleset=ruleset, store=store, tailer=tailer, sink=sink, specs=specs
+                ruleset=ruleset,
+                store=store,
+                tailer=tailer,
+                sink=sink,
+                pipeline=pipeline,
+                specs=specs,
             )
             await self._rules_active(rt, ruleset)
             server = await self._start_server(rt)
@@ -273,16 +284,25 @@ class Daemon:
                     break
                 prepared = await asyncio.to_thread(self._read_and_prepare, rt)
                 self._notices(rt)
-                if prepared:
-                    now = self.clock.now().timestamp()
-                    await rt.store.call(functools.partial(_commit, prepared, now))
-                    if any(chunk.rows for chunk in prepared):
-                        rt.sink.notify()
+                await self._commit(rt, prepared)
                 if not rt.tailer.has_backlog():
                     break
             if self.once:
+                # What is still being assembled is complete: the files end here.
+                await self._commit(rt, await asyncio.to_thread(self._flush_all, rt))
                 return
             await self._wait_for_wake(rt)
+
+    async def _commit(self, rt: _Runtime, prepared: list[PreparedChunk]) -> None:
+        if not prepared:
+            return
+        now = self.clock.now().timestamp()
+        await rt.store.call(functools.partial(_commit, prepared, now))
+        if any(chunk.rows for chunk in prepared):
+            rt.sink.notify()
+
+    def _flush_all(self, rt: _Runtime) -> list[PreparedChunk]:
+        return rt.pipeline.flush(self.clock.now(), self.clock.monotonic(), force=True)
 
     def _scan(self, rt: _Runtime) -> None:
         specs, rt.pending_specs = rt.pending_specs, None
@@ -294,15 +314,14 @@ class Daemon:
     def _read_and_prepare(self, rt: _Runtime) -> list[PreparedChunk]:
         chunks = rt.tailer.read()
         self.health.files_seen(rt.tailer.file_states())
-        if not chunks:
-            return []
-        return prepare_chunks(
-            chunks,
-            rt.ruleset,
-            self.clock.now(),
-            self.stats,
-            geoip_disable=self.settings.posthog.geoip_disable,
-        )
+        pipeline = rt.pipeline
+        if pipeline.ruleset is not rt.ruleset:
+            pipeline.set_ruleset(rt.ruleset)  # a reload, taken between two chunks
+        read_at, now = self.clock.now(), self.clock.monotonic()
+        prepared = pipeline.prepare(chunks, read_at, now) if chunks else []
+        # Records and windows that waited long enough, also when no new line came.
+        prepared.extend(pipeline.flush(read_at, now))
+        return prepared
 
     async def _wait_for_spool_room(self, rt: _Runtime) -> None:
         cap = self.settings.spool_max_bytes

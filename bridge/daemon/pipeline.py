@@ -1,26 +1,38 @@
-"""From a chunk of lines to spool rows: parse, apply the rules, encode.
+"""From chunks of lines to spool rows: records, parsing, rules, encoding.
 
-This runs in a worker thread, one chunk at a time, so it must not touch the event loop or
-the store. Nothing in a line can raise out of here: parse failures are counted per reason,
-and the rules core never raises on record content.
+``Pipeline`` runs on the reader's worker thread, one batch of chunks at a time, and
+never touches the event loop or the store. It owns what must outlive one chunk: the
+multi-line assemblers of each file (a record may span chunks) and the rules' state
+(rate limits, aggregation windows).
+
+Invariants:
+
+- Nothing in a line can raise out of here: parse failures are counted per source and
+  reason, and the rules core never raises on record content.
+- A file's checkpoint never passes a line that has not yet given its events: the
+  offset stored with a chunk is held back to the first line of a multi-line record
+  still being assembled, and to the first line that still counts in an open
+  aggregation window. A restart then reads those lines again and rebuilds the same
+  records and windows, with the same uuids.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bridge import __version__
-from bridge.model import Checkpoint, Record
-from bridge.parse import ParseFailure
+from bridge.model import Checkpoint, Event, Line, Record
+from bridge.parse import MultilineAssembler, ParseFailure
 from bridge.rules import RuleSet
 from bridge.source import Chunk
 from bridge.spool.rows import encode_event
 
-__all__ = ["PipelineStats", "PreparedChunk", "prepare_chunks"]
+__all__ = ["Pipeline", "PipelineStats", "PreparedChunk"]
 
 Row = tuple[str, bytes, str]
 
@@ -66,26 +78,96 @@ class PreparedChunk:
     rows: tuple[Row, ...]
 
 
-def prepare_chunks(
-    chunks: Sequence[Chunk],
-    ruleset: RuleSet,
-    read_at: datetime,
-    stats: PipelineStats,
-    *,
-    geoip_disable: bool,
-) -> list[PreparedChunk]:
-    """Turn each chunk into its spool rows, counting what happened to every line."""
-    prepared = []
-    for chunk in chunks:
-        rows: list[Row] = []
+class Pipeline:
+    """Turns chunks into events and rows; keeps per-file and per-rule state."""
+
+    def __init__(
+        self, ruleset: RuleSet, stats: PipelineStats, *, geoip_disable: bool
+    ) -> None:
+        self.ruleset = ruleset
+        self.stats = stats
+        self._geoip_disable = geoip_disable
+        self._assemblers: dict[tuple[str, str], MultilineAssembler] = {}
+        self._last: dict[str, Checkpoint] = {}
+
+    def set_ruleset(self, ruleset: RuleSet) -> None:
+        """Use a reloaded rule set from the next chunk on."""
+        self.ruleset = ruleset
+
+    # -- the daemon's entry points -------------------------------------------------------
+
+    def prepare(
+        self, chunks: Sequence[Chunk], read_at: datetime, now: float
+    ) -> list[PreparedChunk]:
+        """Each chunk's rows and the checkpoint to store with them."""
+        prepared = []
+        for chunk in chunks:
+            events = self.events_of(chunk, read_at, now)
+            checkpoint = chunk.checkpoint
+            self._last[checkpoint.file_id] = checkpoint
+            prepared.append(
+                PreparedChunk(
+                    checkpoint=self._held_back(checkpoint), rows=self._rows(events)
+                )
+            )
+        return prepared
+
+    def flush(
+        self, read_at: datetime, now: float, *, force: bool = False
+    ) -> list[PreparedChunk]:
+        """
+        Close the multi-line records that have waited long enough (all with ``force``),
+        and give their rows with their files' checkpoints.
+        """
+        prepared = []
+        for (source, file_id), assembler in list(self._assemblers.items()):
+            records = assembler.flush(now, force=force)
+            if not records:
+                continue
+            events = self._apply(source, records, read_at)
+            last = self._last.get(file_id)
+            checkpoint = self._held_back(last) if last is not None else None
+            if checkpoint is not None:
+                prepared.append(
+                    PreparedChunk(checkpoint=checkpoint, rows=self._rows(events))
+                )
+        return prepared
+
+    def has_pending(self) -> bool:
+        """Whether some record is being assembled (a later flush may emit it)."""
+        return any(a.pending_offset() is not None for a in self._assemblers.values())
+
+    # -- shared with replay ------------------------------------------------------------
+
+    def events_of(self, chunk: Chunk, read_at: datetime, now: float) -> list[Event]:
+        """The events of one chunk, counting what happened to every line."""
         name = chunk.checkpoint.source
-        source = ruleset.source(name)
+        stats = self.stats
         stats.lines[name] += len(chunk.lines)
         stats.too_long[name] += chunk.too_long
         stats.invalid_utf8[name] += chunk.invalid_utf8
         if chunk.lines:
             stats.bytes[name] += chunk.checkpoint.offset - chunk.lines[0].offset
-        for line in chunk.lines:
+        source = self.ruleset.source(name)
+        if source is not None and source.multiline is not None:
+            key = (name, chunk.checkpoint.file_id)
+            assembler = self._assemblers.get(key)
+            if assembler is None:
+                assembler = self._assemblers[key] = MultilineAssembler(source.multiline)
+            records: list[Line] = []
+            for line in chunk.lines:
+                records.extend(assembler.feed(line, now))
+            return self._apply(name, records, read_at)
+        return self._apply(name, chunk.lines, read_at)
+
+    def _apply(
+        self, name: str, lines: Iterable[Line], read_at: datetime
+    ) -> list[Event]:
+        ruleset = self.ruleset
+        source = ruleset.source(name)
+        stats = self.stats
+        events: list[Event] = []
+        for line in lines:
             if source is None:
                 # The source was removed by a reload while its file was still open.
                 stats.unmatched[name] += 1
@@ -94,14 +176,28 @@ def prepare_chunks(
             if isinstance(fields, ParseFailure):
                 stats.parse_errors[name, fields.reason] += 1
                 continue
-            events = ruleset.apply(Record(line=line, fields=fields, read_at=read_at))
-            if not events:
+            found = ruleset.apply(Record(line=line, fields=fields, read_at=read_at))
+            if not found:
                 stats.unmatched[name] += 1
-            for event in events:
-                stats.events[event.rule] += 1
-                body = encode_event(
-                    event, lib_version=__version__, geoip_disable=geoip_disable
-                )
-                rows.append((event.uuid, body, event.rule))
-        prepared.append(PreparedChunk(checkpoint=chunk.checkpoint, rows=tuple(rows)))
-    return prepared
+            events.extend(found)
+        for event in events:
+            stats.events[event.rule] += 1
+        return events
+
+    def _rows(self, events: Iterable[Event]) -> tuple[Row, ...]:
+        geoip = self._geoip_disable
+        return tuple(
+            (
+                event.uuid,
+                encode_event(event, lib_version=__version__, geoip_disable=geoip),
+                event.rule,
+            )
+            for event in events
+        )
+
+    def _held_back(self, checkpoint: Checkpoint) -> Checkpoint:
+        assembler = self._assemblers.get((checkpoint.source, checkpoint.file_id))
+        pending = assembler.pending_offset() if assembler is not None else None
+        if pending is not None and pending < checkpoint.offset:
+            return dataclasses.replace(checkpoint, offset=pending)
+        return checkpoint
