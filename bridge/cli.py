@@ -11,10 +11,15 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bridge import __version__
 from bridge.errors import ConfigError, StoreError
 from bridge.logs import configure_logging
+
+if TYPE_CHECKING:
+    from bridge.rules import RuleSet
+    from bridge.settings import Settings
 
 __all__ = ["main"]
 
@@ -59,6 +64,37 @@ def _parser() -> argparse.ArgumentParser:
     add_config(check)
     check.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
+    test = commands.add_parser("test", help="run the tests: of the rule files")
+    add_config(test)
+    test.add_argument(
+        "rules", nargs="?", type=Path, help="rule file or folder (default: rules_dir)"
+    )
+
+    replay = commands.add_parser(
+        "replay",
+        help="dry run of rules over sample log files; nothing is sent or saved",
+    )
+    add_config(replay)
+    replay.add_argument("rules", type=Path, help="rule file or folder")
+    replay.add_argument("logfiles", nargs="+", type=Path, metavar="LOGFILE")
+    replay.add_argument("--source", help="the source the files belong to")
+    replay.add_argument(
+        "--json", action="store_true", help="events as JSON lines even on a terminal"
+    )
+    replay.add_argument(
+        "--explain",
+        action="store_true",
+        help="explain every line instead of the events",
+    )
+
+    explain = commands.add_parser(
+        "explain", help="show, for one line, what each rule and condition made of it"
+    )
+    add_config(explain)
+    explain.add_argument("rules", type=Path, help="rule file or folder")
+    explain.add_argument("--line", required=True, help="the log line")
+    explain.add_argument("--source", help="the source the line belongs to")
+
     status = commands.add_parser(
         "status", help="files, spool, dead letters and rules, from the state database"
     )
@@ -97,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "run": _run,
         "check": _check,
+        "test": _test,
+        "replay": _replay,
+        "explain": _explain,
         "status": _status,
         "deadletter": _deadletter,
     }
@@ -229,3 +268,117 @@ def _deadletter(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return EXIT_OK
+
+
+def _rules_for_tools(
+    args: argparse.Namespace, path: Path | None
+) -> tuple[RuleSet, Settings]:
+    """The rule set for test/replay/explain, and the settings (config optional)."""
+    from bridge.daemon.reload import load_ruleset
+    from bridge.settings import load_settings, tool_settings
+
+    config = args.config
+    if config is None and path is None:
+        settings = load_settings(None)
+    else:
+        settings = tool_settings(config, rules=path)
+    return load_ruleset(settings), settings
+
+
+def _test(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from bridge.rules import render_case_results, run_cases
+
+    ruleset, _ = _rules_for_tools(args, args.rules)
+    results = run_cases(ruleset, read_at=datetime.now(UTC))
+    print(render_case_results(results))
+    return EXIT_OK if all(r.passed for r in results) else EXIT_TESTS_FAILED
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from bridge.daemon.replay import pick_source
+    from bridge.rules import explain, render_explanation
+
+    ruleset, _ = _rules_for_tools(args, args.rules)
+    try:
+        source = pick_source(ruleset, Path("-"), args.source)
+        explanation = explain(ruleset, source, args.line, read_at=datetime.now(UTC))
+    except ValueError as exc:
+        print(f"logbridge: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(render_explanation(explanation))
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    import orjson
+
+    from bridge.daemon.replay import pick_source, render_summary, replay
+    from bridge.rules import explain, render_explanation
+
+    ruleset, settings = _rules_for_tools(args, args.rules)
+    try:
+        files = [(p, pick_source(ruleset, p, args.source)) for p in args.logfiles]
+    except ValueError as exc:
+        print(f"logbridge: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    missing = [str(p) for p, _ in files if not p.is_file()]
+    if missing:
+        print(f"logbridge: no such file: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_INVALID
+    now = datetime.now(UTC)
+    if args.explain:
+        for path, source in files:
+            with path.open(encoding="utf-8", errors="replace") as f:
+                for text in f:
+                    line = text.rstrip("\r\n")
+                    print(
+                        render_explanation(explain(ruleset, source, line, read_at=now))
+                    )
+                    print()
+        return EXIT_OK
+    report = replay(
+        ruleset,
+        files,
+        read_at=now,
+        max_line_bytes=settings.read.max_line_bytes,
+        geoip_disable=settings.posthog.geoip_disable,
+    )
+    if args.json or not sys.stdout.isatty():
+        for event in report.events:
+            print(orjson.dumps(event).decode())
+    else:
+        print(_event_table(report.events))
+    print(render_summary(report), file=sys.stderr)
+    return EXIT_OK
+
+
+def _event_table(events: list[dict[str, object]]) -> str:
+    import orjson
+
+    rows = [("TIMESTAMP", "EVENT", "DISTINCT_ID", "PROPERTIES")]
+    for event in events:
+        properties = {
+            k: v
+            for k, v in event["properties"].items()  # type: ignore[attr-defined]
+            if not k.startswith("$")
+        }
+        shown = orjson.dumps(properties).decode()
+        rows.append(
+            (
+                str(event["timestamp"])[:23],
+                str(event["event"]),
+                str(event["distinct_id"])[:36],
+                shown if len(shown) <= 80 else shown[:77] + "...",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in rows
+    )

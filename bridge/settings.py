@@ -28,6 +28,7 @@ __all__ = [
     "Settings",
     "load_settings",
     "parse_settings",
+    "tool_settings",
 ]
 
 _T = TypeVar("_T")
@@ -40,6 +41,8 @@ DEFAULT_SHUTDOWN_SECONDS = 10.0
 DEFAULT_STATE_DIR = "/var/lib/logbridge"
 # The name of the systemd credential (LoadCredential=) that holds the API key.
 CREDENTIAL_NAME = "posthog_api_key"
+# The systemd credential that holds the salt of the rules' `hash:`.
+SALT_CREDENTIAL_NAME = "hash_salt"
 LOG_FORMATS = ("auto", "json", "console")
 # The capture service answers 413 above 20 MiB (reference/posthog-capture.md §4).
 MAX_BATCH_BYTES = 15 * 1024 * 1024
@@ -119,6 +122,8 @@ class Settings:
     rules_dir: Path
     state_dir: Path
     hostname: str = "localhost"
+    # The key of the rules' `hash:` (HMAC-SHA256); a secret like the API key.
+    hash_salt: bytes | None = field(default=None, repr=False)
     environment: str = "production"
     log_level: str = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -142,6 +147,8 @@ _SCHEMA: dict[str, _Kind | dict[str, _Kind]] = {
     "state_dir": str,
     "hostname": str,
     "environment": str,
+    "hash_salt": str,
+    "hash_salt_file": str,
     "log": {"level": ("debug", "info", "warning", "error"), "format": LOG_FORMATS},
     "posthog": {
         "host": str,
@@ -345,7 +352,8 @@ def parse_settings(
     def path_of(key: str, default: str) -> Path:
         return base / str(values.get(key, default))
 
-    api_key = _api_key(values, walker, env, base, read_key_file)
+    api_key = _secret(_API_KEY, values, walker, env, base, read_key_file)
+    salt = _secret(_HASH_SALT, values, walker, env, base, read_key_file)
     host = env.get("POSTHOG_HOST") or values.get("posthog.host", DEFAULT_HOST)
     if not str(host).startswith(("http://", "https://")):
         node = walker.marks.get("posthog.host")
@@ -378,6 +386,7 @@ def parse_settings(
         if "state_dir" not in values and env.get("STATE_DIRECTORY")
         else path_of("state_dir", DEFAULT_STATE_DIR),
         hostname=values.get("hostname", default_hostname),
+        hash_salt=salt.encode() if salt else None,
         environment=values.get("environment", "production"),
         log_level=values.get("log.level", "info"),
         log_format=values.get("log.format", "auto"),
@@ -396,23 +405,40 @@ def parse_settings(
     )
 
 
-def _api_key(
+@dataclass(frozen=True, slots=True)
+class _SecretPlaces:
+    """Where one secret may come from, first found wins."""
+
+    env_var: str
+    credential: str
+    file_key: str
+    value_key: str
+
+
+_API_KEY = _SecretPlaces(
+    "POSTHOG_API_KEY", CREDENTIAL_NAME, "posthog.api_key_file", "posthog.api_key"
+)
+_HASH_SALT = _SecretPlaces(
+    "LOGBRIDGE_HASH_SALT", SALT_CREDENTIAL_NAME, "hash_salt_file", "hash_salt"
+)
+
+
+def _secret(
+    places: _SecretPlaces,
     values: Mapping[str, Any],
     walker: _Walker,
     env: Mapping[str, str],
     base: Path,
     read_key_file: Callable[[Path], str] | None,
 ) -> str | None:
-    if env.get("POSTHOG_API_KEY"):
-        return env["POSTHOG_API_KEY"].strip()
+    if env.get(places.env_var):
+        return env[places.env_var].strip()
     candidates: list[tuple[Path, str]] = []
     if env.get("CREDENTIALS_DIRECTORY"):
-        credential = Path(env["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_NAME
+        credential = Path(env["CREDENTIALS_DIRECTORY"]) / places.credential
         candidates.append((credential, ""))
-    if "posthog.api_key_file" in values:
-        candidates.append(
-            (base / values["posthog.api_key_file"], "posthog.api_key_file")
-        )
+    if places.file_key in values:
+        candidates.append((base / values[places.file_key], places.file_key))
     for path, key in candidates:
         if read_key_file is None:
             break
@@ -424,9 +450,9 @@ def _api_key(
         except OSError as exc:
             if key:
                 walker.problem(
-                    walker.marks[key], key, f"cannot read the key file: {exc.strerror}"
+                    walker.marks[key], key, f"cannot read the file: {exc.strerror}"
                 )
-    value = values.get("posthog.api_key")
+    value = values.get(places.value_key)
     return str(value).strip() or None if value is not None else None
 
 
@@ -455,3 +481,25 @@ def load_settings(path: Path | None, *, state_dir: Path | None = None) -> Settin
     if state_dir is not None:
         settings = dataclasses.replace(settings, state_dir=state_dir.absolute())
     return settings
+
+
+def tool_settings(path: Path | None, *, rules: Path | None) -> Settings:
+    """
+    Settings for ``test``, ``replay`` and ``explain``: the configuration file when one is
+    named (``rules`` then replaces its ``rules_dir``), else defaults around ``rules``.
+    """
+    if path is not None:
+        settings = load_settings(path)
+        return (
+            settings
+            if rules is None
+            else dataclasses.replace(settings, rules_dir=rules)
+        )
+    salt = os.environ.get(_HASH_SALT.env_var, "").strip()
+    return Settings(
+        config_path=Path.cwd() / "bridge.yaml",
+        rules_dir=rules or Path.cwd() / "rules",
+        state_dir=Path(DEFAULT_STATE_DIR),
+        hostname=socket.gethostname(),
+        hash_salt=salt.encode() if salt else None,
+    )

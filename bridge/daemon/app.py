@@ -315,10 +315,13 @@ class Daemon:
         chunks = rt.tailer.read()
         self.health.files_seen(rt.tailer.file_states())
         pipeline = rt.pipeline
+        prepared = []
         if pipeline.ruleset is not rt.ruleset:
-            pipeline.set_ruleset(rt.ruleset)  # a reload, taken between two chunks
+            # A reload, taken between two chunks.
+            prepared.extend(pipeline.set_ruleset(rt.ruleset))
         read_at, now = self.clock.now(), self.clock.monotonic()
-        prepared = pipeline.prepare(chunks, read_at, now) if chunks else []
+        if chunks:
+            prepared.extend(pipeline.prepare(chunks, read_at, now))
         # Records and windows that waited long enough, also when no new line came.
         prepared.extend(pipeline.flush(read_at, now))
         return prepared

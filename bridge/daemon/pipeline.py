@@ -29,6 +29,7 @@ from bridge import __version__
 from bridge.model import Checkpoint, Event, Line, Record
 from bridge.parse import MultilineAssembler, ParseFailure
 from bridge.rules import RuleSet
+from bridge.rules.state import RuleState
 from bridge.source import Chunk
 from bridge.spool.rows import encode_event
 
@@ -72,9 +73,14 @@ class PipelineStats:
 
 @dataclass(frozen=True, slots=True)
 class PreparedChunk:
-    """The rows a chunk produced and the checkpoint to store with them."""
+    """
+    Rows and the checkpoint to store with them, in one transaction.
 
-    checkpoint: Checkpoint
+    ``checkpoint`` is None for rows that belong to no single file (the summaries of
+    aggregation windows, the closing of windows of a removed rule).
+    """
+
+    checkpoint: Checkpoint | None
     rows: tuple[Row, ...]
 
 
@@ -86,13 +92,24 @@ class Pipeline:
     ) -> None:
         self.ruleset = ruleset
         self.stats = stats
+        self.state = RuleState(ruleset)
         self._geoip_disable = geoip_disable
         self._assemblers: dict[tuple[str, str], MultilineAssembler] = {}
         self._last: dict[str, Checkpoint] = {}
 
-    def set_ruleset(self, ruleset: RuleSet) -> None:
-        """Use a reloaded rule set from the next chunk on."""
+    def set_ruleset(self, ruleset: RuleSet) -> list[PreparedChunk]:
+        """
+        Use a reloaded rule set from the next chunk on.
+
+        Returns the summaries of aggregation windows the new rules no longer keep open
+        (their rule was removed or changed).
+        """
         self.ruleset = ruleset
+        closed = self.state.adopt(ruleset)
+        self._count(closed)
+        return (
+            [PreparedChunk(checkpoint=None, rows=self._rows(closed))] if closed else []
+        )
 
     # -- the daemon's entry points -------------------------------------------------------
 
@@ -134,8 +151,10 @@ class Pipeline:
         return prepared
 
     def has_pending(self) -> bool:
-        """Whether some record is being assembled (a later flush may emit it)."""
-        return any(a.pending_offset() is not None for a in self._assemblers.values())
+        """Whether a record is being assembled or a window is open (a flush may emit)."""
+        return bool(self.state.holdback()) or any(
+            a.pending_offset() is not None for a in self._assemblers.values()
+        )
 
     # -- shared with replay ------------------------------------------------------------
 
@@ -163,7 +182,7 @@ class Pipeline:
     def _apply(
         self, name: str, lines: Iterable[Line], read_at: datetime
     ) -> list[Event]:
-        ruleset = self.ruleset
+        ruleset, state = self.ruleset, self.state
         source = ruleset.source(name)
         stats = self.stats
         events: list[Event] = []
@@ -176,13 +195,19 @@ class Pipeline:
             if isinstance(fields, ParseFailure):
                 stats.parse_errors[name, fields.reason] += 1
                 continue
-            found = ruleset.apply(Record(line=line, fields=fields, read_at=read_at))
+            found = ruleset.apply(
+                Record(line=line, fields=fields, read_at=read_at), state
+            )
             if not found:
                 stats.unmatched[name] += 1
             events.extend(found)
-        for event in events:
-            stats.events[event.rule] += 1
+        self._count(events)
         return events
+
+    def _count(self, events: Iterable[Event]) -> None:
+        counts = self.stats.events
+        for event in events:
+            counts[event.rule] += 1
 
     def _rows(self, events: Iterable[Event]) -> tuple[Row, ...]:
         geoip = self._geoip_disable
@@ -195,9 +220,19 @@ class Pipeline:
             for event in events
         )
 
-    def _held_back(self, checkpoint: Checkpoint) -> Checkpoint:
+    def _held_back(
+        self, checkpoint: Checkpoint, counted: dict[str, int] | None = None
+    ) -> Checkpoint:
+        offset = checkpoint.offset
         assembler = self._assemblers.get((checkpoint.source, checkpoint.file_id))
         pending = assembler.pending_offset() if assembler is not None else None
-        if pending is not None and pending < checkpoint.offset:
-            return dataclasses.replace(checkpoint, offset=pending)
+        if pending is not None:
+            offset = min(offset, pending)
+        if counted is None:
+            counted = self.state.holdback()
+        in_window = counted.get(checkpoint.file_id)
+        if in_window is not None:
+            offset = min(offset, in_window)
+        if offset < checkpoint.offset:
+            return dataclasses.replace(checkpoint, offset=offset)
         return checkpoint

@@ -33,7 +33,12 @@ def display_name(path: Path) -> str:
 
 
 def rule_file_paths(rules_dir: Path) -> list[Path]:
-    """The rule files of a directory, in name order (which is also rule order)."""
+    """
+    The rule files of a directory, in name order (which is also rule order); a single
+    file stands for itself.
+    """
+    if rules_dir.is_file():
+        return [rules_dir]
     return sorted(p for p in rules_dir.iterdir() if p.suffix in RULE_SUFFIXES)
 
 
@@ -55,13 +60,13 @@ def rule_files_signature(rules_dir: Path) -> tuple[tuple[str, int, int], ...]:
 def load_ruleset(settings: Settings, *, strict: bool = False) -> RuleSet:
     """Read every rule file and compile them together; raise ``RuleFileError``."""
     rules_dir = settings.rules_dir
-    if not rules_dir.is_dir():
+    if not rules_dir.exists():
         problem = Problem(
             file=display_name(settings.config_path),
             line=1,
             col=1,
             path="rules_dir",
-            message=f"rules directory {str(rules_dir)!r} does not exist",
+            message=f"no rule file or folder at {str(rules_dir)!r}",
         )
         raise RuleFileError([problem])
     files = []
@@ -81,7 +86,9 @@ def load_ruleset(settings: Settings, *, strict: bool = False) -> RuleSet:
             )
     if problems:
         raise RuleFileError(problems)
-    return compile_rules(files, hostname=settings.hostname, strict=strict)
+    return compile_rules(
+        files, hostname=settings.hostname, strict=strict, salt=settings.hash_salt
+    )
 
 
 def source_specs(ruleset: RuleSet, settings: Settings) -> list[SourceSpec]:

@@ -1,0 +1,122 @@
+"""The rule author's tools on real files: test, replay and explain."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e.conftest import Workspace
+from tests.fakeposthog import FakePostHog
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _logbridge(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_the_repository_rules_pass_their_tests() -> None:
+    result = _logbridge("test", "rules", cwd=REPO)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].endswith("passed, 0 failed")
+
+
+def test_a_failing_rule_test_shows_expected_and_actual_and_exits_3(
+    tmp_path: Path,
+) -> None:
+    rules = (REPO / "rules" / "tl-engine.yaml").read_text()
+    (tmp_path / "tl.yaml").write_text(
+        rules.replace("amount: 250.5, currency: EUR", "amount: 25.5, currency: EUR")
+    )
+
+    result = _logbridge("test", str(tmp_path / "tl.yaml"), cwd=tmp_path)
+
+    assert result.returncode == 3
+    assert "✗" in result.stdout
+    assert "25.5" in result.stdout
+    assert "250.5" in result.stdout
+    assert result.stdout.splitlines()[-1] == "10 passed, 1 failed"
+
+
+def test_replay_gives_the_events_the_daemon_delivers(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    shutil.copy(REPO / "rules" / "tl-engine.yaml", workspace.rules / "tl-engine.yaml")
+    log = workspace.logs / "tl-engine.log"
+    shutil.copy(REPO / "examples" / "logs" / "tl-engine.log", log)
+    workspace.write_config(extra="hostname: replay-host\n")
+
+    replayed = _logbridge(
+        "replay",
+        "-c",
+        "bridge.yaml",
+        "rules",
+        str(log),
+        "--json",
+        cwd=workspace.root,
+        env=workspace.env,
+    )
+    delivered = workspace.run_once()
+
+    assert replayed.returncode == 0, replayed.stderr
+    assert delivered.returncode == 0, delivered.stderr
+    events = [json.loads(line) for line in replayed.stdout.splitlines()]
+    assert len(events) == 28
+    stored = {e.uuid: e for e in posthog.dedup_view().values()}
+    assert set(stored) == {e["uuid"] for e in events}
+    for event in events:
+        twin = stored[event["uuid"]]
+        assert (twin.event, twin.distinct_id, twin.properties) == (
+            event["event"],
+            event["distinct_id"],
+            event["properties"],
+        )
+        assert twin.raw_timestamp == event["timestamp"]
+    assert "28 events" in replayed.stderr
+    assert "order-processed: 6" in replayed.stderr
+
+
+def test_replay_projects_events_per_month(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "sources:\n  - name: s\n    paths: [x.log]\n    timestamp: {field: ts, format: unix}\n"
+        "rules:\n  - name: r\n    source: s\n    event: e\n"
+    )
+    (tmp_path / "x.log").write_text(
+        "".join(f'{{"ts": {1_700_000_000 + i * 36}}}\n' for i in range(101))
+    )
+
+    result = _logbridge("replay", "r.yaml", "x.log", "--json", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    # 101 events in one hour: 101 * 730.56 ≈ 73,787 a month.
+    assert "projection: 73,787 events/month" in result.stderr
+    assert "7% of PostHog's free tier of 1,000,000" in result.stderr
+
+
+def test_explain_shows_each_condition_with_the_value_it_saw() -> None:
+    line = (
+        '{"timestamp":"2026-11-20T09:00:01Z","level":"DEBUG","fields":{"message":"query executed",'
+        '"duration_ms":450},"target":"tl_engine::db"}'
+    )
+
+    result = _logbridge("explain", "rules", "--line", line, cwd=REPO)
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "✗ rule db-query-slow → db_query_slow" in out
+    assert '✓ fields.message eq "query executed" (saw "query executed")' in out
+    assert "✗ fields.duration_ms gt 1000 (saw 450)" in out
