@@ -10,6 +10,7 @@ storage collapses the copies.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,8 +74,19 @@ class Event:
     source: str
 
 
+_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+
+
 def event_uuid(source: str, file_id: str, offset: int, rule: str) -> str:
     """
     Return the uuid of the event ``rule`` makes from the line at ``offset``.
+
+    The UUIDv5 of RFC 9562 (what ``uuid.uuid5`` computes), built from the SHA-1 digest
+    directly: it runs once per event, and the ``UUID`` object costs three times more.
     """
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{source}\n{file_id}\n{offset}\n{rule}"))
+    name = f"{source}\n{file_id}\n{offset}\n{rule}".encode()
+    raw = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name).digest()[:16])  # noqa: S324
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 9562 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -539,8 +539,7 @@ def _request_reload(rt: _Runtime) -> None:
 
 
 def _commit(prepared: list[PreparedChunk], now: float, store: Store) -> None:
-    for chunk in prepared:
-        store.commit_chunk(chunk.rows, chunk.checkpoint, now)
+    store.commit_chunks([(chunk.rows, chunk.checkpoint) for chunk in prepared], now)
 
 
 @contextlib.contextmanager

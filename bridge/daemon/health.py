@@ -108,6 +108,7 @@ class Health:
             ("too_long", stats.too_long),
             ("invalid_utf8", stats.invalid_utf8),
             ("unmatched", stats.unmatched),
+            ("prefiltered", stats.prefiltered),
         ):
             for source, n in counter.items():
                 self._inc(m.lines_skipped, (source, reason), n)

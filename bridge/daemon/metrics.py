@@ -54,7 +54,7 @@ DEFAULT_HOST = "127.0.0.1"
 # Our default; change it in the config if another exporter already has it.
 DEFAULT_PORT = 9187
 # Why a line was read but produced no record or no event (lines_skipped_total{reason}).
-SKIP_REASONS = ("too_long", "invalid_utf8", "unmatched")
+SKIP_REASONS = ("too_long", "invalid_utf8", "unmatched", "prefiltered")
 # Sends take from a few ms to the client timeout (15 s by default) and beyond with
 # retries folded in by the caller; the defaults of prometheus-client stop at 10 s.
 SEND_DURATION_BUCKETS_SECONDS = (
@@ -118,7 +118,7 @@ class Metrics:
         )
         self.lines_skipped = counter(
             "lines_skipped",
-            "Lines that gave no event: too_long, invalid_utf8, unmatched.",
+            "Lines that gave no event: too_long, invalid_utf8, unmatched, prefiltered.",
             "source",
             "reason",
         )

@@ -29,6 +29,7 @@ from bridge import __version__
 from bridge.model import Checkpoint, Event, Line, Record
 from bridge.parse import MultilineAssembler, ParseFailure
 from bridge.rules import RuleSet
+from bridge.rules.literals import ESCAPE, source_literals
 from bridge.rules.state import RuleState
 from bridge.source import Chunk
 from bridge.spool.rows import encode_event
@@ -52,6 +53,8 @@ class PipelineStats:
     too_long: Counter[str] = field(default_factory=Counter)
     invalid_utf8: Counter[str] = field(default_factory=Counter)
     unmatched: Counter[str] = field(default_factory=Counter)
+    # Lines the prefilter showed no rule can match: never parsed, so never a parse error.
+    prefiltered: Counter[str] = field(default_factory=Counter)
     parse_errors: Counter[tuple[str, str]] = field(default_factory=Counter)
     events: Counter[str] = field(default_factory=Counter)
 
@@ -66,6 +69,7 @@ class PipelineStats:
             "too_long": self.too_long.total(),
             "invalid_utf8": self.invalid_utf8.total(),
             "unmatched": self.unmatched.total(),
+            "prefiltered": self.prefiltered.total(),
             "parse_errors": dict(errors),
             "events": dict(self.events),
         }
@@ -88,11 +92,18 @@ class Pipeline:
     """Turns chunks into events and rows; keeps per-file and per-rule state."""
 
     def __init__(
-        self, ruleset: RuleSet, stats: PipelineStats, *, geoip_disable: bool
+        self,
+        ruleset: RuleSet,
+        stats: PipelineStats,
+        *,
+        geoip_disable: bool,
+        prefilter: bool = True,
     ) -> None:
         self.ruleset = ruleset
         self.stats = stats
         self.state = RuleState(ruleset)
+        self.prefilter = prefilter
+        self._literals = _literals_by_source(ruleset) if prefilter else {}
         self._geoip_disable = geoip_disable
         self._assemblers: dict[tuple[str, str], MultilineAssembler] = {}
         self._last: dict[str, Checkpoint] = {}
@@ -105,6 +116,7 @@ class Pipeline:
         (their rule was removed or changed).
         """
         self.ruleset = ruleset
+        self._literals = _literals_by_source(ruleset) if self.prefilter else {}
         closed = self.state.adopt(ruleset)
         self._count(closed)
         return (
@@ -161,6 +173,11 @@ class Pipeline:
     def events_of(self, chunk: Chunk, read_at: datetime, now: float) -> list[Event]:
         """The events of one chunk, counting what happened to every line."""
         name = chunk.checkpoint.source
+        literals = self._literals.get(name)
+        if literals is not None and chunk.block:
+            candidates = _candidates(chunk, literals)
+            if candidates is not None:
+                return self._prefiltered(chunk, candidates, read_at)
         stats = self.stats
         stats.lines[name] += len(chunk.lines)
         stats.too_long[name] += chunk.too_long
@@ -178,6 +195,19 @@ class Pipeline:
                 records.extend(assembler.feed(line, now))
             return self._apply(name, records, read_at)
         return self._apply(name, chunk.lines, read_at)
+
+    def _prefiltered(
+        self, chunk: Chunk, candidates: list[Line], read_at: datetime
+    ) -> list[Event]:
+        """The events of a chunk whose other lines no rule can match."""
+        name = chunk.checkpoint.source
+        stats = self.stats
+        total = chunk.block.count(b"\n")
+        stats.lines[name] += total
+        stats.too_long[name] += chunk.too_long
+        stats.bytes[name] += len(chunk.block)
+        stats.prefiltered[name] += total - len(candidates)
+        return self._apply(name, candidates, read_at)
 
     def _apply(
         self, name: str, lines: Iterable[Line], read_at: datetime
@@ -236,3 +266,44 @@ class Pipeline:
         if offset < checkpoint.offset:
             return dataclasses.replace(checkpoint, offset=offset)
         return checkpoint
+
+
+def _literals_by_source(ruleset: RuleSet) -> dict[str, tuple[bytes, ...]]:
+    """Per source, the literals one of which a line must hold to be worth parsing."""
+    found = {}
+    for source in ruleset.sources:
+        if source.multiline is not None:
+            continue  # every line may belong to a record that matches
+        rules = [rule for rule in ruleset.rules if rule.source == source.name]
+        literals = source_literals(rules)
+        if literals is not None:
+            found[source.name] = (*literals, ESCAPE)
+    return found
+
+
+def _candidates(chunk: Chunk, needles: tuple[bytes, ...]) -> list[Line] | None:
+    """
+    The lines of the chunk's block that contain one of ``needles``, decoded, in order;
+    None when the block is not valid UTF-8 (the caller then takes every line, so that
+    invalid lines are counted as usual).
+    """
+    block = chunk.block
+    try:
+        block.decode()
+    except UnicodeDecodeError:
+        return None
+    starts = set()
+    find, rfind = block.find, block.rfind
+    for needle in needles:
+        at = find(needle)
+        while at >= 0:
+            begin = rfind(b"\n", 0, at) + 1
+            starts.add(begin)
+            # The block ends with a newline, so there is one after every match.
+            at = find(needle, find(b"\n", at) + 1)
+    lines = []
+    for begin in sorted(starts):
+        end = find(b"\n", begin)
+        raw = block[begin : end - 1 if block[end - 1 : end] == b"\r" else end]
+        lines.append(chunk.line_at(begin, raw.decode()))
+    return lines

@@ -14,17 +14,63 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-__all__ = ["Cut", "LineBuffer"]
+__all__ = ["Cut", "LineBuffer", "split_block"]
 
 
-@dataclass(frozen=True, slots=True)
 class Cut:
-    """The complete lines one chunk finished, and how many over-long lines it skipped."""
+    """
+    The complete lines one chunk finished, and how many over-long lines it skipped.
 
-    lines: tuple[tuple[int, bytes], ...]
-    too_long: int
+    When no line of the chunk was too long, the lines stay one contiguous ``block`` of
+    bytes starting at offset ``start`` (each line ending in ``\n``) and are only cut
+    into ``lines`` when someone asks: most lines of a busy log never need to be, when a
+    prefilter can tell from the block that no rule wants them.
+    """
+
+    __slots__ = ("_lines", "block", "start", "too_long")
+
+    def __init__(
+        self,
+        lines: tuple[tuple[int, bytes], ...] | None = (),
+        too_long: int = 0,
+        *,
+        block: bytes = b"",
+        start: int = 0,
+    ) -> None:
+        self._lines = lines
+        self.too_long = too_long
+        self.block = block
+        self.start = start
+
+    @property
+    def lines(self) -> tuple[tuple[int, bytes], ...]:
+        """Each complete line kept, with its offset; ``\n`` and one ``\r`` stripped."""
+        if self._lines is None:
+            self._lines = split_block(self.block, self.start)
+        return self._lines
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Cut):
+            return NotImplemented
+        return (self.lines, self.too_long) == (other.lines, other.too_long)
+
+    def __hash__(self) -> int:
+        return hash((self.lines, self.too_long))
+
+    def __repr__(self) -> str:
+        return f"Cut({self.lines!r}, {self.too_long!r})"
+
+
+def split_block(block: bytes, start: int) -> tuple[tuple[int, bytes], ...]:
+    """Cut a block of complete lines into (offset, line) pairs."""
+    parts = block.split(b"\n")
+    parts.pop()  # the block ends with a newline: nothing after it
+    lines = []
+    offset = start
+    for part in parts:
+        lines.append((offset, part[:-1] if part.endswith(b"\r") else part))
+        offset += len(part) + 1
+    return tuple(lines)
 
 
 _NOTHING = Cut((), 0)
@@ -83,11 +129,20 @@ class LineBuffer:
         if self._partial:
             data = self._partial + data
             self._partial = b""
-        parts = data.split(b"\n")
-        rest = parts.pop()
         limit = self._max_line_bytes
-        offset = self._consumed
+        end = data.rfind(b"\n") + 1
+        start = self._consumed
+        if end and (
+            end <= limit + 1 or max(map(len, data[:end].split(b"\n"))) <= limit
+        ):
+            # No line here is too long: keep the lines as one block (see Cut).
+            self._consumed = start + end
+            self._keep_rest(data[end:])
+            return Cut(None, too_long, block=data[:end], start=start)
+        parts = data.split(b"\n")
+        self._keep_rest(parts.pop())
         lines: list[tuple[int, bytes]] = []
+        offset = start
         for part in parts:
             if len(part) > limit:
                 too_long += 1
@@ -95,12 +150,15 @@ class LineBuffer:
                 lines.append((offset, part[:-1] if part.endswith(b"\r") else part))
             offset += len(part) + 1
         self._consumed = offset
-        if len(rest) > limit:
+        if not lines and not too_long:
+            return _NOTHING
+        return Cut(tuple(lines), too_long)
+
+    def _keep_rest(self, rest: bytes) -> None:
+        """Hold the start of the next line, or skip it if it is already too long."""
+        if len(rest) > self._max_line_bytes:
             # Drop what we have of an over-long line now rather than hold up to the
             # whole line in memory (Fluent Bit buffers it and then gives up on the file).
             self._skipping = True
         else:
             self._partial = rest
-        if not lines and not too_long:
-            return _NOTHING
-        return Cut(tuple(lines), too_long)

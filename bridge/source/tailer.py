@@ -67,17 +67,59 @@ NoticeKind = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
 class Chunk:
-    """The complete lines of one file read in one go, and where that leaves the file."""
+    """
+    The complete lines of one file read in one go, and where that leaves the file.
 
-    # offset: just past the last consumed byte.
-    checkpoint: Checkpoint
-    lines: tuple[Line, ...]
-    # Over-long lines skipped in this chunk.
-    too_long: int
-    # Lines decoded with replacement characters (U+FFFD).
-    invalid_utf8: int
+    ``lines`` (and ``invalid_utf8``, the lines decoded with U+FFFD replacements) are
+    decoded on first use. When no line was too long, ``block`` holds the lines' bytes
+    as read, starting at offset ``start``: a prefilter can search it and decode only
+    the lines it wants (``line_at``); ``block`` is empty otherwise.
+    """
+
+    __slots__ = ("_cut", "_invalid", "_lines", "checkpoint", "too_long")
+
+    def __init__(self, checkpoint: Checkpoint, cut: Cut) -> None:
+        # offset: just past the last consumed byte.
+        self.checkpoint = checkpoint
+        # Over-long lines skipped in this chunk.
+        self.too_long = cut.too_long
+        self._cut = cut
+        self._lines: tuple[Line, ...] | None = None
+        self._invalid = 0
+
+    @property
+    def lines(self) -> tuple[Line, ...]:
+        """The chunk's lines, decoded."""
+        if self._lines is None:
+            self._lines, self._invalid = decode_lines(
+                self.checkpoint.source, self.checkpoint.file_id, self._cut
+            )
+        return self._lines
+
+    @property
+    def invalid_utf8(self) -> int:
+        """Lines decoded with replacement characters."""
+        _ = self.lines
+        return self._invalid
+
+    @property
+    def block(self) -> bytes:
+        """The lines' bytes as read (each ending in ``\\n``), or b"" (see class doc)."""
+        return self._cut.block
+
+    @property
+    def start(self) -> int:
+        """The file offset of ``block``'s first byte."""
+        return self._cut.start
+
+    def line_at(self, begin: int, text: str) -> Line:
+        """The Line whose text starts at ``begin`` in ``block``."""
+        cp = self.checkpoint
+        return Line(cp.source, cp.file_id, self._cut.start + begin, text)
+
+    def __repr__(self) -> str:
+        return f"Chunk({self.checkpoint!r}, too_long={self.too_long})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,8 +458,7 @@ class Tailer:
         if file.buffer.consumed == before and not file.dirty:
             return None
         file.dirty = False
-        lines, invalid = decode_lines(file, cut)
-        return Chunk(file.checkpoint(), lines, cut.too_long, invalid)
+        return Chunk(file.checkpoint(), cut)
 
     # -- notices ----------------------------------------------------------------------------
 

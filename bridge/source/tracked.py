@@ -230,7 +230,7 @@ def last_line_end(fd: int, size: int, max_line_bytes: int) -> tuple[int, bool]:
     return (0, False) if floor == 0 else (size, True)
 
 
-def decode_lines(file: TrackedFile, cut: Cut) -> tuple[tuple[Line, ...], int]:
+def decode_lines(source: str, file_id: str, cut: Cut) -> tuple[tuple[Line, ...], int]:
     """
     Return the cut's lines as text, and how many held invalid UTF-8 (replaced).
     """
@@ -242,5 +242,5 @@ def decode_lines(file: TrackedFile, cut: Cut) -> tuple[tuple[Line, ...], int]:
         except UnicodeDecodeError:
             text = raw.decode(errors="replace")
             invalid += 1
-        lines.append(Line(file.source, file.file_id, offset, text))
+        lines.append(Line(source, file_id, offset, text))
     return tuple(lines), invalid

@@ -239,32 +239,49 @@ class Store:
 
         ``now`` is the spool time in Unix seconds.
         """
+        self.commit_chunks([(events, checkpoint)], now)
+
+    def commit_chunks(
+        self,
+        chunks: Sequence[tuple[Sequence[tuple[str, bytes, str]], Checkpoint | None]],
+        now: float,
+    ) -> None:
+        """
+        ``commit_chunk`` for several chunks in ONE transaction: one fsync, not one each.
+        """
         with self._transaction("commit a chunk") as conn:
             conn.executemany(
                 "INSERT INTO events (uuid, body, bytes, rule, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                ((uuid, body, len(body), rule, now) for uuid, body, rule in events),
+                (
+                    (uuid, body, len(body), rule, now)
+                    for events, _ in chunks
+                    for uuid, body, rule in events
+                ),
             )
-            if checkpoint is not None:
-                conn.execute(
-                    "INSERT INTO checkpoints"
-                    ' (file_id, source, path, dev, ino, "offset", size, updated_at)'
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (file_id) DO UPDATE SET source = excluded.source,"
-                    " path = excluded.path, dev = excluded.dev, ino = excluded.ino,"
-                    ' "offset" = excluded."offset", size = excluded.size,'
-                    " updated_at = excluded.updated_at",
+            conn.executemany(
+                "INSERT INTO checkpoints"
+                ' (file_id, source, path, dev, ino, "offset", size, updated_at)'
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (file_id) DO UPDATE SET source = excluded.source,"
+                " path = excluded.path, dev = excluded.dev, ino = excluded.ino,"
+                ' "offset" = excluded."offset", size = excluded.size,'
+                " updated_at = excluded.updated_at",
+                (
                     (
-                        checkpoint.file_id,
-                        checkpoint.source,
-                        checkpoint.path,
-                        checkpoint.dev,
-                        checkpoint.ino,
-                        checkpoint.offset,
-                        checkpoint.size,
+                        cp.file_id,
+                        cp.source,
+                        cp.path,
+                        cp.dev,
+                        cp.ino,
+                        cp.offset,
+                        cp.size,
                         now,
-                    ),
-                )
+                    )
+                    for _, cp in chunks
+                    if cp is not None
+                ),
+            )
 
     def forget_checkpoint(self, file_id: str) -> None:
         """Drop a file's checkpoint (the file is gone for good)."""
@@ -318,8 +335,19 @@ class Store:
 
     def delete(self, ids: Sequence[int]) -> None:
         """Remove delivered events."""
+        if not ids:
+            return
+        low, high = min(ids), max(ids)
         with self._transaction("delete delivered events") as conn:
-            conn.executemany("DELETE FROM events WHERE id = ?", ((i,) for i in ids))
+            (between,) = conn.execute(
+                "SELECT count(*) FROM events WHERE id BETWEEN ? AND ?", (low, high)
+            ).fetchone()
+            if between == len(set(ids)):
+                # A whole batch is a run of consecutive rows: one statement, not one
+                # per event.
+                conn.execute("DELETE FROM events WHERE id BETWEEN ? AND ?", (low, high))
+            else:
+                conn.executemany("DELETE FROM events WHERE id = ?", ((i,) for i in ids))
 
     def quarantine(
         self,

@@ -154,7 +154,12 @@ def test_a_declared_source_has_its_series_at_zero_before_any_line() -> None:
         for (name, labels), value in samples.items()
         if name == "logbridge_lines_skipped_total"
     }
-    assert skipped == {"too_long": 0, "invalid_utf8": 0, "unmatched": 0}
+    assert skipped == {
+        "too_long": 0,
+        "invalid_utf8": 0,
+        "unmatched": 0,
+        "prefiltered": 0,
+    }
 
 
 def test_the_rules_hash_is_an_info_metric_that_a_reload_replaces() -> None:

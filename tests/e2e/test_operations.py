@@ -150,7 +150,8 @@ def test_metrics_and_readiness_match_what_posthog_received(
 
     writer.append(range(1, 61))
     with workspace.logs.joinpath("app.log").open("a") as f:
-        f.write("not json\n")
+        # Holds the rule's literal, so the prefilter lets it through to the parser.
+        f.write('{"event": "order_processed", broken\n')
     expected = sum(1 for n in range(1, 61) if is_order(n))
     posthog.wait_for(lambda p: len(p.deliveries) >= expected, 10)
     time.sleep(2.5)  # one supervision period publishes the counters

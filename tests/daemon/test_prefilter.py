@@ -1,0 +1,166 @@
+"""The prefilter never changes the events: the same lines give the same events with
+it and without it, whatever tricks the lines play (decoys, escapes, key order)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bridge.daemon.pipeline import Pipeline, PipelineStats
+from bridge.model import Event
+from bridge.rules import compile_rules
+from bridge.source import SourceSpec, Tailer
+
+RULES = """\
+sources:
+  - name: app
+    paths: [app.log]
+    timestamp: {field: ts}
+  - name: kv
+    paths: [kv.log]
+    format: logfmt
+rules:
+  - name: order
+    source: app
+    when:
+      event: order_processed
+      amount: {gt: 0}
+    event: pedido_procesado
+    distinct_id: "{user}"
+    properties: {amount: {field: amount, type: float}, note: {field: note}}
+  - name: refund
+    source: app
+    when:
+      any:
+        - event: {in: [refund_issued, "refund-\u00e9mis"]}
+        - message: {startswith: "refund "}
+    event: refund
+  - name: kv-login
+    source: kv
+    when: {msg: {contains: "logged in"}}
+    event: login
+    distinct_id: "{user}"
+"""
+READ_AT = datetime(2026, 11, 28, tzinfo=UTC)
+
+TRICKY = [
+    '{"event":"order_processed","amount":5,"user":"u1","ts":"2026-11-20T09:00:00Z"}',
+    '{"amount":5,"user":"u2","event":"order_processed"}',  # keys in any order
+    '{"event":"order_processed","amount":-1,"user":"u3"}',  # literal there, rule fails
+    '{"event":"cache_hit","note":"order_processed","user":"u4"}',  # a decoy
+    '{"event":"order_\\u0070rocessed","amount":7,"user":"u5"}',  # a unicode escape
+    '{"event":"order_processed","amount":1,"user":"u6","note":"say \\"hi\\""}',  # escaped quote
+    '{"event":"\\u006frder_processed","amount":2,"user":"u7"}',
+    '{"event":"refund_issued","user":"u8"}',
+    '{"event":"refund-\\u00e9mis","user":"u9"}',
+    '{"event":"refund-émis","user":"u10"}',
+    '{"message":"refund of order 12"}',
+    '{"message":"partial refund of order 12"}',
+    "not json, but order_processed",
+    '{"event":"order_processed","amount":"3.5","user":null}',
+    '{"event": "order_processed" , "amount" : 4 , "user" : "u11"}\r',
+    "",
+]
+KV = [
+    'user=u1 msg="logged in"',
+    'user=u2 msg="logged\\u0020in"',
+    'user=u3 msg="logged \\"in\\""',
+    "user=u4 msg=logout",
+    'msg="x logged in y" user=u5',
+]
+
+
+def _events(tmp: Path, name: str, lines: list[str], *, prefilter: bool) -> list[Event]:
+    log = tmp / name
+    log.write_bytes(("\n".join(lines) + "\n").encode())
+    ruleset = compile_rules([("rules.yaml", RULES)])
+    source = "app" if name == "app.log" else "kv"
+    pipeline = Pipeline(
+        ruleset, PipelineStats(), geoip_disable=True, prefilter=prefilter
+    )
+    tailer = Tailer(
+        [SourceSpec(source, (str(log),), "beginning")], [], first_start=True
+    )
+    tailer.scan()
+    events: list[Event] = []
+    try:
+        while True:
+            for chunk in tailer.read():
+                events.extend(pipeline.events_of(chunk, READ_AT, 0.0))
+            if not tailer.has_backlog():
+                return events
+    finally:
+        tailer.close()
+
+
+def test_the_prefilter_is_used_for_these_rules(tmp_path: Path) -> None:
+    ruleset = compile_rules([("rules.yaml", RULES)])
+
+    pipeline = Pipeline(ruleset, PipelineStats(), geoip_disable=True)
+
+    assert pipeline._literals == {
+        "app": (
+            b"order_processed",
+            b"refund ",
+            b"refund-\xc3\xa9mis",
+            b"refund_issued",
+            b"\\",
+        ),
+        "kv": (b"logged in", b"\\"),
+    }
+
+
+def test_tricky_lines_give_the_same_events_with_and_without_prefilter(
+    tmp_path: Path,
+) -> None:
+    with_filter = _events(tmp_path, "app.log", TRICKY, prefilter=True)
+    without = _events(tmp_path, "app.log", TRICKY, prefilter=False)
+
+    assert with_filter == without
+    orders = [e for e in with_filter if e.name == "pedido_procesado"]
+    assert len(orders) == 7  # u1, u2, u5, u6, u7, u11 and the one with a null user
+    assert len([e for e in with_filter if e.name == "refund"]) == 4
+
+
+def test_logfmt_lines_give_the_same_events_with_and_without_prefilter(
+    tmp_path: Path,
+) -> None:
+    with_filter = _events(tmp_path, "kv.log", KV, prefilter=True)
+    without = _events(tmp_path, "kv.log", KV, prefilter=False)
+
+    assert with_filter == without
+    assert [e.distinct_id for e in with_filter] == ["u1", "u2", "u5"]
+
+
+_values = st.one_of(
+    st.sampled_from(
+        ["order_processed", "refund_issued", "refund-émis", "refund x", "x"]
+    ),
+    st.text(max_size=12),
+    st.integers(-5, 5),
+    st.none(),
+)
+_records = st.dictionaries(
+    st.sampled_from(["event", "amount", "user", "note", "message", "ts"]), _values
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    records=st.lists(_records, max_size=30),
+    ascii_only=st.booleans(),
+)
+def test_any_json_lines_give_the_same_events_with_and_without_prefilter(
+    tmp_path_factory: object, records: list[dict[str, object]], ascii_only: bool
+) -> None:
+    tmp = tmp_path_factory.mktemp("p")  # type: ignore[attr-defined]
+    lines = [json.dumps(r, ensure_ascii=ascii_only) for r in records]
+
+    with_filter = _events(tmp, "app.log", lines, prefilter=True)
+    without = _events(tmp, "app.log", lines, prefilter=False)
+
+    assert with_filter == without
