@@ -277,6 +277,23 @@ class Daemon:
                 files = len(rt.tailer.file_states())
                 self._log.info("engine_ready", files=files)
                 self.notifier.ready(f"{files} files, starting")
+            await self._read_backlog(rt)
+            if self.once:
+                # What is still being assembled is complete: the files end here.
+                await self._commit(rt, await asyncio.to_thread(self._flush_all, rt))
+                return
+            await self._wait_for_wake(rt)
+
+    async def _read_backlog(self, rt: _Runtime) -> None:
+        """
+        Read until the files have nothing new, committing as it goes.
+
+        The next chunks are read and prepared while the previous ones commit (SQLite
+        works, and waits for the disk, without the GIL), but commits stay one at a
+        time and in order, and the loop ends only once the last one is done.
+        """
+        committing: asyncio.Task[None] | None = None
+        try:
             while not rt.stop.is_set():
                 self.health.reader_tick = self.clock.monotonic()
                 await self._wait_for_spool_room(rt)
@@ -284,14 +301,14 @@ class Daemon:
                     break
                 prepared = await asyncio.to_thread(self._read_and_prepare, rt)
                 self._notices(rt)
-                await self._commit(rt, prepared)
+                if committing is not None:
+                    await committing
+                committing = asyncio.ensure_future(self._commit(rt, prepared))
                 if not rt.tailer.has_backlog():
                     break
-            if self.once:
-                # What is still being assembled is complete: the files end here.
-                await self._commit(rt, await asyncio.to_thread(self._flush_all, rt))
-                return
-            await self._wait_for_wake(rt)
+        finally:
+            if committing is not None:
+                await committing
 
     async def _commit(self, rt: _Runtime, prepared: list[PreparedChunk]) -> None:
         if not prepared:
