@@ -1,0 +1,176 @@
+"""Medians over repeats, the results table and logbridge's ratio to each peer (pure).
+
+Invariants:
+
+- Every figure in the table is the median of that figure over the repeats of one
+  (workload, tool) pair; a run that did not deliver everything still counts, and its
+  status says so ("incomplete 1/3").
+- Ratios are logbridge ÷ peer on the medians: for lines/s above 1 means logbridge is
+  faster; for CPU, RSS and latency below 1 means logbridge uses less.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = ["SUBJECT", "format_ratios", "format_table", "summarize"]
+
+SUBJECT = "logbridge"
+# Rows of tools that did not run on a workload: no figures, only the reason.
+_NOT_RUN = ("unavailable", "n/a")
+_MEDIAN_FIELDS = (
+    "wall_s",
+    "lines_per_s",
+    "events_per_s",
+    "cpu_s",
+    "peak_rss_mib",
+    "events",
+    "matched",
+    "expected",
+    "duplicates",
+    "mapping_errors",
+    "unexpected",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+    "idle_cpu_s",
+    "sink_cpu_s",
+    "sink_busy_s",
+)
+
+
+def _median(values: Iterable[Any]) -> float | None:
+    numbers = [v for v in values if isinstance(v, int | float)]
+    if not numbers:
+        return None
+    return float(statistics.median(numbers))
+
+
+def summarize(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (workload, tool), in first-seen order, with medians and a status."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault((run["workload"], run["tool"]), []).append(run)
+    rows = []
+    for (workload, tool), group in groups.items():
+        row: dict[str, Any] = {"workload": workload, "tool": tool, "runs": len(group)}
+        statuses = [run["status"] for run in group]
+        bad = [s for s in statuses if s != "ok"]
+        if not bad:
+            row["status"] = "ok"
+        elif len(set(statuses)) == 1 and statuses[0] in _NOT_RUN:
+            row["status"] = f"{statuses[0]}: {group[0].get('note', '')}".rstrip(": ")
+            rows.append(row | dict.fromkeys(_MEDIAN_FIELDS))
+            continue
+        else:
+            notes = sorted(
+                {run.get("note", "") for run in group if run["status"] != "ok"}
+            )
+            row["status"] = f"{bad[0]} {len(bad)}/{len(group)}: {'; '.join(notes)}"
+        for name in _MEDIAN_FIELDS:
+            row[name] = _median(run.get(name) for run in group)
+        rows.append(row)
+    return rows
+
+
+def _cell(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if digits == 0:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+_COLUMNS = (
+    ("workload", 8),
+    ("tool", 20),
+    ("wall s", 8),
+    ("lines/s", 10),
+    ("events/s", 9),
+    ("CPU s", 8),
+    ("RSS MiB", 8),
+    ("recv/expected", 16),
+    ("dups", 5),
+    ("map err", 7),
+    ("p50/p99 ms", 13),
+    ("idle CPU s", 10),
+)
+
+
+def _row_cells(row: Mapping[str, Any]) -> list[str]:
+    received = "-"
+    if row["matched"] is not None:
+        received = f"{row['matched']:.0f}/{row['expected']:.0f}"
+    latency = "-"
+    if row["latency_p50_ms"] is not None:
+        latency = f"{row['latency_p50_ms']:.0f}/{row['latency_p99_ms']:.0f}"
+    return [
+        row["workload"],
+        row["tool"],
+        _cell(row["wall_s"], 2),
+        _cell(row["lines_per_s"]),
+        _cell(row["events_per_s"]),
+        _cell(row["cpu_s"], 2),
+        _cell(row["peak_rss_mib"], 1),
+        received,
+        _cell(row["duplicates"]),
+        _cell(row["mapping_errors"]),
+        latency,
+        _cell(row["idle_cpu_s"], 3),
+    ]
+
+
+def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The results table: medians per (workload, tool), then each row's status."""
+    header = "  ".join(name.ljust(width) for name, width in _COLUMNS)
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        cells = _row_cells(row)
+        text = "  ".join(
+            cell.ljust(width) for cell, (_, width) in zip(cells, _COLUMNS, strict=True)
+        )
+        if row["status"] != "ok":
+            text = f"{text}  [{row['status']}]"
+        lines.append(text.rstrip())
+    return "\n".join(lines)
+
+
+def _ratio(ours: float | None, theirs: float | None) -> str:
+    if ours is None or theirs is None or theirs == 0:
+        return "-"
+    return f"{ours / theirs:.2f}x"
+
+
+def format_ratios(rows: Sequence[Mapping[str, Any]]) -> str:
+    """logbridge ÷ each peer, per workload, on the medians."""
+    by_workload: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for row in rows:
+        by_workload.setdefault(row["workload"], {})[row["tool"]] = row
+    header = (
+        f"{'workload':8}  {'peer':20}  {'lines/s':>8}  {'CPU s':>8}  {'RSS':>8}  "
+        f"{'p50 lat':>8}  {'idle CPU':>8}"
+    )
+    lines = [
+        "logbridge / peer (lines/s > 1: logbridge faster; CPU, RSS, latency < 1: "
+        "logbridge uses less)",
+        header,
+        "-" * len(header),
+    ]
+    for workload, tools in by_workload.items():
+        ours = tools.get(SUBJECT)
+        if ours is None or ours["status"] != "ok":
+            continue
+        for name, theirs in tools.items():
+            if name == SUBJECT or theirs["wall_s"] is None:
+                continue
+            lines.append(
+                f"{workload:8}  {name:20}  "
+                f"{_ratio(ours['lines_per_s'], theirs['lines_per_s']):>8}  "
+                f"{_ratio(ours['cpu_s'], theirs['cpu_s']):>8}  "
+                f"{_ratio(ours['peak_rss_mib'], theirs['peak_rss_mib']):>8}  "
+                f"{_ratio(ours['latency_p50_ms'], theirs['latency_p50_ms']):>8}  "
+                f"{_ratio(ours['idle_cpu_s'], theirs['idle_cpu_s']):>8}"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,228 @@
+"""The benchmark harness keeps working: its data, its sink's checks, and a tiny run.
+
+No timing is asserted anywhere: CI only makes sure ``python -m bench.run`` still runs
+and that logbridge delivers every expected event once at the tiny size.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from bench.capture_sink import Checker
+from bench.generate import ORDER_EVENT, generate_logs, load_expectations
+from bench.peers.syslog_ng import render_config
+from bench.report import format_ratios, format_table, summarize
+from bench.tools import Job
+from bench.workloads import workloads
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _daemon_importable() -> bool:
+    try:
+        importlib.import_module("bridge.daemon.app")
+    except ImportError:
+        return False
+    return True
+
+
+def test_generator_is_deterministic_with_exactly_one_order_in_ten(tmp_path):
+    first = generate_logs(tmp_path / "a", lines=2_000, seed=7)
+    second = generate_logs(tmp_path / "b", lines=2_000, seed=7)
+
+    text = first.files[0].read_bytes()
+    records = [json.loads(line) for line in text.splitlines()]
+    orders = [r for r in records if r["event"] == "order_processed"]
+    decoys = [
+        r
+        for r in records
+        if r["event"] != "order_processed" and b"order_processed" in orjson.dumps(r)
+    ]
+    assert text == second.files[0].read_bytes()
+    assert len(orders) == 200
+    assert sorted(first.orders.expected) == sorted(r["order_id"] for r in orders)
+    assert 10 <= len(decoys) <= 80
+    assert 250 <= len(text) / len(records) <= 320
+
+
+def test_expectations_round_trip_through_a_file(tmp_path):
+    logs = generate_logs(tmp_path / "logs", lines=100, seed=3)
+    path = tmp_path / "expect.json"
+    path.write_bytes(logs.orders.to_json())
+
+    loaded = load_expectations(path)
+
+    assert (loaded.event, loaded.key, loaded.expected) == (
+        ORDER_EVENT,
+        "order_id",
+        logs.orders.expected,
+    )
+
+
+def _event(key: str, expected: list[Any], **changes: Any) -> dict[str, Any]:
+    distinct_id, timestamp, properties = expected
+    event = {
+        "event": ORDER_EVENT,
+        "distinct_id": distinct_id,
+        "uuid": f"uuid-{key}",
+        "timestamp": timestamp.replace("Z", "+00:00"),
+        "properties": dict(properties),
+    }
+    event.update(changes)
+    return event
+
+
+def test_sink_counts_duplicates_and_mapping_errors(tmp_path):
+    logs = generate_logs(tmp_path / "logs", lines=30, seed=5)
+    checker = Checker(event=ORDER_EVENT, key="order_id", expected=logs.orders.expected)
+    (k1, e1), (k2, e2), (k3, e3) = logs.orders.expected.items()
+    wrong_amount = dict(e2[2], amount=str(e2[2]["amount"]))
+    batch = [
+        _event(k1, e1),
+        _event(k1, e1),
+        _event(k2, e2, properties=wrong_amount),
+        _event(k3, e3, distinct_id="someone-else"),
+    ]
+    body = zlib.compress(orjson.dumps({"api_key": "phc_x", "batch": batch}), wbits=31)
+
+    accepted = checker.accept_body(body, gzipped=True)
+
+    stats = checker.stats()
+    assert accepted is True
+    assert (
+        stats["events"],
+        stats["matched"],
+        stats["duplicate_keys"],
+        stats["duplicate_uuids"],
+    ) == (4, 3, 1, 1)
+    assert (stats["mapping_errors"], stats["error_fields"]) == (
+        2,
+        {"amount": 1, "distinct_id": 1},
+    )
+    assert stats["complete_at"] is not None
+
+
+def test_sink_counts_a_tools_own_events_apart_from_the_workloads(tmp_path):
+    logs = generate_logs(tmp_path / "logs", lines=10, seed=5)
+    checker = Checker(event=ORDER_EVENT, key="order_id", expected=logs.orders.expected)
+    body = orjson.dumps(
+        {"api_key": "phc_x", "batch": [{"event": "engine_started", "properties": {}}]}
+    )
+
+    checker.accept_body(body, gzipped=False)
+
+    stats = checker.stats()
+    assert (stats["events"], stats["unexpected"], stats["other_events"]) == (
+        1,
+        0,
+        {"engine_started": 1},
+    )
+
+
+def test_sink_refuses_a_body_that_is_not_json():
+    checker = Checker()
+
+    accepted = checker.accept_body(b"not json", gzipped=False)
+
+    assert (accepted, checker.stats()["bad_requests"]) == (False, 1)
+
+
+def test_syslog_ng_prefilter_sits_before_the_json_parser(tmp_path):
+    job = Job(
+        workloads("tiny")["W1"],
+        tmp_path,
+        (tmp_path / "app-0000.log",),
+        tmp_path,
+        "http://127.0.0.1:9",
+    )
+
+    plain = render_config(job, version="3.38.1", prefilter=False)
+    fast = render_config(job, version="3.38.1", prefilter=True)
+
+    assert plain.startswith("@version: 3.38\n")
+    assert "flags(substring)" not in plain
+    assert fast.index(
+        'message("order_processed" type(string) flags(substring))'
+    ) < fast.index("json-parser()")
+    assert 'url("http://127.0.0.1:9/batch/")' in fast
+    assert "properties.amount=double(${amount})" in fast
+
+
+def test_report_gives_medians_and_ratios_to_each_peer():
+    runs = [
+        {
+            "workload": "W1",
+            "tool": tool,
+            "status": "ok",
+            "lines_per_s": rate,
+            "cpu_s": cpu,
+            "wall_s": 1.0,
+            "matched": 10,
+            "expected": 10,
+        }
+        for tool, rate, cpu in [
+            ("logbridge", 100, 2.0),
+            ("logbridge", 300, 4.0),
+            ("logbridge", 200, 3.0),
+            ("syslog-ng", 400, 1.5),
+        ]
+    ]
+
+    rows = summarize(runs)
+
+    assert [(r["tool"], r["lines_per_s"], r["cpu_s"], r["runs"]) for r in rows] == [
+        ("logbridge", 200.0, 3.0, 3),
+        ("syslog-ng", 400.0, 1.5, 1),
+    ]
+    assert "10/10" in format_table(rows)
+    assert "W1        syslog-ng                0.50x     2.00x" in format_ratios(rows)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _daemon_importable(), reason="the daemon is not importable yet")
+def test_tiny_w1_run_delivers_every_event_once(tmp_path):
+    out = tmp_path / "results.json"
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.run",
+        "--size",
+        "tiny",
+        "--workloads",
+        "W1",
+        "--repeat",
+        "1",
+        "--peers",
+        "none",
+    ]
+
+    done = subprocess.run(
+        [*argv, "--out", str(out), "--workdir", str(tmp_path / "work")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = json.loads(out.read_text())["runs"]
+    measured = (
+        run["tool"],
+        run["status"],
+        run["matched"],
+        run["expected"],
+        run["duplicates"],
+        run["mapping_errors"],
+        run["unexpected"],
+    )
+    assert measured == ("logbridge", "ok", 500, 500, 0, 0, 0)
