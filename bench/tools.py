@@ -142,27 +142,14 @@ _RULES = {
 }
 
 
-def is_logbridge_importable() -> bool:
-    """Whether the daemon's modules are all there yet (other engineers build them)."""
-    import importlib  # noqa: PLC0415 - a probe, run once
-
-    try:
-        importlib.import_module("bridge.daemon.app")
-    except ImportError:
-        return False
-    return True
-
-
 class LogbridgeTool:
     """logbridge itself: ``run --once`` for batch workloads, the daemon otherwise."""
 
     name = "logbridge"
 
     def unavailable(self) -> str | None:
-        """Why logbridge cannot run (its modules are incomplete), or None."""
-        if is_logbridge_importable():
-            return None
-        return "bridge.daemon.app does not import yet"
+        """logbridge is this repository: always available."""
+        return None
 
     def skip_reason(self, workload: Workload) -> str | None:  # noqa: ARG002
         """logbridge takes part in every workload."""

@@ -6,7 +6,6 @@ and that logbridge delivers every expected event once at the tiny size.
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
@@ -25,14 +24,6 @@ from bench.tools import Job
 from bench.workloads import workloads
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _daemon_importable() -> bool:
-    try:
-        importlib.import_module("bridge.daemon.app")
-    except ImportError:
-        return False
-    return True
 
 
 def test_generator_is_deterministic_with_exactly_one_order_in_ten(tmp_path):
@@ -188,7 +179,6 @@ def test_report_gives_medians_and_ratios_to_each_peer():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _daemon_importable(), reason="the daemon is not importable yet")
 def test_tiny_w1_run_delivers_every_event_once(tmp_path):
     out = tmp_path / "results.json"
     argv = [

@@ -70,7 +70,7 @@ def test_the_unit_has_the_three_sections() -> None:
     assert ("After", "network-online.target") in unit["Unit"]
 
 
-# Settings the brief, DESIGN.md or the sandbox depend on, exactly as systemd reads them.
+# Settings DESIGN.md or the sandbox depend on, exactly as systemd reads them.
 SERVICE_SETTINGS = [
     ("Type", ["notify"]),
     ("NotifyAccess", ["main"]),
