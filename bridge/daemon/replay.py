@@ -96,7 +96,11 @@ def replay(
 ) -> ReplayReport:
     """Run the rules over each (file, source name) from its first byte to its end."""
     report = ReplayReport()
-    pipeline = Pipeline(ruleset, report.stats, geoip_disable=geoip_disable)
+    # Every line is parsed: a dry run is where a rule author wants to see each parse
+    # error, and the prefilter never changes the events anyway.
+    pipeline = Pipeline(
+        ruleset, report.stats, geoip_disable=geoip_disable, prefilter=False
+    )
     for path, source in files:
         spec = SourceSpec(
             name=source, globs=(str(path.absolute()),), start_at="beginning"
