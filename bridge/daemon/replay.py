@@ -31,8 +31,10 @@ __all__ = [
 # PostHog's free tier for product analytics events (posthog.com/pricing).
 FREE_TIER_EVENTS_PER_MONTH = 1_000_000
 _SECONDS_PER_MONTH = 30.44 * 24 * 3600
-# A sample shorter than this says little about a month.
-MIN_PROJECTION_SECONDS = 60.0
+# Below this span there is no rate to speak of.
+MIN_PROJECTION_SECONDS = 1.0
+# A sample shorter than this says little about a month: the projection says so.
+SHORT_SAMPLE_SECONDS = 3600.0
 
 
 @dataclass(slots=True)
@@ -49,7 +51,7 @@ class ReplayReport:
         return (max(stamps) - min(stamps)).total_seconds() if len(stamps) > 1 else 0.0
 
     def events_per_month(self) -> float | None:
-        """Events a month at the sample's rate, or None if its span is under a minute."""
+        """Events a month at the sample's rate, or None if it spans under a second."""
         span = self.span_seconds()
         if span < MIN_PROJECTION_SECONDS:
             return None
@@ -157,12 +159,19 @@ def render_summary(report: ReplayReport) -> str:
     )
     per_month = report.events_per_month()
     if per_month is None:
-        lines.append("the sample spans less than a minute: no monthly projection")
+        lines.append("the sample spans less than a second: no monthly projection")
     else:
+        span = report.span_seconds()
         share = per_month / FREE_TIER_EVENTS_PER_MONTH
+        rough = (
+            " (a rough figure: the sample is short)"
+            if span < SHORT_SAMPLE_SECONDS
+            else ""
+        )
         lines.append(
             f"projection: {per_month:,.0f} events/month at the sample's rate "
-            f"({report.span_seconds() / 3600:.1f} h of events), "
-            f"{share:.0%} of PostHog's free tier of {FREE_TIER_EVENTS_PER_MONTH:,}"
+            f"({f'{span:.0f} s' if span < SHORT_SAMPLE_SECONDS else f'{span / 3600:.1f} h'}"
+            " of events), "
+            f"{share:.0%} of PostHog's free tier of {FREE_TIER_EVENTS_PER_MONTH:,}{rough}"
         )
     return "\n".join(lines)
