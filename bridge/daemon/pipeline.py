@@ -241,14 +241,17 @@ class Pipeline:
 
     def _rows(self, events: Iterable[Event]) -> tuple[Row, ...]:
         geoip = self._geoip_disable
-        return tuple(
-            (
-                event.uuid,
-                encode_event(event, lib_version=__version__, geoip_disable=geoip),
-                event.rule,
-            )
-            for event in events
-        )
+        rows = []
+        for event in events:
+            try:
+                body = encode_event(event, lib_version=__version__, geoip_disable=geoip)
+            except (TypeError, ValueError):
+                # A value JSON cannot hold must not stop the daemon (and, the line
+                # being read again after a restart, stop it for good): count it.
+                self.stats.parse_errors[event.source, "unencodable"] += 1
+                continue
+            rows.append((event.uuid, body, event.rule))
+        return tuple(rows)
 
     def _held_back(
         self, checkpoint: Checkpoint, counted: dict[str, int] | None = None

@@ -164,3 +164,16 @@ def test_any_json_lines_give_the_same_events_with_and_without_prefilter(
     without = _events(tmp, "app.log", lines, prefilter=False)
 
     assert with_filter == without
+
+
+def test_an_event_json_cannot_hold_is_counted_not_fatal() -> None:
+    ruleset = compile_rules([("rules.yaml", RULES)])
+    stats = PipelineStats()
+    pipeline = Pipeline(ruleset, stats, geoip_disable=True)
+    good = Event("u1", "e", "d", READ_AT, {"n": 1}, "order", "app")
+    bad = Event("u2", "e", "d", READ_AT, {"n": 2**70}, "order", "app")
+
+    rows = pipeline._rows([good, bad])
+
+    assert [uuid for uuid, _, _ in rows] == ["u1"]
+    assert stats.parse_errors == {("app", "unencodable"): 1}

@@ -59,7 +59,7 @@ def test_repeated_sigkill_loses_nothing_and_doubles_nothing(
 
     stored = posthog.dedup_view().values()
     missing = expected - {e.uuid for e in stored}
-    print(  # noqa: T201 - the figures go into the closing note
+    print(  # noqa: T201 - run with -s to see the figures
         f"crash test: {elapsed:.1f}s, {kills} kills, {len(expected)} events, "
         f"{posthog.duplicate_deliveries()} raw duplicates, {len(missing)} lost"
     )

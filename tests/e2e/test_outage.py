@@ -39,7 +39,7 @@ def test_outage_then_rate_limit_then_recovery(
 
     failed_503 = sum(1 for r in posthog.requests if r.status == 503)
     gaps_after_429 = [gap for gap, retry_after in posthog.retry_gaps() if retry_after]
-    print(  # noqa: T201 - the figures go into the closing note
+    print(  # noqa: T201 - run with -s to see the figures
         f"outage test: {elapsed:.1f}s, {failed_503} requests refused with 503, "
         f"gaps after 429: {[round(g, 2) for g in gaps_after_429]}, "
         f"{posthog.duplicate_deliveries()} raw duplicates, "
