@@ -24,7 +24,6 @@ import fcntl
 import functools
 import os
 import signal
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +113,8 @@ class Daemon:
             environment=settings.environment,
             started_at=self.clock.now(),
         )
-        self._write_out = write_out or _write_stdout
+        # None: the sink's default, standard output.
+        self._write_out = write_out
         self._log = get_logger()
         self._interrupts = 0
 
@@ -583,9 +583,3 @@ def _exclusive(state_dir: Path) -> Iterator[None]:
             msg = f"{state_dir}: another logbridge is already running with this state directory"
             raise StoreError(msg) from None
         yield
-
-
-def _write_stdout(body: bytes) -> None:
-    with contextlib.suppress(BrokenPipeError):
-        sys.stdout.buffer.write(body + b"\n")
-        sys.stdout.buffer.flush()
