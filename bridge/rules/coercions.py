@@ -9,7 +9,6 @@ containers, ``MISSING``); a value that cannot be coerced comes back as ``MISSING
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -31,7 +30,7 @@ __all__ = [
 
 # What a numeric string looks like: JSON numbers plus a leading '+' and a bare
 # '.5' or '5.'; float() alone would also take 'nan', 'inf', '1_000' and spaces.
-_NUMERIC = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_NUMBER_CHARS = "0123456789.eE+-"
 # orjson encodes integers in this range only (its docs: "Integers... 64-bit"); a
 # converted int outside it could never be spooled or sent.
 _JSON_INT_MIN = -(2**63)
@@ -66,18 +65,31 @@ def render_text(value: Any) -> str | Missing:
 
 def to_number(value: Any) -> int | float | None:
     """Return a number, or the number a numeric string spells; None otherwise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return value
-    if isinstance(value, str) and _NUMERIC.fullmatch(value):
-        try:
-            if any(char in value for char in ".eE"):
-                return float(value)
-            return int(value)
-        except ValueError:
+    kind = type(value)
+    if kind is int or kind is float:  # the common cases first, without the ABCs
+        return value  # type: ignore[no-any-return]
+    if kind is not str:
+        if isinstance(value, bool):
             return None
-    return None
+        if isinstance(value, int | float):
+            return value
+        if not isinstance(value, str):
+            return None
+    return _number_in(value)
+
+
+def _number_in(text: str) -> int | float | None:
+    # Only digits, '.', 'e', 'E', '+' and '-': of such strings float() and int() take
+    # exactly the decimal numbers (their other spellings need '_', a space or a
+    # letter: "1_0", " 1", "inf"), so their ValueError is the only other test needed.
+    if text.strip(_NUMBER_CHARS):
+        return None
+    try:
+        if "." in text or "e" in text or "E" in text:
+            return float(text)
+        return int(text)
+    except ValueError:
+        return None
 
 
 def to_int(value: Any) -> Any:

@@ -14,7 +14,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from bridge.model import Record
 
 __all__ = [
     "MISSING",
@@ -23,6 +26,7 @@ __all__ = [
     "Missing",
     "Segment",
     "compile_getter",
+    "compile_record_getter",
     "parse_field_path",
 ]
 
@@ -156,3 +160,19 @@ def compile_getter(segments: tuple[Segment, ...]) -> Getter:
         return value
 
     return get_nested
+
+
+def compile_record_getter(segments: tuple[Segment, ...]) -> Callable[[Record], Any]:
+    """``compile_getter`` applied to a record's fields, in one call for a plain key."""
+    get = compile_getter(segments)
+    if len(segments) == 1:
+        ((key, _),) = segments
+
+        def get_field(record: Record) -> Any:
+            fields = record.fields
+            if type(fields) is dict:
+                return fields.get(key, MISSING)
+            return get(fields)
+
+        return get_field
+    return lambda record: get(record.fields)

@@ -23,8 +23,7 @@ from bridge.rules.coercions import render_text
 from bridge.rules.fieldpaths import (
     MISSING,
     FieldRef,
-    Getter,
-    compile_getter,
+    compile_record_getter,
     parse_field_path,
 )
 from bridge.rules.schema import Reporter, did_you_mean, one_of
@@ -183,8 +182,13 @@ def _compile_placeholder(
         rep.error(node, path, segments)
         return None
     scope.note(inner, segments, node, path)
-    get: Getter = compile_getter(segments)
-    return lambda record: render_text(get(record.fields))
+    get = compile_record_getter(segments)
+
+    def placeholder(record: Record) -> Any:
+        value = get(record)
+        return value if type(value) is str else render_text(value)
+
+    return placeholder
 
 
 def _builtin(name: str, scope: ValueScope) -> str | ValueFn:

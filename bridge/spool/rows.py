@@ -27,6 +27,8 @@ __all__ = ["LIB_NAME", "decode_event", "encode_event"]
 LIB_NAME = "logbridge"
 # Property keys this module owns; a rule's value for any of them is replaced.
 _LIB_KEYS = frozenset({"$lib", "$lib_version", "$geoip_disable"})
+_GEOIP_OFF = {"$geoip_disable": True}
+_GEOIP_ON: dict[str, bool] = {}
 
 
 def encode_event(
@@ -42,22 +44,30 @@ def encode_event(
         ValueError: the event's timestamp is naive, so its instant is unknown.
         TypeError: a property value cannot be serialized (``orjson.JSONEncodeError``).
     """
-    if event.timestamp.tzinfo is None or event.timestamp.utcoffset() is None:
-        msg = f"event {event.uuid}: timestamp has no time zone"
-        raise ValueError(msg)
-    properties = {k: v for k, v in event.properties.items() if k not in _LIB_KEYS}
-    properties["$lib"] = LIB_NAME
-    properties["$lib_version"] = lib_version
-    if geoip_disable:
-        # Without it PostHog would locate every event at the host running the bridge
-        # (reference/posthog-capture.md §8, posthog-python's default too).
-        properties["$geoip_disable"] = True
+    moment = event.timestamp
+    if moment.tzinfo is not UTC:
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            msg = f"event {event.uuid}: timestamp has no time zone"
+            raise ValueError(msg)
+        moment = moment.astimezone(UTC)
+    properties = event.properties
+    if not _LIB_KEYS.isdisjoint(properties):
+        properties = {k: v for k, v in properties.items() if k not in _LIB_KEYS}
+    # Geolocation is off unless asked: without it PostHog would locate every event at
+    # the host running the bridge (reference/posthog-capture.md §8, posthog-python's
+    # default too).
+    geoip = _GEOIP_OFF if geoip_disable else _GEOIP_ON
     wire = {
         "event": event.name,
         "distinct_id": event.distinct_id,
         "uuid": event.uuid,
-        "timestamp": event.timestamp.astimezone(UTC).isoformat(timespec="microseconds"),
-        "properties": properties,
+        "timestamp": moment.isoformat(timespec="microseconds"),
+        "properties": {
+            **properties,
+            "$lib": LIB_NAME,
+            "$lib_version": lib_version,
+            **geoip,
+        },
     }
     return orjson.dumps(wire)
 
