@@ -76,6 +76,21 @@ def split_block(block: bytes, start: int) -> tuple[tuple[int, bytes], ...]:
 _NOTHING = Cut((), 0)
 
 
+def _lines_fit(data: bytes, end: int, limit: int) -> bool:
+    """
+    Whether no line of ``data[:end]`` (which ends with a newline) is longer than
+    ``limit``, in a few searches of ``limit`` bytes each rather than one per line.
+    """
+    at = 0
+    while end - at > limit + 1:
+        # The last newline within limit + 1 bytes ends lines that all fit.
+        newline = data.rfind(b"\n", at, at + limit + 1)
+        if newline < 0:
+            return False
+        at = newline + 1
+    return True
+
+
 class LineBuffer:
     """
     Cuts the bytes of one file, fed in order from ``offset``, into lines.
@@ -132,9 +147,7 @@ class LineBuffer:
         limit = self._max_line_bytes
         end = data.rfind(b"\n") + 1
         start = self._consumed
-        if end and (
-            end <= limit + 1 or max(map(len, data[:end].split(b"\n"))) <= limit
-        ):
+        if end and _lines_fit(data, end, limit):
             # No line here is too long: keep the lines as one block (see Cut).
             self._consumed = start + end
             self._keep_rest(data[end:])

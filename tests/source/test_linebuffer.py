@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.source.linebuffer import Cut, LineBuffer
+from bridge.source.linebuffer import Cut, LineBuffer, _lines_fit
 
 
 def _feed_all(pieces: list[bytes], max_line_bytes: int, offset: int = 0):
@@ -123,3 +123,13 @@ def test_lines_are_the_input_lines_that_fit(lines, max_line_bytes):
     assert too_long == sum(1 for x in lines if len(x) > max_line_bytes)
     assert consumed == len(data)
     assert all(data[o : o + len(line)] == line for o, line in got)
+
+
+@given(lines=_LINES, max_line_bytes=st.integers(min_value=1, max_value=10))
+def test_the_block_check_agrees_with_measuring_every_line(lines, max_line_bytes):
+    data = b"".join(line + b"\n" for line in lines) + b"rest"
+    end = data.rfind(b"\n") + 1
+
+    fits = _lines_fit(data, end, max_line_bytes)
+
+    assert fits == all(len(x) <= max_line_bytes for x in lines)
