@@ -92,6 +92,9 @@ class ReadSettings:
     chunk_bytes: int = 1024 * 1024
     max_line_bytes: int = 1024 * 1024
     rescan_seconds: float = 10.0
+    # Skip, unparsed, the lines no rule can match (literals and thresholds derived
+    # from the rules); off: every line is parsed (and its parse errors counted).
+    prefilter: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,7 +172,12 @@ _SCHEMA: dict[str, _Kind | dict[str, _Kind]] = {
         "max_seconds": float,
         "halted_recheck_seconds": float,
     },
-    "read": {"chunk_bytes": int, "max_line_bytes": int, "rescan_seconds": float},
+    "read": {
+        "chunk_bytes": int,
+        "max_line_bytes": int,
+        "rescan_seconds": float,
+        "prefilter": bool,
+    },
     "metrics": {
         "enabled": bool,
         "host": str,

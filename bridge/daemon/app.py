@@ -88,6 +88,10 @@ class _Runtime:
     # A reload is queued and not started yet: further requests coalesce into it.
     reload_queued: bool = False
     stop_reason: str = "signal"
+    # The spool's bytes as of the last commit (read on the store thread right after
+    # it): the reader checks the cap against it without a store round trip, which
+    # would wait behind the commit in flight and undo the overlap.
+    spooled_bytes: int = 0
 
 
 class Daemon:
@@ -153,7 +157,10 @@ class Daemon:
                 observe_duration=histogram.observe if histogram else None,
             )
             pipeline = Pipeline(
-                ruleset, self.stats, geoip_disable=self.settings.posthog.geoip_disable
+                ruleset,
+                self.stats,
+                geoip_disable=self.settings.posthog.geoip_disable,
+                prefilter=self.settings.read.prefilter,
             )
             rt = _Runtime(
                 ruleset=ruleset,
@@ -296,10 +303,12 @@ class Daemon:
         time and in order, and the loop ends only once the last one is done.
         """
         committing: asyncio.Task[None] | None = None
+        await self._wait_for_spool_room(rt)  # which also learns the spool's size
         try:
             while not rt.stop.is_set():
                 self.health.reader_tick = self.clock.monotonic()
-                await self._wait_for_spool_room(rt)
+                if rt.spooled_bytes >= self.settings.spool_max_bytes:
+                    await self._wait_for_spool_room(rt)
                 if rt.stop.is_set():
                     break
                 prepared = await asyncio.to_thread(self._read_and_prepare, rt)
@@ -317,7 +326,9 @@ class Daemon:
         if not prepared:
             return
         now = self.clock.now().timestamp()
-        await rt.store.call(functools.partial(_commit, prepared, now))
+        rt.spooled_bytes = await rt.store.call(
+            functools.partial(_commit, prepared, now)
+        )
         if any(chunk.rows for chunk in prepared):
             rt.sink.notify()
 
@@ -351,6 +362,7 @@ class Daemon:
         warned = False
         while not rt.stop.is_set():
             spool = await rt.store.call(lambda s: s.stats())
+            rt.spooled_bytes = spool.bytes
             if spool.bytes < cap:
                 if warned:
                     self._log.info("spool_resumed", bytes=spool.bytes)
@@ -558,8 +570,10 @@ def _request_reload(rt: _Runtime) -> None:
         rt.controls.put_nowait(Control.RELOAD)
 
 
-def _commit(prepared: list[PreparedChunk], now: float, store: Store) -> None:
+def _commit(prepared: list[PreparedChunk], now: float, store: Store) -> int:
+    """Commit the chunks; return the spool's bytes afterwards."""
     store.commit_chunks([(chunk.rows, chunk.checkpoint) for chunk in prepared], now)
+    return store.stats().bytes
 
 
 @contextlib.contextmanager

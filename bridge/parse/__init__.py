@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from bridge.parse.failure import ParseFailure, Parser
-from bridge.parse.jsonl import parse_json
+from bridge.parse.jsonl import BlockScan, parse_json, scan_json_block
 from bridge.parse.logfmt import parse_logfmt
 from bridge.parse.multiline import (
     MultilineAssembler,
@@ -31,6 +31,7 @@ from bridge.parse.regex import build_regex_parser
 __all__ = [
     "FORMATS",
     "PARSERS",
+    "BlockScan",
     "MultilineAssembler",
     "MultilineSpec",
     "ParseFailure",
@@ -39,6 +40,7 @@ __all__ = [
     "parse_json",
     "parse_logfmt",
     "record_parser",
+    "scan_json_block",
 ]
 
 PARSERS: Mapping[str, Parser] = MappingProxyType(

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from bridge.parse.failure import ParseFailure
 
-__all__ = ["parse_json"]
+__all__ = ["BlockScan", "parse_json", "scan_json_block"]
 
 # Some writers put a byte-order mark at the start of a file; orjson refuses it.
 _BOM = "\ufeff"
@@ -43,6 +45,11 @@ _INFINITY = "number is infinity"
 _DIGIT_RUN = b"0" * 20
 _NEGATIVE_RUN = b"-" + b"0" * 19
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_RUN_OF_19 = b"0" * 19
+_ZERO = ord("0")
+_MINUS = ord("-")
+_JSON_SPACE = frozenset(b" \t\r\n")
+_VALUE_OPENERS = frozenset(b":[,")
 
 _JSON_KINDS = {
     list: "an array",
@@ -82,6 +89,114 @@ def parse_json(text: str) -> dict[str, Any] | ParseFailure:
         kind = _JSON_KINDS.get(type(value), "a non-object value")
         return ParseFailure("not_an_object", f"expected a JSON object, got {kind}")
     return value
+
+
+@dataclass(slots=True)
+class BlockScan:
+    """
+    What ``scan_json_block`` found: the lines kept (offset in the block, bytes without
+    the line terminator, fields), how many parsed but were not kept, and the reason of
+    each line that did not parse.
+    """
+
+    kept: list[tuple[int, bytes, dict[str, Any]]] = field(default_factory=list)
+    dropped: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def scan_json_block(
+    block: bytes,
+    keep: Callable[[dict[str, Any]], bool],
+    spans: Iterable[tuple[int, bytes]] | None = None,
+) -> BlockScan:
+    """
+    Parse the lines of ``block`` (valid UTF-8, each line ending in ``\\n``), or only
+    ``spans`` of it (offset, line without terminator), and keep the fields ``keep``
+    accepts; every field is what ``parse_json`` gives for the line's text.
+
+    The daemon's hot path: lines are read by orjson from the bytes, without decoding
+    them or a Python call of our own per line; ``parse_json`` reads again only the
+    lines orjson alone cannot settle (not an object, invalid, or holding a run of
+    digits that may be an integer beyond 64 bits).
+    """
+    scan = BlockScan()
+    kept, failures = scan.kept, scan.failures
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    dropped = 0
+    if spans is None:
+        suspects = _huge_int_lines(block)
+        spans = _every_line(block)
+    else:
+        suspects = None
+    for begin, raw in spans:
+        try:
+            fields = loads(raw)
+        except decode_error:
+            fields = None
+        if (
+            type(fields) is not dict
+            or (suspects is None and _may_hold_huge_int_bytes(raw))
+            or (suspects and begin in suspects)
+        ):
+            exact = parse_json(raw.removesuffix(b"\r").decode())
+            if isinstance(exact, ParseFailure):
+                failures.append(exact.reason)
+                continue
+            fields = exact
+        if keep(fields):
+            kept.append((begin, raw.removesuffix(b"\r"), fields))
+        else:
+            dropped += 1
+    scan.dropped = dropped
+    return scan
+
+
+def _every_line(block: bytes) -> Iterator[tuple[int, bytes]]:
+    begin = 0
+    parts = block.split(b"\n")
+    parts.pop()  # the block ends with a newline
+    for part in parts:
+        yield begin, part
+        begin += len(part) + 1
+
+
+def _huge_int_lines(block: bytes) -> set[int]:
+    """
+    The offsets of the lines of ``block`` that may hold an integer beyond 64 bits.
+
+    A run of 19 or more digits is one when it starts a JSON number: preceded (after
+    white space and a minus sign) by ':', '[' or ','. Runs inside strings, such as a
+    long numeric id or a hex request id that happens to be all digits, are common in
+    logs; they are told apart here so that their lines stay on the fast path.
+    """
+    digits = block.translate(_DIGITS_TO_ZERO)
+    lines: set[int] = set()
+    at = digits.find(_RUN_OF_19)
+    while at >= 0:
+        start = at
+        while start > 0 and digits[start - 1] == _ZERO:
+            start -= 1
+        end = at + len(_RUN_OF_19)
+        while digits[end] == _ZERO:  # the block ends with a newline, not a digit
+            end += 1
+        before = start - 1
+        while before >= 0 and block[before] in _JSON_SPACE:
+            before -= 1
+        negative = before >= 0 and block[before] == _MINUS
+        if negative:
+            before -= 1
+            while before >= 0 and block[before] in _JSON_SPACE:
+                before -= 1
+        starts_number = before >= 0 and block[before] in _VALUE_OPENERS
+        if starts_number and (end - start >= len(_DIGIT_RUN) or negative):
+            lines.add(block.rfind(b"\n", 0, start) + 1)
+        at = digits.find(_RUN_OF_19, end)
+    return lines
+
+
+def _may_hold_huge_int_bytes(raw: bytes) -> bool:
+    digits = raw.translate(_DIGITS_TO_ZERO)
+    return _DIGIT_RUN in digits or _NEGATIVE_RUN in digits
 
 
 def _may_hold_huge_int(text: str) -> bool:

@@ -11,49 +11,114 @@ the raw line contains it too, unless the line has a backslash; the pipeline ther
 always parses lines that contain a backslash. Equality with a string that reads as a
 number is never used (a JSON number may be written ``1.5e1`` and still equal "15.0").
 
+Numeric thresholds: in a JSON line, ``duration_ms: {gt: 1000}`` (or ``gte``, with a
+bound of at least 1) can only hold where the key ``"duration_ms"`` is followed by
+something other than a number plainly below the bound: a minus sign, or fewer digits
+than the bound's integer part, or as many with a smaller first digit. The key is
+written verbatim in any line without a backslash, so a ``Threshold`` needle (a regular
+expression over the raw bytes) selects every line that may match, whatever the key's
+nesting or repetition: each occurrence that is not plainly below makes the line a
+candidate. Strings, booleans, arrays and exponents are never "plainly below".
+
 Invariants: ``None`` means "no literal can be required" (the line must be parsed);
 a tuple is a set of alternatives, at least one of which any matching line contains.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from bridge.rules.conditions import Check, Cond, FieldCond
+from bridge.rules.fieldpaths import parse_field_path
 from bridge.rules.ruleset import CompiledRule
 
-__all__ = ["ESCAPE", "required_literals", "source_literals"]
+__all__ = ["ESCAPE", "Needle", "Threshold", "required_literals", "source_literals"]
 
 # Lines holding this byte are always parsed: an escape may hide a literal.
 ESCAPE = b"\\"
+# Where a JSON value ends: what may follow a number in a valid object.
+_VALUE_END = rb"[,}\] \t\r]"
+_JSON_SPACE = rb"[ \t\r]*"
 
 
-def source_literals(rules: Sequence[CompiledRule]) -> tuple[bytes, ...] | None:
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """``key`` above ``bound`` (``gt``, or ``gte`` when ``inclusive``) in a JSON line."""
+
+    key: str
+    bound: float
+    inclusive: bool
+
+    def pattern(self) -> re.Pattern[bytes]:
+        """Matches each occurrence of the key whose value is not plainly below."""
+        whole = math.floor(self.bound)  # at least 1
+        digits = str(whole)
+        below = ["-"]  # a negative number: below any bound of 1 or more
+        if len(digits) > 1:
+            below.append(
+                f"[0-9]{{1,{len(digits) - 1}}}(?:\\.[0-9]+)?{_VALUE_END.decode()}"
+            )
+        lowest = "0" if len(digits) == 1 else "1"  # JSON writes no leading zero
+        if digits[0] > lowest:
+            first = f"[{lowest}-{int(digits[0]) - 1}]"
+            rest = f"[0-9]{{{len(digits) - 1}}}" if len(digits) > 1 else ""
+            below.append(f"{first}{rest}(?:\\.[0-9]+)?{_VALUE_END.decode()}")
+        key = re.escape(self.key.encode())
+        plainly_below = "|".join(below).encode()
+        return re.compile(
+            b'"'
+            + key
+            + b'"'
+            + _JSON_SPACE
+            + b":"
+            + _JSON_SPACE
+            + b"(?!"
+            + plainly_below
+            + b")"
+        )
+
+
+# A needle: a literal, or a threshold (JSON sources only).
+Needle = str | Threshold
+
+
+def source_literals(
+    rules: Sequence[CompiledRule], *, json: bool = False
+) -> tuple[bytes | re.Pattern[bytes], ...] | None:
     """
-    Alternatives one of which every line matching any of ``rules`` contains, as UTF-8;
-    None when some rule could match a line without any literal.
+    Alternatives one of which every line matching any of ``rules`` contains (UTF-8
+    literals, and with ``json`` the patterns of thresholds); None when some rule
+    could match a line without any.
     """
     if not rules:
         return None
-    alternatives: set[str] = set()
+    alternatives: set[Needle] = set()
     for rule in rules:
-        found = required_literals(rule.condition) if rule.condition else None
+        found = required_literals(rule.condition, json=json) if rule.condition else None
         if found is None:
             return None
         alternatives.update(found)
-    return tuple(sorted(literal.encode() for literal in alternatives))
+    literals = sorted(n.encode() for n in alternatives if isinstance(n, str))
+    thresholds = sorted(
+        (n for n in alternatives if isinstance(n, Threshold)),
+        key=lambda n: (n.key, n.bound, n.inclusive),
+    )
+    return (*literals, *(threshold.pattern() for threshold in thresholds))
 
 
-def required_literals(cond: Cond) -> frozenset[str] | None:
+def required_literals(cond: Cond, *, json: bool = False) -> frozenset[Needle] | None:
     """Alternatives a line satisfying ``cond`` must contain one of, or None."""
     if isinstance(cond, FieldCond):
-        return _best(_check_literals(check) for check in cond.checks)
+        return _best(_check_literals(cond, check, json=json) for check in cond.checks)
     if cond.kind == "all":
-        return _best(required_literals(child) for child in cond.children)
+        return _best(required_literals(child, json=json) for child in cond.children)
     if cond.kind == "any":
-        union: set[str] = set()
+        union: set[Needle] = set()
         for child in cond.children:
-            found = required_literals(child)
+            found = required_literals(child, json=json)
             if found is None:
                 return None
             union.update(found)
@@ -61,7 +126,9 @@ def required_literals(cond: Cond) -> frozenset[str] | None:
     return None  # "not": a line may match by lacking something
 
 
-def _check_literals(check: Check) -> frozenset[str] | None:
+def _check_literals(
+    cond: FieldCond, check: Check, *, json: bool
+) -> frozenset[Needle] | None:
     op, operand = check.op, check.operand
     if op == "eq":
         return _literal_set([operand])
@@ -69,7 +136,21 @@ def _check_literals(check: Check) -> frozenset[str] | None:
         return _literal_set(operand)
     if op in ("contains", "startswith", "endswith") and isinstance(operand, str):
         return frozenset([operand]) if operand else None
+    if op in ("gt", "gte") and json:
+        return _threshold(cond.path, operand, inclusive=op == "gte")
     return None
+
+
+def _threshold(path: str, bound: float, *, inclusive: bool) -> frozenset[Needle] | None:
+    segments = parse_field_path(path)
+    if isinstance(segments, str) or not math.isfinite(bound) or bound < 1:
+        return None
+    key, index = segments[-1]
+    if index is not None or any(c in key for c in '"\\') or not key.isprintable():
+        # A list index has no key in the line; a quote, backslash or control
+        # character would be escaped in it.
+        return None
+    return frozenset([Threshold(key, bound, inclusive)])
 
 
 def _literal_set(values: Iterable[object]) -> frozenset[str] | None:
@@ -91,9 +172,9 @@ def _reads_as_number(text: str) -> bool:
     return True
 
 
-def _best(options: Iterable[frozenset[str] | None]) -> frozenset[str] | None:
+def _best(options: Iterable[frozenset[Needle] | None]) -> frozenset[Needle] | None:
     """Of several requirements that all hold, the most selective one."""
-    best: frozenset[str] | None = None
+    best: frozenset[Needle] | None = None
     for option in options:
         if option is None:
             continue
@@ -102,6 +183,9 @@ def _best(options: Iterable[frozenset[str] | None]) -> frozenset[str] | None:
     return best
 
 
-def _selectivity(option: frozenset[str]) -> tuple[int, int]:
-    # Fewer alternatives first, then longer ones: a long literal is rarer in a line.
-    return (-len(option), min(len(literal) for literal in option))
+def _selectivity(option: frozenset[Needle]) -> tuple[bool, int, int]:
+    # Literals before thresholds (a literal is found without a regular expression);
+    # then fewer alternatives, then longer ones: a long literal is rarer in a line.
+    texts = [needle for needle in option if isinstance(needle, str)]
+    shortest = min((len(text) for text in texts), default=0)
+    return (len(texts) == len(option), -len(option), shortest)

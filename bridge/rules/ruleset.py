@@ -132,14 +132,9 @@ class CompiledRule:
         if distinct_id is None:
             distinct_id = uuid
             properties[PERSONLESS_PROPERTY] = False
+        # Positional: keywords double the cost of building an Event.
         return Event(
-            uuid=uuid,
-            name=self.event,
-            distinct_id=distinct_id,
-            timestamp=timestamp,
-            properties=properties,
-            rule=self.name,
-            source=line.source,
+            uuid, self.event, distinct_id, timestamp, properties, self.name, line.source
         )
 
     def emit(
@@ -264,6 +259,20 @@ class RuleSet:
             if rule.name == name:
                 return rule
         return None
+
+    def matcher(self, source: str) -> Predicate:
+        """
+        Whether any rule of ``source`` accepts a record's fields.
+
+        Fields it refuses yield no event from ``apply``, so a caller may skip building
+        their record; fields it accepts may still yield none (sample, rate_limit, an
+        aggregation).
+        """
+        plan = self._plan.get(source)
+        tests = tuple(rule.matches for rule in plan[1]) if plan is not None else ()
+        if len(tests) == 1:
+            return tests[0]
+        return lambda fields: any(test(fields) for test in tests)
 
     def apply(self, record: Record, state: RuleState | None = None) -> list[Event]:
         """

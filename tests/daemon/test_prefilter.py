@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from bridge.daemon.pipeline import Pipeline, PipelineStats
 from bridge.model import Event
 from bridge.rules import compile_rules
+from bridge.rules.literals import Threshold
 from bridge.source import SourceSpec, Tailer
 
 RULES = """\
@@ -39,6 +40,10 @@ rules:
         - event: {in: [refund_issued, "refund-\u00e9mis"]}
         - message: {startswith: "refund "}
     event: refund
+  - name: slow
+    source: app
+    when: {duration_ms: {gt: 1000}}
+    event: slow_request
   - name: kv-login
     source: kv
     when: {msg: {contains: "logged in"}}
@@ -61,6 +66,17 @@ TRICKY = [
     '{"message":"refund of order 12"}',
     '{"message":"partial refund of order 12"}',
     "not json, but order_processed",
+    '{"duration_ms":999}',
+    '{"duration_ms":1000}',
+    '{"duration_ms":1001}',
+    '{"duration_ms" : "1500"}',
+    '{"duration_ms":1e4}',
+    '{"duration_ms":-5000}',
+    '{"x":{"duration_ms":5000},"duration_ms":5}',
+    '{"duration_ms":5,"duration_ms":5000}',
+    '{"duration_ms":\t2000.5}',
+    '{"duration\\u005fms":5000}',
+    '{"duration_ms":[5000]}',
     '{"event":"order_processed","amount":"3.5","user":null}',
     '{"event": "order_processed" , "amount" : 4 , "user" : "u11"}\r',
     "",
@@ -74,7 +90,18 @@ KV = [
 ]
 
 
-def _events(tmp: Path, name: str, lines: list[str], *, prefilter: bool) -> list[Event]:
+def _events(
+    tmp: Path,
+    name: str,
+    lines: list[str],
+    *,
+    prefilter: bool,
+    line_by_line: bool = False,
+) -> list[Event]:
+    """
+    The pipeline's events for the lines; ``line_by_line``: through the general path
+    (each decoded line parsed by the source's parser, no block scan, no prefilter).
+    """
     log = tmp / name
     log.write_bytes(("\n".join(lines) + "\n").encode())
     ruleset = compile_rules([("rules.yaml", RULES)])
@@ -90,7 +117,10 @@ def _events(tmp: Path, name: str, lines: list[str], *, prefilter: bool) -> list[
     try:
         while True:
             for chunk in tailer.read():
-                events.extend(pipeline.events_of(chunk, READ_AT, 0.0))
+                if line_by_line:
+                    events.extend(pipeline._apply(source, chunk.lines, READ_AT))
+                else:
+                    events.extend(pipeline.events_of(chunk, READ_AT, 0.0))
             if not tailer.has_backlog():
                 return events
     finally:
@@ -108,6 +138,7 @@ def test_the_prefilter_is_used_for_these_rules(tmp_path: Path) -> None:
             b"refund ",
             b"refund-\xc3\xa9mis",
             b"refund_issued",
+            Threshold("duration_ms", 1000, inclusive=False).pattern(),
             b"\\",
         ),
         "kv": (b"logged in", b"\\"),
@@ -119,11 +150,15 @@ def test_tricky_lines_give_the_same_events_with_and_without_prefilter(
 ) -> None:
     with_filter = _events(tmp_path, "app.log", TRICKY, prefilter=True)
     without = _events(tmp_path, "app.log", TRICKY, prefilter=False)
+    reference = _events(tmp_path, "app.log", TRICKY, prefilter=False, line_by_line=True)
 
-    assert with_filter == without
+    assert with_filter == without == reference
     orders = [e for e in with_filter if e.name == "pedido_procesado"]
     assert len(orders) == 7  # u1, u2, u5, u6, u7, u11 and the one with a null user
     assert len([e for e in with_filter if e.name == "refund"]) == 4
+    slow = [e for e in with_filter if e.name == "slow_request"]
+    # 1001, "1500", 1e4, the top-level 5 (no), the last of two keys, 2000.5, escaped
+    assert len(slow) == 6
 
 
 def test_logfmt_lines_give_the_same_events_with_and_without_prefilter(
@@ -142,10 +177,14 @@ _values = st.one_of(
     ),
     st.text(max_size=12),
     st.integers(-5, 5),
+    st.integers(990, 1010),
     st.none(),
 )
 _records = st.dictionaries(
-    st.sampled_from(["event", "amount", "user", "note", "message", "ts"]), _values
+    st.sampled_from(
+        ["event", "amount", "user", "note", "message", "ts", "duration_ms"]
+    ),
+    _values,
 )
 
 
@@ -162,8 +201,9 @@ def test_any_json_lines_give_the_same_events_with_and_without_prefilter(
 
     with_filter = _events(tmp, "app.log", lines, prefilter=True)
     without = _events(tmp, "app.log", lines, prefilter=False)
+    reference = _events(tmp, "app.log", lines, prefilter=False, line_by_line=True)
 
-    assert with_filter == without
+    assert with_filter == without == reference
 
 
 def test_an_event_json_cannot_hold_is_counted_not_fatal() -> None:

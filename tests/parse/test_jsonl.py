@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.parse import FORMATS, PARSERS, ParseFailure, parse_json, parse_logfmt
+from bridge.parse import (
+    FORMATS,
+    PARSERS,
+    ParseFailure,
+    parse_json,
+    parse_logfmt,
+    scan_json_block,
+)
 
 OBJECT_CASES = [
     ('{"a": 1}', {"a": 1}),
@@ -246,3 +253,79 @@ def test_json_text_of_an_object_parses_back_and_anything_else_fails(value):
         )
     )
     assert result == expected
+
+
+_BLOCK_LINES = [
+    '{"a":1}',
+    '{"id":"12345678901234567890123","n":5}',  # a digit run inside a string
+    '{"n":123456789012345678901234}',  # an integer beyond 64 bits
+    '{"n": -1234567890123456789012}',
+    '{"n":[1, 99999999999999999999999]}',
+    '{"n":-9223372036854775809}',  # 19 digits, below -2**63
+    '{"n":18446744073709551615}',  # 2**64 - 1: exact in orjson
+    '{"f":0.12345678901234567890123}',
+    '{"f":1e-0000000000000000000005}',
+    "\ufeff" + '{"bom":true}',
+    "[1,2]",
+    "42",
+    "not json",
+    '{"a":1}\r',
+    "",
+    '{"deep":' * 1100 + "1" + "}" * 1100,
+    '{"k":"é","u":"\\u00e9"}',
+]
+
+
+@given(st.lists(st.sampled_from(_BLOCK_LINES), max_size=12), st.booleans())
+def test_a_block_scan_reads_every_line_as_parse_json_does(
+    lines: list[str], only_some: bool
+) -> None:
+    block = "".join(line + "\n" for line in lines).encode()
+    begins = [
+        len("".join(x + "\n" for x in lines[:i]).encode()) for i in range(len(lines))
+    ]
+    raws = [line.encode().removesuffix(b"\r") for line in lines]
+    spans = (
+        [(b, r) for i, (b, r) in enumerate(zip(begins, raws, strict=True)) if i % 2]
+        if only_some
+        else None
+    )
+    picked = range(1, len(lines), 2) if only_some else range(len(lines))
+
+    scan = scan_json_block(block, lambda fields: "a" not in fields, spans)
+
+    expected = [parse_json(lines[i].removesuffix("\r")) for i in picked]
+    failures = [r.reason for r in expected if isinstance(r, ParseFailure)]
+    objects = [
+        (begins[i], raws[i], r)
+        for i, r in zip(picked, expected, strict=True)
+        if not isinstance(r, ParseFailure)
+    ]
+    assert scan.failures == failures
+    assert scan.kept == [o for o in objects if "a" not in o[2]]
+    assert scan.dropped == len([o for o in objects if "a" in o[2]])
+
+
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["a", "n", "id", "x"]),
+            st.one_of(
+                st.integers(-(2**70), 2**70),
+                st.text(alphabet="0123456789:[,- ", max_size=30),
+                st.lists(st.integers(-(2**70), 2**70), max_size=3),
+            ),
+        ),
+        max_size=8,
+    ),
+    st.sampled_from(["", " ", "\t"]),
+)
+def test_a_block_scan_keeps_integers_exact(
+    records: list[dict[str, object]], space: str
+) -> None:
+    lines = [json.dumps(r, separators=(",", ":" + space)) for r in records]
+    block = "".join(line + "\n" for line in lines).encode()
+
+    scan = scan_json_block(block, lambda fields: True)
+
+    assert [fields for _, _, fields in scan.kept] == [parse_json(x) for x in lines]
