@@ -2,22 +2,40 @@
 
 One SQLite file, ``state.db``, in the state directory.
 
+The spool is made of segments (``bridge.spool.segments``): each ``commit_chunks`` call
+that spools events adds ONE segment holding all of them, newline-joined. A row of
+``segments`` says how many of its leading events are settled (``done``) plus the rare
+ones settled out of order (``settled``); the events themselves are in ``segment_data``,
+under the same id, and never change. Spooling, fetching and settling thus cost a few
+statements per batch, not one or more per event.
+
 Invariants:
 
 - A chunk's events and its file's new checkpoint are written in ONE transaction
   (``commit_chunk``): after a crash at any instant either both are there or neither is,
   so a line is never lost between the file and the spool and never spooled twice.
-- Events leave ``events`` only through ``delete`` (after PostHog answered 2xx) or
-  ``quarantine`` (moved to ``deadletters`` in the same transaction): nothing is dropped.
-- Ids grow monotonically (AUTOINCREMENT never reuses one), so "oldest first" is id order.
-- ``spool_totals`` is kept by triggers inside the transactions that change ``events``,
-  so ``stats()`` is one-row reads, exact, and readable by ``logbridge status``.
+- An event leaves the spool only through ``delete`` (after PostHog answered 2xx) or
+  ``quarantine`` (copied to ``deadletters`` in the same transaction): nothing is
+  dropped. Settling is idempotent: an unknown or already settled id changes nothing. A
+  segment row is deleted once every one of its events is settled, never before.
+- Segment ids grow monotonically (AUTOINCREMENT never reuses one) and an event's id is
+  ``(segment_id << 32) | index``, so "oldest first" is id order.
+- A segment's events never change once written (only ``done``/``settled`` do), so a
+  decoded segment may be cached by id; progress is always read from the database.
+- ``spool_totals`` (events and body bytes still pending) is updated explicitly in the
+  same transactions that spool or settle events, so ``stats()`` is one-row reads,
+  exact, and readable by ``logbridge status``.
 
 Durability: WAL with ``synchronous=FULL``. With NORMAL a committed transaction survives a
 process crash but can be rolled back by a power loss; a checkpoint could then go back to
 an offset whose file logrotate has since deleted, and those lines would be gone. FULL
-fsyncs the WAL at each commit; commits are per chunk of lines and per batch, not per
-line, so the cost is a few fsyncs a second at most.
+fsyncs the WAL at each commit of chunks; commits are per chunk of lines, not per line,
+so the cost is a few fsyncs a second at most. Settling delivered events is committed
+without an fsync (the next commit carries it to disk): a power loss may undo it, and
+those events are then sent again, with the same uuids.
+
+Schema version 1 kept one row per event in ``events``; opening such a database
+converts it to segments in one transaction (``_migrate_v1``).
 
 A connection belongs to one thread. ``Store`` is synchronous and not thread-safe;
 ``AsyncStore`` is the daemon's handle, running every call on one dedicated thread.
@@ -26,16 +44,32 @@ A connection belongs to one thread. ``Store`` is synchronous and not thread-safe
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from bridge.errors import StoreError
 from bridge.model import Checkpoint
+from bridge.spool.segments import (
+    INDEX_BITS,
+    DecodedSegment,
+    EncodedSegment,
+    decode_segment,
+    encode_columns,
+    encode_rows,
+    fit_bytes,
+    format_settled,
+    group_ids,
+    parse_settled,
+    pick,
+    settle,
+)
 
 __all__ = [
     "DB_NAME",
@@ -50,10 +84,45 @@ __all__ = [
 T = TypeVar("T")
 
 DB_NAME = "state.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # How long a statement waits for another connection's lock (``logbridge status``
 # reading while the daemon writes) before failing.
 BUSY_TIMEOUT_MS = 5000
+# Segments hold tens or hundreds of KiB: with 16 KiB pages (SQLite's default is 4) one
+# is a quarter as many pages to write, fsync and free (about 15% less CPU per event
+# spooled and sent); small transactions write a few 16 KiB pages instead of 4 KiB ones.
+PAGE_SIZE = 16384
+# Segments written by the migration and by ``retry_deadletters`` hold at most this
+# many events, so that no segment is too big to decode at once.
+MAX_SEGMENT_EVENTS = 10_000
+
+# A segment's progress is kept apart from its events because SQLite rewrites a row
+# whole, blob and all, when an UPDATE changes its size (as ``done`` going from 0 to 310
+# does): in one table, every batch would write its segment again.
+_SEGMENT_TABLES = (
+    # A fully settled segment is deleted, hence done < events.
+    """
+    CREATE TABLE segments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        events INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0,
+        settled TEXT,
+        created_at REAL NOT NULL,
+        CHECK (0 <= done AND done < events)
+    )
+    """,
+    # The events, newline-joined (bridge.spool.segments); written once, never changed.
+    # ``rules`` is kept so that a dead letter records its rule and goes back as it was.
+    """
+    CREATE TABLE segment_data (
+        id INTEGER PRIMARY KEY,
+        bodies BLOB NOT NULL,
+        uuids TEXT NOT NULL,
+        rules TEXT NOT NULL
+    )
+    """,
+)
 
 _SCHEMA = (
     """
@@ -68,17 +137,7 @@ _SCHEMA = (
         updated_at REAL NOT NULL
     )
     """,
-    """
-    CREATE TABLE events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        uuid TEXT NOT NULL,
-        body BLOB NOT NULL,
-        bytes INTEGER NOT NULL,
-        rule TEXT NOT NULL,
-        created_at REAL NOT NULL
-    )
-    """,
-    # ``rule`` is kept so that a retried dead letter goes back exactly as it was.
+    *_SEGMENT_TABLES,
     """
     CREATE TABLE deadletters (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -92,6 +151,7 @@ _SCHEMA = (
     )
     """,
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # What is still pending: unsettled events and their body bytes.
     """
     CREATE TABLE spool_totals (
         id INTEGER PRIMARY KEY CHECK (id = 0),
@@ -100,29 +160,27 @@ _SCHEMA = (
     )
     """,
     "INSERT INTO spool_totals (id, events, bytes) VALUES (0, 0, 0)",
-    """
-    CREATE TRIGGER events_added AFTER INSERT ON events BEGIN
-        UPDATE spool_totals SET events = events + 1, bytes = bytes + NEW.bytes
-        WHERE id = 0;
-    END
-    """,
-    """
-    CREATE TRIGGER events_removed AFTER DELETE ON events BEGIN
-        UPDATE spool_totals SET events = events - 1, bytes = bytes - OLD.bytes
-        WHERE id = 0;
-    END
-    """,
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 
+_ADD_TOTALS = (
+    "UPDATE spool_totals SET events = events + ?, bytes = bytes + ? WHERE id = 0"
+)
 
-@dataclass(frozen=True, slots=True)
-class SpooledEvent:
-    """One spooled event: its row id, uuid, wire body and spool time (Unix seconds)."""
+
+class SpooledEvent(NamedTuple):
+    """
+    One spooled event: its id, uuid, wire body, rule and spool time (Unix seconds).
+
+    ``id`` is ``(segment id << 32) | index in the segment``: ids order events oldest
+    first. A named tuple rather than a frozen dataclass: a fetch builds thousands, and
+    a tuple is built at C speed (``_new_event``).
+    """
 
     id: int
     uuid: str
     body: bytes
+    rule: str
     created_at: float
 
 
@@ -131,8 +189,8 @@ class SpoolStats:
     """
     The spool's size.
 
-    ``oldest_created_at`` is the spool time of the event next in line (lowest id);
-    ``None`` when the spool is empty.
+    ``oldest_created_at`` is the spool time of the segment holding the event next in
+    line; ``None`` when the spool is empty.
     """
 
     events: int
@@ -166,13 +224,17 @@ class Store:
         self.path = path
         self.is_new = is_new
         self.readonly = readonly
+        # Decoded segments touched by the last ``fetch_oldest``, by id: the next fetch
+        # and the settling of a fetched batch do not read and split them again.
+        self._decoded: dict[int, DecodedSegment] = {}
 
     @classmethod
     def open(cls, state_dir: Path) -> Store:
         """
         Open (creating them if needed) the state directory and its database.
 
-        ``is_new`` tells whether this call created the database, i.e. first start.
+        ``is_new`` tells whether this call created the database, i.e. first start. A
+        database of an older schema version is converted first.
 
         Raises:
             StoreError: the directory or database cannot be created, opened or read.
@@ -187,7 +249,8 @@ class Store:
         conn = _connect(path, str(path))
         try:
             version = _prepare(conn)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError) as exc:
+            # ValueError: a version 1 event that cannot be put in a segment.
             conn.close()
             msg = f"{path}: cannot open the state database: {exc}"
             raise StoreError(msg) from None
@@ -215,6 +278,13 @@ class Store:
             msg = f"{path}: cannot read the state database: {exc}"
             raise StoreError(msg) from None
         _check_version(conn, path, version)
+        if 0 < version < SCHEMA_VERSION:
+            conn.close()
+            msg = (
+                f"{path}: schema version {version} is older than this logbridge uses"
+                f" ({SCHEMA_VERSION}) (start the daemon once to convert it)"
+            )
+            raise StoreError(msg)
         return cls(conn, path, is_new=False, readonly=True)
 
     # -- checkpoints -------------------------------------------------------------------
@@ -248,17 +318,24 @@ class Store:
     ) -> None:
         """
         ``commit_chunk`` for several chunks in ONE transaction: one fsync, not one each.
+
+        Their events become one segment, in order.
+
+        Raises:
+            StoreError: the database refused the transaction, or a field holds a
+                newline (nothing was written).
+            TypeError: a field is of the wrong type (nothing was written).
         """
+        rows = [row for events, _ in chunks for row in events]
+        # Encoded before the transaction: a bad row fails before anything is written.
+        try:
+            segment = encode_rows(rows) if rows else None
+        except ValueError as exc:
+            msg = f"{self.path}: cannot commit a chunk: {exc}"
+            raise StoreError(msg) from None
         with self._transaction("commit a chunk") as conn:
-            conn.executemany(
-                "INSERT INTO events (uuid, body, bytes, rule, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (
-                    (uuid, body, len(body), rule, now)
-                    for events, _ in chunks
-                    for uuid, body, rule in events
-                ),
-            )
+            if segment is not None:
+                _insert_segment(conn, segment, now)
             conn.executemany(
                 "INSERT INTO checkpoints"
                 ' (file_id, source, path, dev, ino, "offset", size, updated_at)'
@@ -296,8 +373,9 @@ class Store:
             events, size = self._conn.execute(
                 "SELECT events, bytes FROM spool_totals WHERE id = 0"
             ).fetchone()
+            # Every segment row holds at least one pending event.
             head = self._conn.execute(
-                "SELECT created_at FROM events ORDER BY id LIMIT 1"
+                "SELECT created_at FROM segments ORDER BY id LIMIT 1"
             ).fetchone()
             (deadletters,) = self._conn.execute(
                 "SELECT count(*) FROM deadletters"
@@ -314,40 +392,57 @@ class Store:
         The longest run of oldest events within ``max_events`` and ``max_bytes`` of body.
 
         At least one event when the spool is not empty, even if it alone exceeds
-        ``max_bytes``, so an oversized event cannot block the spool.
+        ``max_bytes``, so an oversized event cannot block the spool. Events settled out
+        of order are skipped.
         """
         taken: list[SpooledEvent] = []
-        total = 0
+        room = max(max_events, 1)
+        budget = max_bytes
+        decoded: dict[int, DecodedSegment] = {}
         with self._reading("fetch spooled events"):
             cursor = self._conn.execute(
-                "SELECT id, uuid, body, created_at FROM events ORDER BY id LIMIT ?",
-                (max(max_events, 1),),
+                "SELECT id, events, done, settled, created_at FROM segments ORDER BY id"
             )
-            # Rows are pulled one at a time so a byte limit reached early stops reading.
-            for row in cursor:
-                event = SpooledEvent(*row)
-                total += len(event.body)
-                if taken and total > max_bytes:
+            # Segments are pulled one at a time so that a full batch stops reading.
+            for segment_id, count, done, settled, created_at in cursor:
+                segment = decoded[segment_id] = self._segment(segment_id, count)
+                pending: Sequence[int] = range(done, count)
+                if settled:
+                    skip = parse_settled(settled)
+                    pending = [i for i in pending if i not in skip]
+                pending = pending[: room - len(taken)]
+                fit, budget = fit_bytes(
+                    pick(segment.bodies, pending), budget, first=not taken
+                )
+                base = segment_id << INDEX_BITS
+                taken.extend(
+                    map(
+                        _new_event,
+                        zip(
+                            map(base.__or__, pending[:fit]),
+                            pick(segment.uuids, pending),
+                            pick(segment.bodies, pending),
+                            pick(segment.rules, pending),
+                            repeat(created_at),
+                        ),
+                    )
+                )
+                if fit < len(pending) or len(taken) >= room:
                     break
-                taken.append(event)
             cursor.close()
+        # Only what this fetch read stays cached: the batch's segments, for settling
+        # it, and the last one, for the next fetch.
+        self._decoded = decoded
         return taken
 
     def delete(self, ids: Sequence[int]) -> None:
-        """Remove delivered events."""
+        """Settle delivered events; unknown or already settled ids are ignored."""
         if not ids:
             return
-        low, high = min(ids), max(ids)
-        with self._transaction("delete delivered events") as conn:
-            (between,) = conn.execute(
-                "SELECT count(*) FROM events WHERE id BETWEEN ? AND ?", (low, high)
-            ).fetchone()
-            if between == len(set(ids)):
-                # A whole batch is a run of consecutive rows: one statement, not one
-                # per event.
-                conn.execute("DELETE FROM events WHERE id BETWEEN ? AND ?", (low, high))
-            else:
-                conn.executemany("DELETE FROM events WHERE id = ?", ((i,) for i in ids))
+        # Not durable: a delete a power loss undoes only makes the events go again,
+        # and PostHog keeps one copy per uuid; an fsync per batch would cost more.
+        with self._transaction("delete delivered events", durable=False) as conn:
+            self._settle(conn, ids)
 
     def quarantine(
         self,
@@ -358,16 +453,95 @@ class Store:
         reason: str,
         now: float,
     ) -> None:
-        """Move events from the spool to the dead letters, in one transaction."""
-        ids = [(event.id,) for event in events]
+        """
+        Move events from the spool to the dead letters, in one transaction.
+
+        Events already settled (or unknown) are ignored, so none is quarantined twice.
+        The letters hold the events as stored.
+        """
+        if not events:
+            return
         with self._transaction("quarantine events") as conn:
+            stored: dict[int, tuple[str, bytes, str]] = {}
+            for segment_id, segment, newly in self._settle(
+                conn, [event.id for event in events]
+            ):
+                base = segment_id << INDEX_BITS
+                for i in newly:
+                    stored[base | i] = (
+                        segment.uuids[i],
+                        segment.bodies[i],
+                        segment.rules[i],
+                    )
+            letters = [
+                (*stored.pop(event.id), status, response, reason, now)
+                for event in events
+                if event.id in stored
+            ]
             conn.executemany(
                 "INSERT INTO deadletters"
                 " (uuid, body, rule, status, response, reason, created_at)"
-                " SELECT uuid, body, rule, ?, ?, ?, ? FROM events WHERE id = ?",
-                ((status, response, reason, now, i) for (i,) in ids),
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                letters,
             )
-            conn.executemany("DELETE FROM events WHERE id = ?", ids)
+
+    def _settle(
+        self, conn: sqlite3.Connection, ids: Iterable[int]
+    ) -> list[tuple[int, DecodedSegment, Sequence[int]]]:
+        """
+        Mark events settled and update the totals, inside the caller's transaction.
+
+        Returns ``(segment_id, segment, indexes)`` for the events this call settled. A
+        segment whose events are all settled is deleted.
+        """
+        result: list[tuple[int, DecodedSegment, Sequence[int]]] = []
+        events = freed = 0
+        for segment_id, indexes in group_ids(ids):
+            row = conn.execute(
+                "SELECT events, done, settled FROM segments WHERE id = ?",
+                (segment_id,),
+            ).fetchone()
+            if row is None:
+                continue  # unknown, or every event of it already settled
+            count, done, settled = row
+            progress = settle(count, done, parse_settled(settled), indexes)
+            if not progress.newly:
+                continue
+            segment = self._segment(segment_id, count)
+            events += len(progress.newly)
+            freed += sum(map(len, pick(segment.bodies, progress.newly)))
+            if progress.done == count:
+                conn.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
+                conn.execute("DELETE FROM segment_data WHERE id = ?", (segment_id,))
+                self._decoded.pop(segment_id, None)
+            else:
+                conn.execute(
+                    "UPDATE segments SET done = ?, settled = ? WHERE id = ?",
+                    (progress.done, format_settled(progress.settled), segment_id),
+                )
+            result.append((segment_id, segment, progress.newly))
+        if events:
+            conn.execute(_ADD_TOTALS, (-events, -freed))
+        return result
+
+    def _segment(self, segment_id: int, count: int) -> DecodedSegment:
+        """A segment's events, from the cache or read and split."""
+        segment = self._decoded.get(segment_id)
+        if segment is not None:
+            return segment
+        row = self._conn.execute(
+            "SELECT bodies, uuids, rules FROM segment_data WHERE id = ?",
+            (segment_id,),
+        ).fetchone()
+        try:
+            if row is None:
+                msg = "its events are missing"
+                raise ValueError(msg)
+            bodies, uuids, rules = row
+            return decode_segment(bodies, uuids, rules, count)
+        except ValueError as exc:
+            msg = f"{self.path}: segment {segment_id} is corrupt: {exc}"
+            raise StoreError(msg) from None
 
     # -- dead letters ------------------------------------------------------------------
 
@@ -388,15 +562,27 @@ class Store:
         Returns the number moved; unknown ids are ignored.
         """
         with self._transaction("retry dead letters") as conn:
-            rows = [(i,) for i in self._deadletter_ids(conn, ids)]
-            moved = conn.executemany(
-                "INSERT INTO events (uuid, body, bytes, rule, created_at)"
-                " SELECT uuid, body, length(body), rule, created_at"
-                " FROM deadletters WHERE id = ?",
-                rows,
-            ).rowcount
-            conn.executemany("DELETE FROM deadletters WHERE id = ?", rows)
-        return moved
+            letters = [
+                row
+                for i in self._deadletter_ids(conn, ids)
+                for row in conn.execute(
+                    "SELECT id, uuid, body, rule, created_at FROM deadletters"
+                    " WHERE id = ?",
+                    (i,),
+                )
+            ]
+            for start in range(0, len(letters), MAX_SEGMENT_EVENTS):
+                part = letters[start : start + MAX_SEGMENT_EVENTS]
+                _, uuids, bodies, rules, created = zip(*part, strict=True)
+                # Each letter went back with its quarantine time as spool time; a
+                # segment has one, the oldest, so the sink sends it without waiting.
+                _insert_segment(
+                    conn, encode_columns(bodies, uuids, rules), min(created)
+                )
+            conn.executemany(
+                "DELETE FROM deadletters WHERE id = ?", ((row[0],) for row in letters)
+            )
+        return len(letters)
 
     def drop_deadletters(self, ids: Sequence[int] | None = None) -> int:
         """Delete dead letters (all when ``ids`` is None); returns the number deleted."""
@@ -442,17 +628,31 @@ class Store:
     # -- plumbing ----------------------------------------------------------------------
 
     @contextmanager
-    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+    def _transaction(
+        self, action: str, *, durable: bool = True
+    ) -> Iterator[sqlite3.Connection]:
+        """
+        One write transaction. Not ``durable``: committed without waiting for the disk
+        (the next durable commit, or a checkpoint, makes it durable); for changes a
+        power loss may undo harmlessly, such as settling delivered events, which
+        would then be sent again under the same uuids.
+        """
         # IMMEDIATE takes the write lock up front, so a reader never makes a commit
         # fail half-way with SQLITE_BUSY on lock upgrade.
         with self._reading(action):
-            self._conn.execute("BEGIN IMMEDIATE")
+            if not durable:
+                self._conn.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield self._conn
-                self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    self._conn.execute("COMMIT")
+                finally:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
             finally:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                if not durable:
+                    self._conn.execute("PRAGMA synchronous = FULL")
 
     @contextmanager
     def _reading(self, action: str) -> Iterator[None]:
@@ -461,6 +661,25 @@ class Store:
         except sqlite3.Error as exc:
             msg = f"{self.path}: cannot {action}: {exc}"
             raise StoreError(msg) from None
+
+
+# ``SpooledEvent(*fields)`` without a Python-level ``__new__`` per event.
+_new_event = functools.partial(tuple.__new__, SpooledEvent)
+
+
+def _insert_segment(
+    conn: sqlite3.Connection, segment: EncodedSegment, created_at: float
+) -> None:
+    """Add a segment at the end of the spool, and its events to the totals."""
+    segment_id = conn.execute(
+        "INSERT INTO segments (events, bytes, created_at) VALUES (?, ?, ?)",
+        (segment.events, segment.bytes, created_at),
+    ).lastrowid
+    conn.execute(
+        "INSERT INTO segment_data (id, bodies, uuids, rules) VALUES (?, ?, ?, ?)",
+        (segment_id, segment.bodies, segment.uuids, segment.rules),
+    )
+    conn.execute(_ADD_TOTALS, (segment.events, segment.bytes))
 
 
 def _connect(path: Path, target: str) -> sqlite3.Connection:
@@ -478,6 +697,8 @@ def _connect(path: Path, target: str) -> sqlite3.Connection:
 
 def _prepare(conn: sqlite3.Connection) -> int:
     """Set the durability pragmas, create the schema if missing; return the old version."""
+    # Only takes effect when this creates the database: an existing one keeps its size.
+    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("BEGIN IMMEDIATE")
@@ -488,11 +709,40 @@ def _prepare(conn: sqlite3.Connection) -> int:
         if version == 0:
             for statement in _SCHEMA:
                 conn.execute(statement)
+        elif version == 1:
+            _migrate_v1(conn)
         conn.execute("COMMIT")
     finally:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
     return version
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """
+    Convert a version 1 spool (one ``events`` row per event) to segments, in place.
+
+    Runs inside ``_prepare``'s transaction: a crash leaves the version 1 database as it
+    was. Events keep their order; a segment's spool time is that of its oldest event.
+    """
+    for statement in _SEGMENT_TABLES:
+        conn.execute(statement)
+    cursor = conn.execute("SELECT uuid, body, rule, created_at FROM events ORDER BY id")
+    while rows := cursor.fetchmany(MAX_SEGMENT_EVENTS):
+        uuids, bodies, rules, created = zip(*rows, strict=True)
+        _insert_segment(conn, encode_columns(bodies, uuids, rules), min(created))
+    cursor.close()
+    conn.execute("DROP TRIGGER IF EXISTS events_added")
+    conn.execute("DROP TRIGGER IF EXISTS events_removed")
+    conn.execute("DROP TABLE events")
+    # Recomputed rather than trusted: version 1's triggers kept them, this makes sure.
+    conn.execute(
+        "UPDATE spool_totals SET"
+        " events = (SELECT coalesce(sum(events), 0) FROM segments),"
+        " bytes = (SELECT coalesce(sum(bytes), 0) FROM segments)"
+        " WHERE id = 0"
+    )
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _user_version(conn: sqlite3.Connection) -> int:

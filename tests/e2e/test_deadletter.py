@@ -28,5 +28,6 @@ def test_an_empty_distinct_id_is_quarantined_and_the_rest_delivered(
     ((body, status),) = workspace.query("SELECT body, status FROM deadletters")
     assert status == 400
     assert json.loads(body)["properties"]["order_id"] == "o-4"
-    assert workspace.query("SELECT count(*) FROM events") == [(0,)]
+    assert workspace.query("SELECT events FROM spool_totals") == [(0,)]
+    assert workspace.query("SELECT count(*) FROM segments") == [(0,)]
     assert any(r.status == 400 for r in posthog.requests)

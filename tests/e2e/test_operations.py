@@ -205,7 +205,7 @@ def test_a_refused_key_halts_the_sink_and_readiness_says_why(
     assert code == 0
     assert ready.status_code == 503
     assert any("sink_halted" in reason for reason in ready.json()["reasons"])
-    spooled = workspace.query("SELECT count(*) FROM events")[0][0]
+    spooled = workspace.query("SELECT events FROM spool_totals")[0][0]
     assert spooled == sum(1 for n in range(1, 10) if is_order(n))
 
 
@@ -225,7 +225,7 @@ def test_status_and_deadletters_from_a_real_run(
     refused = _cli(workspace, "deadletter", "retry")
     (letter,) = [json.loads(line) for line in listed.stdout.splitlines()]
     retried = _cli(workspace, "deadletter", "retry", str(letter["id"]))
-    spooled_after_retry = workspace.query("SELECT count(*) FROM events")[0][0]
+    spooled_after_retry = workspace.query("SELECT events FROM spool_totals")[0][0]
     dropped = _cli(workspace, "deadletter", "drop", "--all")
 
     assert status.returncode == 0, status.stderr

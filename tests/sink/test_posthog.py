@@ -18,7 +18,7 @@ from bridge.model import Event, event_uuid
 from bridge.settings import BatchSettings, PostHogSettings, RetrySettings, Settings
 from bridge.sink.posthog import Sink
 from bridge.spool.rows import decode_event, encode_event
-from bridge.spool.store import AsyncStore, Store
+from bridge.spool.store import AsyncStore, SpoolStats, Store
 from tests.sink.fakes import FakeClock, FakePostHog, Reply
 
 KEY = "phc_s3cr3t_project_key"
@@ -361,6 +361,10 @@ async def test_an_event_over_max_event_bytes_is_quarantined_unsent(
         None,
         "",
         "event too large",
+    )
+    # Quarantined from the middle of the batch, then the rest deleted: nothing left.
+    assert await store.stats() == SpoolStats(
+        events=0, bytes=0, oldest_created_at=None, deadletters=1
     )
 
 

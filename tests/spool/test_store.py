@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
@@ -13,6 +14,7 @@ import pytest
 from bridge.errors import StoreError
 from bridge.model import Checkpoint
 from bridge.sink.batcher import take_batch
+from bridge.spool import store as store_module
 from bridge.spool.store import DeadLetter, SpooledEvent, SpoolStats, Store
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -47,7 +49,32 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def spooled(store: Store) -> list[tuple[str, bytes]]:
-    return [(e.uuid, e.body) for e in store.fetch_oldest(10_000, 10**9)]
+    return [(e.uuid, e.body) for e in store.fetch_oldest(10**6, 10**12)]
+
+
+def assert_totals_exact(store: Store) -> None:
+    """``stats()`` agrees with what is really pending, counted three ways."""
+    pending = store.fetch_oldest(10**6, 10**12)
+    stats = store.stats()
+    assert (stats.events, stats.bytes) == (
+        len(pending),
+        sum(len(e.body) for e in pending),
+    )
+    assert stats.oldest_created_at == (pending[0].created_at if pending else None)
+    # Straight from the tables: each segment's pending events are those from ``done``
+    # on, minus the ones settled out of order.
+    counted = 0
+    for events, done, settled in store._conn.execute(
+        "SELECT events, done, settled FROM segments"
+    ):
+        assert 0 <= done < events
+        out_of_order = [int(i) for i in settled.split(",")] if settled else []
+        assert all(done < i < events for i in out_of_order)
+        counted += events - done - len(out_of_order)
+    assert counted == stats.events
+    assert store._conn.execute(
+        "SELECT count(*) FROM segment_data WHERE id NOT IN (SELECT id FROM segments)"
+    ).fetchone() == (0,)
 
 
 # -- opening -------------------------------------------------------------------------
@@ -72,7 +99,7 @@ def test_open_uses_wal_and_records_the_schema_version(tmp_path: Path) -> None:
     )
     conn.close()
 
-    assert modes == ("wal", 1)
+    assert modes == ("wal", 2)
 
 
 def test_commits_are_fsynced_for_power_loss(store: Store) -> None:
@@ -147,7 +174,7 @@ def test_open_reports_a_database_from_a_newer_logbridge(tmp_path: Path) -> None:
 
     message = (
         f"{tmp_path / 'state.db'}: schema version 7 is newer than this logbridge"
-        " supports (1) (upgrade logbridge or use another state_dir)"
+        " supports (2) (upgrade logbridge or use another state_dir)"
     )
     with pytest.raises(StoreError, match=exactly(message)):
         Store.open(tmp_path)
@@ -203,12 +230,12 @@ def test_open_readonly_reports_a_database_from_a_newer_logbridge(
 ) -> None:
     Store.open(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "state.db")
-    conn.execute("PRAGMA user_version = 2")
+    conn.execute("PRAGMA user_version = 3")
     conn.close()
 
     message = (
-        f"{tmp_path / 'state.db'}: schema version 2 is newer than this logbridge"
-        " supports (1) (upgrade logbridge or use another state_dir)"
+        f"{tmp_path / 'state.db'}: schema version 3 is newer than this logbridge"
+        " supports (2) (upgrade logbridge or use another state_dir)"
     )
     with pytest.raises(StoreError, match=exactly(message)):
         Store.open_readonly(tmp_path)
@@ -239,23 +266,51 @@ def test_commit_chunk_without_checkpoint_only_spools(store: Store) -> None:
     assert spooled(store) == [("e0", b"xxx")]
 
 
-def test_commit_chunk_is_all_or_nothing(store: Store) -> None:
+def test_commit_chunks_is_all_or_nothing(store: Store) -> None:
     store.commit_chunk(rows(1), checkpoint(offset=10), NOW)
-    # A NULL uuid in the middle violates a constraint after the first row went in.
-    broken = [("a", b"1", "r"), cast(tuple[str, bytes, str], (None, b"2", "r"))]
-    broken.append(("c", b"3", "r"))
+    # A NULL path in the second checkpoint violates a constraint after the segment and
+    # the first checkpoint went in.
+    broken = replace(checkpoint("f2"), path=cast(str, None))
 
     message = (
-        f"{store.path}: cannot commit a chunk: NOT NULL constraint failed: events.uuid"
+        f"{store.path}: cannot commit a chunk:"
+        " NOT NULL constraint failed: checkpoints.path"
     )
     with pytest.raises(StoreError, match=exactly(message)):
-        store.commit_chunk(broken, checkpoint(offset=99), NOW)
+        store.commit_chunks(
+            [(rows(2, 3, prefix="n"), checkpoint(offset=99)), (rows(4), broken)], NOW
+        )
 
     assert spooled(store) == [("e0", b"x")]
     assert store.load_checkpoints() == [checkpoint(offset=10)]
     assert store.stats() == SpoolStats(
         events=1, bytes=1, oldest_created_at=NOW, deadletters=0
     )
+    assert_totals_exact(store)
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        (("u", b'{"a":1}\n', "r"), "body"),
+        (("u\n", b"{}", "r"), "uuid"),
+        (("u", b"{}", "r\n"), "rule"),
+    ],
+    ids=["body", "uuid", "rule"],
+)
+def test_commit_chunk_refuses_a_newline_in_a_field(
+    store: Store, row: tuple[str, bytes, str], field: str
+) -> None:
+    # Fields are newline-joined in a segment: one newline would shift every event.
+    message = (
+        f"{store.path}: cannot commit a chunk: an event {field} contains a newline"
+    )
+    with pytest.raises(StoreError, match=exactly(message)):
+        store.commit_chunk([("a", b"{}", "r"), row], checkpoint(), NOW)
+
+    assert spooled(store) == []
+    assert store.load_checkpoints() == []
+    assert_totals_exact(store)
 
 
 def test_commit_chunk_rolls_back_on_any_exception(store: Store) -> None:
@@ -351,7 +406,9 @@ def test_fetch_oldest_returns_ids_bodies_and_spool_times(store: Store) -> None:
 
     (event,) = store.fetch_oldest(1, 100)
 
-    assert event == SpooledEvent(id=event.id, uuid="u", body=b"{}", created_at=NOW)
+    assert event == SpooledEvent(
+        id=event.id, uuid="u", body=b"{}", rule="r", created_at=NOW
+    )
 
 
 def test_delete_removes_only_the_given_events(store: Store) -> None:
@@ -371,6 +428,199 @@ def test_ids_keep_growing_after_the_newest_is_deleted(store: Store) -> None:
     store.commit_chunk(rows(1, prefix="n"), None, NOW)
 
     assert store.fetch_oldest(1, 100)[0].id > old.id
+
+
+# -- segments ------------------------------------------------------------------------
+
+
+def segment_rows(store: Store) -> list[tuple[int, int, int, str | None]]:
+    """``(id, events, done, settled)`` of every segment."""
+    return store._conn.execute(
+        "SELECT id, events, done, settled FROM segments ORDER BY id"
+    ).fetchall()
+
+
+def test_commit_chunks_writes_one_segment_per_call_with_events(store: Store) -> None:
+    store.commit_chunks(
+        [(rows(1, 2), checkpoint("a")), (rows(3), checkpoint("b"))], NOW
+    )
+    store.commit_chunks([([], checkpoint("a", offset=200))], NOW)
+
+    assert [(events, done) for _, events, done, _ in segment_rows(store)] == [(3, 0)]
+    assert spooled(store) == [("e0", b"x"), ("e1", b"xx"), ("e0", b"xxx")]
+    assert_totals_exact(store)
+
+
+def test_ids_are_the_segment_and_the_index_and_grow(store: Store) -> None:
+    store.commit_chunk(rows(1, 1), None, NOW)
+    store.commit_chunk(rows(1), None, NOW)
+    (first, _), (second, _) = [(r[0], r[1]) for r in segment_rows(store)]
+
+    ids = [e.id for e in store.fetch_oldest(10, 100)]
+
+    assert ids == [first << 32, (first << 32) | 1, second << 32]
+    assert ids == sorted(ids)
+
+
+def test_a_segment_is_fetched_over_several_batches(store: Store) -> None:
+    store.commit_chunk(rows(*[1] * 10), None, NOW)
+    seen: list[str] = []
+
+    while batch := store.fetch_oldest(3, 100):
+        # Fetching again before settling hands out the same events.
+        assert store.fetch_oldest(3, 100) == batch
+        store.delete([e.id for e in batch])
+        seen += [e.uuid for e in batch]
+        assert_totals_exact(store)
+
+    assert seen == [f"e{i}" for i in range(10)]
+    assert segment_rows(store) == []
+
+
+def test_progress_is_read_from_the_database_not_the_cache(tmp_path: Path) -> None:
+    first = Store.open(tmp_path)
+    first.commit_chunk(rows(1, 2, 3), None, NOW)
+    head = first.fetch_oldest(1, 100)
+    first.delete([e.id for e in head])
+    first.close()
+    # A second connection on the same file (another process, or a restart).
+    second = Store.open(tmp_path)
+
+    assert spooled(second) == [("e1", b"xx"), ("e2", b"xxx")]
+    second.close()
+
+
+def test_a_reader_sees_segments_another_connection_adds(store: Store) -> None:
+    store.commit_chunk(rows(1), None, NOW)
+    store.quarantine(
+        store.fetch_oldest(10, 100), status=400, response="", reason="r", now=NOW
+    )
+    store.commit_chunk(rows(2, prefix="n"), None, NOW)
+    assert spooled(store) == [("n0", b"xx")]
+    # ``logbridge deadletter retry`` runs beside the daemon.
+    cli = Store.open(store.path.parent)
+    cli.retry_deadletters()
+    cli.close()
+
+    assert spooled(store) == [("n0", b"xx"), ("e0", b"x")]
+    assert_totals_exact(store)
+
+
+def test_an_event_quarantined_from_the_middle_of_a_batch(store: Store) -> None:
+    store.commit_chunk(rows(1, 2, 300, 4, 5), None, NOW)
+    batch = store.fetch_oldest(10, 1000)
+
+    # The sink quarantines an oversized event before it sends the rest.
+    store.quarantine(
+        [batch[2]], status=None, response="", reason="event too large", now=NOW
+    )
+
+    assert segment_rows(store)[0][2:] == (0, "2")
+    assert [e.uuid for e in store.fetch_oldest(10, 1000)] == ["e0", "e1", "e3", "e4"]
+    assert_totals_exact(store)
+
+    store.delete([e.id for e in batch if e.uuid != "e2"])
+
+    assert segment_rows(store) == []
+    assert [d.uuid for d in store.list_deadletters()] == ["e2"]
+    assert store.stats() == SpoolStats(
+        events=0, bytes=0, oldest_created_at=None, deadletters=1
+    )
+    assert_totals_exact(store)
+
+
+def test_out_of_order_settling_moves_done_over_every_settled_event(
+    store: Store,
+) -> None:
+    store.commit_chunk(rows(*[1] * 6), None, NOW)
+    e = store.fetch_oldest(10, 100)
+
+    store.delete([e[4].id, e[2].id])
+    assert segment_rows(store)[0][2:] == (0, "2,4")
+    store.delete([e[0].id, e[1].id])
+    assert segment_rows(store)[0][2:] == (3, "4")
+    store.delete([e[3].id])
+    assert segment_rows(store)[0][2:] == (5, None)
+
+    assert spooled(store) == [("e5", b"x")]
+    assert_totals_exact(store)
+
+
+def test_delete_is_idempotent_and_ignores_unknown_ids(store: Store) -> None:
+    store.commit_chunk(rows(1, 2, 3), None, NOW)
+    store.commit_chunk(rows(4, prefix="n"), None, NOW)
+    first, second, third, fourth = store.fetch_oldest(10, 100)
+    store.delete([first.id, third.id, fourth.id])
+    before = (store.stats(), segment_rows(store))
+
+    store.delete([first.id, third.id, first.id])  # again, and twice in one call
+    store.delete([fourth.id])  # its segment is gone
+    store.delete([second.id | 7, 999 << 32, -1])  # past the segment, unknown, absurd
+
+    assert (store.stats(), segment_rows(store)) == before
+    assert before[0] == SpoolStats(
+        events=1, bytes=2, oldest_created_at=NOW, deadletters=0
+    )
+    assert spooled(store) == [("e1", b"xx")]
+    assert_totals_exact(store)
+
+
+def test_quarantine_ignores_settled_events(store: Store) -> None:
+    store.commit_chunk(rows(1, 2), None, NOW)
+    first, second = store.fetch_oldest(10, 100)
+    store.delete([first.id])
+
+    store.quarantine([first, second], status=400, response="", reason="r", now=NOW)
+    store.quarantine([second], status=400, response="", reason="r", now=NOW)
+
+    assert [d.uuid for d in store.list_deadletters()] == ["e1"]
+    assert_totals_exact(store)
+
+
+def test_quarantine_stores_the_events_as_spooled(store: Store) -> None:
+    store.commit_chunk([("u1", b"{}", "rule-x")], None, NOW)
+    (stored,) = store.fetch_oldest(1, 100)
+    # What the sink hands back may be a copy; the store's own bytes are what count.
+    handed = stored._replace(body=b"not this", rule="nor this")
+
+    store.quarantine([handed], status=400, response="", reason="r", now=NOW)
+
+    (letter,) = store.list_deadletters()
+    assert (letter.uuid, letter.body, letter.rule) == ("u1", b"{}", "rule-x")
+
+
+def test_totals_stay_exact_through_a_mixed_run(store: Store) -> None:
+    store.commit_chunk(rows(5, 6, 7), checkpoint(), NOW)
+    assert_totals_exact(store)
+    store.commit_chunks([(rows(8, prefix="n"), None), (rows(9, prefix="m"), None)], NOW)
+    assert_totals_exact(store)
+    batch = store.fetch_oldest(2, 1000)
+    store.delete([batch[1].id])
+    assert_totals_exact(store)
+    store.quarantine(batch[:1], status=400, response="", reason="r", now=NOW + 1)
+    assert_totals_exact(store)
+    store.retry_deadletters()
+    assert_totals_exact(store)
+    store.delete([e.id for e in store.fetch_oldest(100, 10_000)])
+    assert_totals_exact(store)
+
+    assert store.stats() == SpoolStats(
+        events=0, bytes=0, oldest_created_at=None, deadletters=0
+    )
+    assert segment_rows(store) == []
+
+
+def test_a_corrupt_segment_is_reported(store: Store) -> None:
+    store.commit_chunk(rows(1, 2), None, NOW)
+    store._conn.execute("UPDATE segment_data SET bodies = x'31'")
+    ((segment_id, *_),) = segment_rows(store)
+
+    message = (
+        f"{store.path}: segment {segment_id} is corrupt:"
+        " segment columns do not hold 2 events each"
+    )
+    with pytest.raises(StoreError, match=exactly(message)):
+        store.fetch_oldest(10, 100)
 
 
 # -- dead letters --------------------------------------------------------------------
@@ -439,6 +689,44 @@ def test_retry_deadletters_by_id_ignores_unknown_ids(store: Store) -> None:
     assert moved == 1
     assert spooled(store) == [("e1", b"x")]
     assert store.list_deadletters() == [first]
+
+
+def test_retried_letters_are_one_segment_due_from_their_oldest_quarantine(
+    store: Store,
+) -> None:
+    store.commit_chunk(rows(1, 2, 3), None, NOW)
+    a, b, c = store.fetch_oldest(10, 100)
+    store.quarantine([b], status=400, response="", reason="r", now=NOW + 20)
+    store.quarantine([a, c], status=400, response="", reason="r", now=NOW + 10)
+
+    moved = store.retry_deadletters()
+
+    # Letters go back in dead-letter order, i.e. the order they were quarantined in.
+    assert moved == 3
+    assert spooled(store) == [("e1", b"xx"), ("e0", b"x"), ("e2", b"xxx")]
+    assert [events for _, events, _, _ in segment_rows(store)] == [3]
+    assert [e.rule for e in store.fetch_oldest(10, 100)] == ["rule-a"] * 3
+    assert store.stats() == SpoolStats(
+        events=3, bytes=6, oldest_created_at=NOW + 10, deadletters=0
+    )
+    assert_totals_exact(store)
+
+
+def test_many_retried_letters_are_cut_into_segments(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "MAX_SEGMENT_EVENTS", 2)
+    store.commit_chunk(rows(1, 2, 3, 4, 5), None, NOW)
+    store.quarantine(
+        store.fetch_oldest(10, 100), status=400, response="", reason="r", now=NOW
+    )
+
+    moved = store.retry_deadletters()
+
+    assert moved == 5
+    assert [events for _, events, _, _ in segment_rows(store)] == [2, 2, 1]
+    assert [u for u, _ in spooled(store)] == ["e0", "e1", "e2", "e3", "e4"]
+    assert_totals_exact(store)
 
 
 def test_drop_deadletters_by_id_and_all(store: Store) -> None:
