@@ -3,7 +3,8 @@
 Usage::
 
     python -m bench.run [--size tiny|full] [--repeat 3] [--workloads W1,W2,…]
-                        [--peers all|none|syslog-ng,syslog-ng+prefilter,posthog-sdk]
+                        [--peers all|none|syslog-ng,syslog-ng+prefilter,posthog-sdk,
+                         logbridge-noprefilter]
 
 Invariants:
 
@@ -44,7 +45,7 @@ from bench.workloads import SIZES, prepare, workloads
 
 __all__ = ["main"]
 
-PEERS = ("syslog-ng", "syslog-ng+prefilter", "posthog-sdk")
+PEERS = ("syslog-ng", "syslog-ng+prefilter", "posthog-sdk", "logbridge-noprefilter")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Give up on a run after this long without a new event at the sink (writers done).
 _STALL_SECONDS = {"tiny": 20.0, "full": 60.0}
@@ -110,6 +111,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _tools(peer_names: Sequence[str], *, install: bool) -> list[Tool]:
     tools: list[Tool] = [LogbridgeTool()]
+    if "logbridge-noprefilter" in peer_names:
+        tools.append(LogbridgeTool(prefilter=False))
     if "syslog-ng" in peer_names or "syslog-ng+prefilter" in peer_names:
         version, reason = ensure_syslog_ng(install=install)
         for prefilter in (False, True):
