@@ -236,22 +236,22 @@ class Pipeline:
         block = chunk.block
         name = source.name
         ruleset, state, stats = self.ruleset, self.state, self.stats
-        accepts = ruleset.matcher(name)
+        matching = ruleset.matching(name)
         if needles is None:
             self._count_block(chunk, None)
-            scan = scan_json_block(block, accepts)
+            scan = scan_json_block(block, matching)
         else:
             candidates = _candidate_spans(block, needles)
             self._count_block(chunk, len(candidates))
-            scan = scan_json_block(block, accepts, candidates)
+            scan = scan_json_block(block, matching, candidates)
         for reason in scan.failures:
             stats.parse_errors[name, reason] += 1
         unmatched = scan.dropped
         file_id, start = chunk.checkpoint.file_id, chunk.start
         events: list[Event] = []
-        for begin, raw, fields in scan.kept:
+        for begin, raw, fields, rules in scan.kept:
             line = Line(name, file_id, start + begin, raw.decode())
-            found = ruleset.apply(Record(line, fields, read_at), state)
+            found = ruleset.emit(Record(line, fields, read_at), rules, state)
             if not found:
                 unmatched += 1
             events.extend(found)

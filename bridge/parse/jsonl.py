@@ -95,24 +95,25 @@ def parse_json(text: str) -> dict[str, Any] | ParseFailure:
 class BlockScan:
     """
     What ``scan_json_block`` found: the lines kept (offset in the block, bytes without
-    the line terminator, fields), how many parsed but were not kept, and the reason of
-    each line that did not parse.
+    the line terminator, fields, and what ``keep`` said of them), how many parsed but
+    were not kept, and the reason of each line that did not parse.
     """
 
-    kept: list[tuple[int, bytes, dict[str, Any]]] = field(default_factory=list)
+    kept: list[tuple[int, bytes, dict[str, Any], Any]] = field(default_factory=list)
     dropped: int = 0
     failures: list[str] = field(default_factory=list)
 
 
 def scan_json_block(
     block: bytes,
-    keep: Callable[[dict[str, Any]], bool],
+    keep: Callable[[dict[str, Any]], Any],
     spans: Iterable[tuple[int, bytes]] | None = None,
 ) -> BlockScan:
     """
     Parse the lines of ``block`` (valid UTF-8, each line ending in ``\\n``), or only
-    ``spans`` of it (offset, line without terminator), and keep the fields ``keep``
-    accepts; every field is what ``parse_json`` gives for the line's text.
+    ``spans`` of it (offset, line without terminator), and keep the fields for which
+    ``keep`` gives a true value (kept with them); every field is what ``parse_json``
+    gives for the line's text.
 
     The daemon's hot path: lines are read by orjson from the bytes, without decoding
     them or a Python call of our own per line; ``parse_json`` reads again only the
@@ -143,8 +144,9 @@ def scan_json_block(
                 failures.append(exact.reason)
                 continue
             fields = exact
-        if keep(fields):
-            kept.append((begin, raw.removesuffix(b"\r"), fields))
+        verdict = keep(fields)
+        if verdict:
+            kept.append((begin, raw.removesuffix(b"\r"), fields, verdict))
         else:
             dropped += 1
     scan.dropped = dropped

@@ -22,7 +22,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -184,6 +184,8 @@ def _distinct_id(value_of: ValueFn | None, record: Record) -> str | None:
         # PostHog reads a null distinct_id as absent (reference §2); the string
         # "null" would merge every such line into one person.
         return None
+    if type(value) is str:
+        return value
     text = render_text(value)
     return text if isinstance(text, str) else None
 
@@ -260,19 +262,24 @@ class RuleSet:
                 return rule
         return None
 
-    def matcher(self, source: str) -> Predicate:
+    def matching(
+        self, source: str
+    ) -> Callable[[Mapping[str, Any]], tuple[CompiledRule, ...]]:
         """
-        Whether any rule of ``source`` accepts a record's fields.
+        A function giving the rules of ``source`` whose conditions accept a record's
+        fields, in file order (for ``emit``).
 
-        Fields it refuses yield no event from ``apply``, so a caller may skip building
-        their record; fields it accepts may still yield none (sample, rate_limit, an
-        aggregation).
+        Fields no rule accepts yield no event, so a caller may skip building their
+        record; fields some rule accepts may still yield none (sample, rate_limit,
+        an aggregation).
         """
         plan = self._plan.get(source)
-        tests = tuple(rule.matches for rule in plan[1]) if plan is not None else ()
-        if len(tests) == 1:
-            return tests[0]
-        return lambda fields: any(test(fields) for test in tests)
+        rules = plan[1] if plan is not None else ()
+        if len(rules) == 1:
+            (rule,) = rules
+            test, hit = rule.matches, rules
+            return lambda fields: hit if test(fields) else ()
+        return lambda fields: tuple(rule for rule in rules if rule.matches(fields))
 
     def apply(self, record: Record, state: RuleState | None = None) -> list[Event]:
         """
@@ -284,18 +291,27 @@ class RuleSet:
         plan = self._plan.get(record.line.source)
         if plan is None:
             return []
-        timestamp_of, rules = plan
         fields = record.fields
+        return self.emit(
+            record, [rule for rule in plan[1] if rule.matches(fields)], state
+        )
+
+    def emit(
+        self,
+        record: Record,
+        rules: Sequence[CompiledRule],
+        state: RuleState | None = None,
+    ) -> list[Event]:
+        """``apply`` for a record that ``rules`` (from ``matching``) accept."""
         events: list[Event] = []
-        timestamp: datetime | None = None
+        if not rules:
+            return events
+        timestamp = self._plan[record.line.source][0](record)
         for rule in rules:
-            if rule.matches(fields):
-                if timestamp is None:
-                    timestamp = timestamp_of(record)
-                if rule.is_plain:
-                    events.append(rule.build(record, timestamp))
-                else:
-                    rule.emit(record, timestamp, state, events)
+            if rule.is_plain:
+                events.append(rule.build(record, timestamp))
+            else:
+                rule.emit(record, timestamp, state, events)
         return events
 
     def flush(self, state: RuleState, *, now: datetime | None) -> list[Event]:

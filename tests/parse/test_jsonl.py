@@ -302,7 +302,7 @@ def test_a_block_scan_reads_every_line_as_parse_json_does(
         if not isinstance(r, ParseFailure)
     ]
     assert scan.failures == failures
-    assert scan.kept == [o for o in objects if "a" not in o[2]]
+    assert scan.kept == [(*o, True) for o in objects if "a" not in o[2]]
     assert scan.dropped == len([o for o in objects if "a" in o[2]])
 
 
@@ -328,4 +328,4 @@ def test_a_block_scan_keeps_integers_exact(
 
     scan = scan_json_block(block, lambda fields: True)
 
-    assert [fields for _, _, fields in scan.kept] == [parse_json(x) for x in lines]
+    assert [fields for _, _, fields, _ in scan.kept] == [parse_json(x) for x in lines]
