@@ -85,7 +85,7 @@ def _cell(value: float | None, digits: int = 0) -> str:
 
 _COLUMNS = (
     ("workload", 8),
-    ("tool", 20),
+    ("tool", 22),
     ("wall s", 8),
     ("lines/s", 10),
     ("events/s", 9),
@@ -149,7 +149,7 @@ def format_ratios(rows: Sequence[Mapping[str, Any]]) -> str:
     for row in rows:
         by_workload.setdefault(row["workload"], {})[row["tool"]] = row
     header = (
-        f"{'workload':8}  {'peer':20}  {'lines/s':>8}  {'CPU s':>8}  {'RSS':>8}  "
+        f"{'workload':8}  {'peer':22}  {'lines/s':>8}  {'CPU s':>8}  {'RSS':>8}  "
         f"{'p50 lat':>8}  {'idle CPU':>8}"
     )
     lines = [
@@ -166,7 +166,7 @@ def format_ratios(rows: Sequence[Mapping[str, Any]]) -> str:
             if name == SUBJECT or theirs["wall_s"] is None:
                 continue
             lines.append(
-                f"{workload:8}  {name:20}  "
+                f"{workload:8}  {name:22}  "
                 f"{_ratio(ours['lines_per_s'], theirs['lines_per_s']):>8}  "
                 f"{_ratio(ours['cpu_s'], theirs['cpu_s']):>8}  "
                 f"{_ratio(ours['peak_rss_mib'], theirs['peak_rss_mib']):>8}  "

@@ -175,7 +175,7 @@ def test_report_gives_medians_and_ratios_to_each_peer():
         ("syslog-ng", 400.0, 1.5, 1),
     ]
     assert "10/10" in format_table(rows)
-    assert "W1        syslog-ng                0.50x     2.00x" in format_ratios(rows)
+    assert "W1        syslog-ng                  0.50x     2.00x" in format_ratios(rows)
 
 
 @pytest.mark.slow
