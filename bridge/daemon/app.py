@@ -55,9 +55,10 @@ __all__ = ["RULES_STATUS", "Daemon"]
 
 # How often the reader re-checks a full spool for room.
 SPOOL_FULL_POLL_SECONDS = 0.2
-# Chunks (of at most read.chunk_bytes each) read at once: with a thousand busy files,
-# one from each would hold a gigabyte; the files still take turns.
-MAX_CHUNKS_PER_READ = 8
+# Bytes read at once, in chunks of at most read.chunk_bytes: with a thousand busy
+# files, a chunk from each would hold a gigabyte; the files still take turns, and
+# many small chunks (many files, a few lines each) share one commit.
+CHUNKS_PER_READ = 8
 # How often the reader looks at records still being assembled, while no line comes.
 PENDING_FLUSH_POLL_SECONDS = 0.5
 # How often metrics, STATUS= and the watchdog are refreshed (at most).
@@ -343,7 +344,9 @@ class Daemon:
         self.health.files_seen(rt.tailer.file_states())
 
     def _read_and_prepare(self, rt: _Runtime) -> list[PreparedChunk]:
-        chunks = rt.tailer.read(max_chunks=MAX_CHUNKS_PER_READ)
+        chunks = rt.tailer.read(
+            max_bytes=CHUNKS_PER_READ * self.settings.read.chunk_bytes
+        )
         self.health.files_seen(rt.tailer.file_states())
         pipeline = rt.pipeline
         prepared = []

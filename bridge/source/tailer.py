@@ -228,20 +228,24 @@ class Tailer:
                 self._unreadable.discard(path)
         self._bind([c for c in candidates if c is not None], fresh)
 
-    def read(self, max_chunks: int | None = None) -> list[Chunk]:
+    def read(self, max_bytes: int | None = None) -> list[Chunk]:
         """
-        Read what is available, at most ``chunk_bytes`` per file, round robin.
+        Read what is available, at most ``chunk_bytes`` per file, round robin; stop
+        once ``max_bytes`` have been read (the files read last then go first next time).
 
         Returns one chunk per file that advanced, also over skipped lines only, or
         whose checkpoint changed otherwise (new file, new path).
         """
         chunks: list[Chunk] = []
+        taken = 0
         for file in list(self._files.values()):
-            if max_chunks is not None and len(chunks) >= max_chunks:
+            if max_bytes is not None and taken >= max_bytes:
                 break
             del self._files[file.file_id]
             self._files[file.file_id] = file
+            before = file.buffer.position
             chunk = self._read_file(file)
+            taken += max(file.buffer.position - before, 0)
             if chunk is not None:
                 chunks.append(chunk)
         return chunks

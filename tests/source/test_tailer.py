@@ -650,15 +650,26 @@ def test_each_read_takes_at_most_chunk_bytes_from_each_file(tmp_path):
     assert tailer.has_backlog()
 
 
-def test_max_chunks_continues_round_robin_where_the_last_read_stopped(tmp_path):
+def test_max_bytes_continues_round_robin_where_the_last_read_stopped(tmp_path):
     for name in ("a", "b", "c"):
         (tmp_path / f"{name}.log").write_text(f"{name}1\n{name}2\n")
     tailer = _tailer(tmp_path, chunk_bytes=3)
     tailer.scan()
 
-    order = [_texts(tailer.read(max_chunks=1)) for _ in range(4)]
+    order = [_texts(tailer.read(max_bytes=3)) for _ in range(4)]
 
     assert order == [["a1"], ["b1"], ["c1"], ["a2"]]
+
+
+def test_max_bytes_lets_many_small_chunks_share_a_read(tmp_path):
+    for name in ("a", "b", "c", "d"):
+        (tmp_path / f"{name}.log").write_text(f"{name}1\n")
+    tailer = _tailer(tmp_path, chunk_bytes=64)
+    tailer.scan()
+
+    first, second = _texts(tailer.read(max_bytes=7)), _texts(tailer.read(max_bytes=7))
+
+    assert (first, second) == (["a1", "b1", "c1"], ["d1"])
 
 
 def test_a_new_source_after_a_reload_starts_where_its_start_at_says(tmp_path):
