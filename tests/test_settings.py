@@ -45,6 +45,11 @@ def test_an_empty_file_gives_the_defaults() -> None:
     assert settings.posthog.host == "https://us.i.posthog.com"
     assert settings.posthog.api_key is None
     assert settings.batch.max_events == 1000
+    assert settings.read.prefilter is True
+
+
+def test_the_prefilter_can_be_turned_off() -> None:
+    assert _parse("read:\n  prefilter: false\n").read.prefilter is False
 
 
 def test_values_and_relative_paths() -> None:
