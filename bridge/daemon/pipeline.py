@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,7 +29,7 @@ from typing import Any
 from bridge import __version__
 from bridge.model import Checkpoint, Event, Line, Record
 from bridge.parse import MultilineAssembler, ParseFailure, scan_json_block
-from bridge.rules import RuleSet, SourceDef
+from bridge.rules import CompiledRule, RuleSet, SourceDef
 from bridge.rules.literals import ESCAPE, source_literals
 from bridge.rules.state import RuleState
 from bridge.source import Chunk
@@ -39,6 +39,7 @@ __all__ = ["Pipeline", "PipelineStats", "PreparedChunk"]
 
 Row = tuple[str, bytes, str]
 Needles = tuple[bytes | re.Pattern[bytes], ...]
+Matching = Callable[[Mapping[str, Any]], tuple[CompiledRule, ...]]
 
 
 @dataclass(slots=True)
@@ -106,6 +107,7 @@ class Pipeline:
         self.state = RuleState(ruleset)
         self.prefilter = prefilter
         self._literals = _literals_by_source(ruleset) if prefilter else {}
+        self._matching = _matching_by_source(ruleset)
         self._geoip_disable = geoip_disable
         self._assemblers: dict[tuple[str, str], MultilineAssembler] = {}
         self._last: dict[str, Checkpoint] = {}
@@ -119,6 +121,7 @@ class Pipeline:
         """
         self.ruleset = ruleset
         self._literals = _literals_by_source(ruleset) if self.prefilter else {}
+        self._matching = _matching_by_source(ruleset)
         closed = self.state.adopt(ruleset)
         self._count(closed)
         return (
@@ -236,7 +239,7 @@ class Pipeline:
         block = chunk.block
         name = source.name
         ruleset, state, stats = self.ruleset, self.state, self.stats
-        matching = ruleset.matching(name)
+        matching = self._matching[name]
         if needles is None:
             self._count_block(chunk, None)
             scan = scan_json_block(block, matching)
@@ -319,6 +322,11 @@ class Pipeline:
         if offset < checkpoint.offset:
             return dataclasses.replace(checkpoint, offset=offset)
         return checkpoint
+
+
+def _matching_by_source(ruleset: RuleSet) -> dict[str, Matching]:
+    """Per source, the function giving the rules that accept a record's fields."""
+    return {source.name: ruleset.matching(source.name) for source in ruleset.sources}
 
 
 def _literals_by_source(ruleset: RuleSet) -> dict[str, Needles]:

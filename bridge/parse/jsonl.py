@@ -205,8 +205,7 @@ def _may_hold_huge_int(text: str) -> bool:
     # bytes.translate is the cheapest whole-line scan CPython offers (well under a
     # microsecond for a typical line); a regex search costs several. orjson has
     # already accepted the text, so it holds no lone surrogate and encodes.
-    digits = text.encode().translate(_DIGITS_TO_ZERO)
-    return _DIGIT_RUN in digits or _NEGATIVE_RUN in digits
+    return _may_hold_huge_int_bytes(text.encode())
 
 
 def _read_exactly(text: str, fallback: Any) -> Any:
