@@ -205,17 +205,26 @@ def _status(args: argparse.Namespace) -> int:
     finally:
         store.close()
     files = []
+    gone = 0
     for checkpoint in checkpoints:
+        # Rows of deleted files stay in the database (their ids must never be given
+        # to another file) but are not shown: only files still at their path are.
         try:
             st = os.stat(checkpoint.path)  # noqa: PTH116 - st_ino and st_dev are needed
-            same = (st.st_dev, st.st_ino) == (checkpoint.dev, checkpoint.ino)
-            size = st.st_size if same else None
         except OSError:
-            size = None
-        files.append(FileReport(checkpoint=checkpoint, size=size))
+            st = None
+        if (
+            checkpoint.gone
+            or st is None
+            or (st.st_dev, st.st_ino) != (checkpoint.dev, checkpoint.ino)
+        ):
+            gone += 1
+            continue
+        files.append(FileReport(checkpoint=checkpoint, size=st.st_size))
     report = build_status(
         state_db=str(store.path),
         files=files,
+        files_gone=gone,
         spool=spool,
         last_send_error=last_error,
         rules_status=rules,

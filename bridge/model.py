@@ -34,6 +34,10 @@ class Checkpoint:
     ``offset`` is the byte just after the last consumed line terminator, never inside
     a line.
     ``size`` is the file's size when it was last read, kept to report lag.
+    ``head_bytes`` and ``head_hash`` say how the file began (the digest of its first
+    ``head_bytes`` bytes, ``bridge.source.fingerprint``): only a file that begins the
+    same way may continue this checkpoint. ``gone``: the file was deleted; its id stays
+    taken (a new file must never reuse it) but nothing continues it.
     """
 
     file_id: str
@@ -43,6 +47,9 @@ class Checkpoint:
     ino: int
     offset: int
     size: int
+    head_bytes: int = 0
+    head_hash: str = ""
+    gone: bool = False
 
 
 @dataclass(slots=True)

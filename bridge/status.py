@@ -31,19 +31,25 @@ class FileReport:
     """One tracked file: where logbridge is in it, and how far behind."""
 
     checkpoint: Checkpoint
-    size: int | None  # now, from stat; None when the file is gone or unreadable
+    size: int  # now, from stat
 
 
-def build_status(
+def build_status(  # noqa: PLR0913 (keyword-only facts)
     *,
     state_db: str,
     files: Sequence[FileReport],
+    files_gone: int,
     spool: SpoolStats,
     last_send_error: str | None,
     rules_status: str | None,
     now: float,
 ) -> dict[str, Any]:
-    """Assemble the report ``status --json`` prints."""
+    """
+    Assemble the report ``status --json`` prints.
+
+    ``files`` are the files still where they were last seen; ``files_gone`` counts
+    the checkpoints of files deleted or replaced since, which are not listed.
+    """
     oldest = spool.oldest_created_at
     rules: Any = orjson.loads(rules_status) if rules_status else None
     return {
@@ -55,12 +61,11 @@ def build_status(
                 "file_id": f.checkpoint.file_id,
                 "offset": f.checkpoint.offset,
                 "size": f.size,
-                "lag_bytes": None
-                if f.size is None
-                else max(0, f.size - f.checkpoint.offset),
+                "lag_bytes": max(0, f.size - f.checkpoint.offset),
             }
             for f in files
         ],
+        "files_gone": files_gone,
         "spool": {
             "events": spool.events,
             "bytes": spool.bytes,
@@ -99,10 +104,18 @@ def render_status(report: Mapping[str, Any]) -> str:
     ]
     rows = [("PATH", "SOURCE", "OFFSET", "SIZE", "LAG")]
     for f in report["files"]:
-        size = "gone" if f["size"] is None else str(f["size"])
-        lag = "-" if f["lag_bytes"] is None else _size(f["lag_bytes"])
-        rows.append((f["path"], f["source"], str(f["offset"]), size, lag))
-    lines.extend(_table(rows) if len(rows) > 1 else ["no files tracked yet"])
+        rows.append(
+            (
+                f["path"],
+                f["source"],
+                str(f["offset"]),
+                str(f["size"]),
+                _size(f["lag_bytes"]),
+            )
+        )
+    lines.extend(_table(rows) if len(rows) > 1 else ["no files tracked"])
+    if report["files_gone"]:
+        lines.append(f"({report['files_gone']} files read before are gone)")
     return "\n".join(lines)
 
 

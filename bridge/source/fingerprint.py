@@ -9,19 +9,34 @@ Invariants:
 - A shorter file without a complete first line has no fingerprint yet: there is nothing
   to read from it anyway, and it is looked at again on the next scan.
 
-``file_fingerprint`` is pure; ``read_fingerprint`` reads the head of an open descriptor.
+The first line names a file (its events' uuids are built from that name), but many logs
+begin with the same header (a CSV header, a W3C ``#Version`` line, a "log opened"
+banner), so the first line alone cannot tell whether a file is the one a checkpoint
+was taken of. A checkpoint therefore also keeps ``head_digest`` of the file's first
+``HEAD_CHECK_BYTES`` bytes as far as they had been read (``head_bytes``): a file
+continues a checkpoint only if it begins with those very bytes.
+
+Both functions are pure: ``bridge.source.tracked`` reads the bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 
-__all__ = ["FINGERPRINT_BYTES", "file_fingerprint", "read_fingerprint"]
+__all__ = [
+    "FINGERPRINT_BYTES",
+    "HEAD_CHECK_BYTES",
+    "file_fingerprint",
+    "head_digest",
+]
 
 # Filebeat's and OTel's fingerprint length (shippers.md §1A): long enough to hold the
 # first line of any sane log format, short enough to read on every scan.
 FINGERPRINT_BYTES = 1024
+# How much of a file's beginning a checkpoint remembers (as a digest): past any header
+# of a real log format, so that two files sharing one differ within these bytes. Read
+# again only while a file is shorter than this, and when a checkpoint is matched.
+HEAD_CHECK_BYTES = 4096
 # 16 bytes of blake2b: collisions between unrelated first lines are not a concern.
 _DIGEST_BYTES = 16
 
@@ -45,6 +60,8 @@ def file_fingerprint(head: bytes) -> str | None:
     return hashlib.blake2b(key, digest_size=_DIGEST_BYTES).hexdigest()
 
 
-def read_fingerprint(fd: int) -> str | None:
-    """Return the fingerprint of the file open as ``fd`` (read without moving it)."""
-    return file_fingerprint(os.pread(fd, FINGERPRINT_BYTES, 0))
+def head_digest(head: bytes) -> str:
+    """Return the digest a checkpoint keeps of a file's first bytes (``""`` for none)."""
+    if not head:
+        return ""
+    return hashlib.blake2b(head, digest_size=_DIGEST_BYTES).hexdigest()

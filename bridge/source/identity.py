@@ -17,11 +17,14 @@ Invariants:
   different events into one.
 - A checkpoint is given to at most one file: claiming an id removes it from the
   stored and released checkpoints.
+- A checkpoint goes only to a file that begins with the bytes it was taken of (the
+  caller's ``fits``), and never to any file once its own file is gone: a new file
+  that merely shares a header with a deleted one is read whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 
 from bridge.model import Checkpoint
 
@@ -70,7 +73,8 @@ class Identities:
         self._released: dict[str, dict[str, Checkpoint]] = {}
         self._used: set[str] = set()
         for cp in checkpoints:
-            self.keep(cp)
+            if not cp.gone:
+                self.keep(cp)
             self._used.add(cp.file_id)
 
     def stored_for_inode(
@@ -87,21 +91,28 @@ class Identities:
         _pop(self._stored, file_id)
 
     def orphan_for(
-        self, fingerprint: str, dev: int, ino: int, size: int
+        self,
+        fingerprint: str,
+        dev: int,
+        ino: int,
+        size: int,
+        fits: Callable[[Checkpoint], bool],
     ) -> tuple[Checkpoint, int] | None:
         """
-        Return a checkpoint whose file is gone that a file of ``size`` bytes with this
-        fingerprint continues, and the offset to continue at.
+        Return a checkpoint no followed file holds that a file of ``size`` bytes with
+        this fingerprint continues, and the offset to continue at.
+
+        ``fits(cp)`` tells whether the file begins with the bytes ``cp`` was taken of.
         """
         for cp in reversed(self._released.get(fingerprint, {}).values()):
-            if (cp.dev, cp.ino) != (dev, ino):
+            if (cp.dev, cp.ino) != (dev, ino) and fits(cp):
                 # The copy of a file truncated under us: the original may have been
                 # read past the point where the copy was made.
                 return cp, min(cp.offset, size)
         for cp in self._stored.get(fingerprint, {}).values():
             # A file moved or copied while we were stopped is at least as long as
             # what was read of it; a shorter one is another file with that first line.
-            if cp.offset <= size:
+            if cp.offset <= size and fits(cp):
                 return cp, cp.offset
         return None
 

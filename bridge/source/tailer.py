@@ -12,9 +12,13 @@ its events; the tailer never touches the database.
 Invariants:
 
 - A file is known by its identity, never by its path. Stored checkpoints are matched
-  by fingerprint plus device and inode first; a checkpoint whose file is gone goes to
-  a file with the same fingerprint that is at least as long (the file was copied or
-  moved while we were stopped: the checkpoint follows the identity).
+  by fingerprint plus device and inode first; a checkpoint whose file is not found
+  goes to a file with the same fingerprint that is at least as long (the file was
+  copied or moved while we were stopped: the checkpoint follows the identity). Either
+  way the file must begin with the bytes the checkpoint was taken of (its head, up to
+  ``HEAD_CHECK_BYTES``), so a new file that shares only a header with an old one is
+  read whole. The checkpoint of a file seen deleted is reported ``gone`` once it is
+  drained (a chunk with no lines) and is never given to another file.
 - A checkpoint offset is always just past a ``\\n``, never inside a line.
 - A new file with the same first line as a live file, and the same first bytes up to
   ``COPY_CHECK_BYTES``, is a copy being made (copytruncate into the pattern): it is
@@ -181,6 +185,8 @@ class Tailer:
         self._fresh = {spec.name for spec in sources} if first_start else set()
         self._unreadable: set[str] = set()
         self._notices: list[Notice] = []
+        # Final checkpoints of deleted files, handed out by the next read().
+        self._gone: list[Checkpoint] = []
 
     # -- public -------------------------------------------------------------------------
 
@@ -236,7 +242,8 @@ class Tailer:
         Returns one chunk per file that advanced, also over skipped lines only, or
         whose checkpoint changed otherwise (new file, new path).
         """
-        chunks: list[Chunk] = []
+        chunks = [Chunk(checkpoint, Cut((), 0)) for checkpoint in self._gone]
+        self._gone = []
         taken = 0
         for file in list(self._files.values()):
             if max_bytes is not None and taken >= max_bytes:
@@ -252,7 +259,7 @@ class Tailer:
 
     def has_backlog(self) -> bool:
         """Return True if some file had unread bytes after the last read."""
-        return any(
+        return bool(self._gone) or any(
             file.dirty or (file.fd is not None and not file.is_at_end)
             for file in self._files.values()
         )
@@ -358,9 +365,14 @@ class Tailer:
     def _drop(self, file: TrackedFile) -> None:
         file.close()
         del self._files[file.file_id]
-        # Kept as if loaded from the database: if the file comes back (a directory
-        # unmounted for a while, a source removed and added again), it resumes.
-        self._ids.keep(file.checkpoint())
+        if file.removed:
+            # Deleted: its id stays used, and its checkpoint is stored as gone.
+            self._gone.append(file.checkpoint())
+        else:
+            # Kept as if loaded from the database: if the file comes back (a
+            # directory unmounted for a while, a source removed and added again),
+            # it resumes.
+            self._ids.keep(file.checkpoint())
         self._notice("file_closed", file)
 
     # -- new files --------------------------------------------------------------------------
@@ -374,10 +386,11 @@ class Tailer:
             stored = self._ids.stored_for_inode(cand.fingerprint, cand.dev, cand.ino)
             if stored is None:
                 rest.append(cand)
-            elif cand.size >= stored.offset:
+            elif cand.size >= stored.offset and cand.continues(stored):
                 self._track(cand, stored.file_id, stored.offset, resumed=stored)
             else:
-                # Truncated while we were not running.
+                # Truncated or rewritten while we were not running, or a new file on
+                # the inode of a deleted one.
                 self._ids.forget_stored(stored.file_id)
                 notice = Notice(
                     "file_truncated", cand.path, stored.file_id, stored.offset
@@ -396,7 +409,9 @@ class Tailer:
 
     def _track_new(self, cand: Candidate, fresh: set[str]) -> TrackedFile:
         """Track a file no stored checkpoint names exactly."""
-        orphan = self._ids.orphan_for(cand.fingerprint, cand.dev, cand.ino, cand.size)
+        orphan = self._ids.orphan_for(
+            cand.fingerprint, cand.dev, cand.ino, cand.size, cand.continues
+        )
         if orphan is not None:
             checkpoint, offset = orphan
             return self._track(cand, checkpoint.file_id, offset, resumed=checkpoint)
@@ -431,6 +446,7 @@ class Tailer:
             stat_key=(cand.size, cand.mtime_ns),
             changed_at=self._clock(),
         )
+        file.update_head()
         file.dirty = resumed is None or _place(resumed) != _place(file.checkpoint())
         self._files[file_id] = file
         self._ids.claim(file_id)
@@ -459,6 +475,7 @@ class Tailer:
         if data:
             file.changed_at = self._clock()
             cut = file.buffer.feed(data)
+            file.update_head()
         if file.buffer.consumed == before and not file.dirty:
             return None
         file.dirty = False
@@ -488,6 +505,6 @@ def _is_copy(cand: Candidate, same_first_line: list[TrackedFile]) -> bool:
     return False
 
 
-def _place(cp: Checkpoint) -> tuple[str, str, int, int, int]:
+def _place(cp: Checkpoint) -> tuple[str, str, int, int, int, int]:
     """What a stored checkpoint must repeat for a file to need no new one."""
-    return (cp.source, cp.path, cp.dev, cp.ino, cp.offset)
+    return (cp.source, cp.path, cp.dev, cp.ino, cp.offset, cp.head_bytes)

@@ -8,6 +8,9 @@ Invariants:
 - A ``TrackedFile`` with a descriptor reads at ``buffer.position``; without one, its
   buffer is rewound to ``buffer.consumed``, so a partial line is read again whole.
 - Every descriptor is opened read-only and close-on-exec, on a regular file.
+- ``first_bytes`` holds the file's first bytes as far as read (at most ``HEAD_CHECK_BYTES``):
+  a file that no longer begins with them was replaced, even if its first line is the
+  same (a shared header), and is read again from 0 under a new identity.
 """
 
 from __future__ import annotations
@@ -17,7 +20,12 @@ import stat
 from dataclasses import dataclass
 
 from bridge.model import Checkpoint, Line
-from bridge.source.fingerprint import read_fingerprint
+from bridge.source.fingerprint import (
+    FINGERPRINT_BYTES,
+    HEAD_CHECK_BYTES,
+    file_fingerprint,
+    head_digest,
+)
 from bridge.source.linebuffer import Cut, LineBuffer
 
 __all__ = [
@@ -53,6 +61,12 @@ class Candidate:
         """Return the first ``size`` bytes."""
         return os.pread(self.fd, size, 0)
 
+    def continues(self, checkpoint: Checkpoint) -> bool:
+        """True if this file begins as the checkpoint's file did (see fingerprint.py)."""
+        if checkpoint.head_bytes > self.size:
+            return False
+        return head_digest(self.head(checkpoint.head_bytes)) == checkpoint.head_hash
+
 
 @dataclass(slots=True, eq=False)
 class TrackedFile:
@@ -75,6 +89,9 @@ class TrackedFile:
     removed: bool = False
     # The checkpoint changed without a read (new file, new path): report it.
     dirty: bool = False
+    # The first bytes read so far, up to HEAD_CHECK_BYTES, and their digest.
+    first_bytes: bytes = b""
+    first_hash: str = ""
 
     def checkpoint(self) -> Checkpoint:
         """Return where the file stands, to be stored with the events read from it."""
@@ -86,7 +103,17 @@ class TrackedFile:
             ino=self.ino,
             offset=self.buffer.consumed,
             size=self.size,
+            head_bytes=len(self.first_bytes),
+            head_hash=self.first_hash,
+            gone=self.removed,
         )
+
+    def update_head(self) -> None:
+        """Extend ``first_bytes`` to what has been read, up to the maximum."""
+        wanted = min(self.buffer.consumed, HEAD_CHECK_BYTES)
+        if wanted > len(self.first_bytes) and self.fd is not None:
+            self.first_bytes = os.pread(self.fd, wanted, 0)
+            self.first_hash = head_digest(self.first_bytes)
 
     @property
     def is_at_end(self) -> bool:
@@ -116,15 +143,24 @@ class TrackedFile:
             self.buffer.rewind()
 
     def is_replaced(self) -> bool:
-        """True if the file was truncated, or rewritten from a new first line."""
+        """True if the file was truncated, or rewritten from new first bytes."""
         if self.size < self.buffer.position:
             return True
         if self.fd is None:
             return False
         try:
-            return read_fingerprint(self.fd) != self.fingerprint
+            return not self._begins_the_same()
         except OSError:
             return False
+
+    def _begins_the_same(self) -> bool:
+        """Whether the open file still has its first line and the head read so far."""
+        assert self.fd is not None  # noqa: S101 (callers check)
+        start = os.pread(self.fd, max(len(self.first_bytes), FINGERPRINT_BYTES), 0)
+        return (
+            start.startswith(self.first_bytes)
+            and file_fingerprint(start) == self.fingerprint
+        )
 
     def head(self, size: int) -> bytes | None:
         """Return the first ``size`` bytes, or None if they cannot be read."""
@@ -156,7 +192,7 @@ class TrackedFile:
             return None if wanted < 0 else b""
         # Checked on every read, not only on scans: a file truncated and written past
         # our position between two scans would otherwise be read from mid-line.
-        if read_fingerprint(self.fd) != self.fingerprint:
+        if not self._begins_the_same():
             return None
         return os.pread(self.fd, wanted, self.buffer.position)
 
@@ -178,7 +214,10 @@ def open_candidate(path: str, source: str) -> Candidate | None:
         return None
     try:
         st = os.fstat(fd)
-        fingerprint = read_fingerprint(fd) if stat.S_ISREG(st.st_mode) else None
+        regular = stat.S_ISREG(st.st_mode)
+        fingerprint = (
+            file_fingerprint(os.pread(fd, FINGERPRINT_BYTES, 0)) if regular else None
+        )
     except OSError:
         os.close(fd)
         return None

@@ -35,7 +35,9 @@ without an fsync (the next commit carries it to disk): a power loss may undo it,
 those events are then sent again, with the same uuids.
 
 Schema version 1 kept one row per event in ``events``; opening such a database
-converts it to segments in one transaction (``_migrate_v1``).
+converts it to segments in one transaction (``_migrate_v1``). Version 2 had no head
+digests and no ``gone`` flag in ``checkpoints``; they are added when it is opened
+(``_migrate_v2``), empty: such checkpoints match as before, by first line alone.
 
 A connection belongs to one thread. ``Store`` is synchronous and not thread-safe;
 ``AsyncStore`` is the daemon's handle, running every call on one dedicated thread.
@@ -84,7 +86,7 @@ __all__ = [
 T = TypeVar("T")
 
 DB_NAME = "state.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # How long a statement waits for another connection's lock (``logbridge status``
 # reading while the daemon writes) before failing.
 BUSY_TIMEOUT_MS = 5000
@@ -134,7 +136,10 @@ _SCHEMA = (
         ino INTEGER NOT NULL,
         "offset" INTEGER NOT NULL,
         size INTEGER NOT NULL,
-        updated_at REAL NOT NULL
+        updated_at REAL NOT NULL,
+        head_bytes INTEGER NOT NULL DEFAULT 0,
+        head_hash TEXT NOT NULL DEFAULT '',
+        gone INTEGER NOT NULL DEFAULT 0
     )
     """,
     *_SEGMENT_TABLES,
@@ -290,13 +295,27 @@ class Store:
     # -- checkpoints -------------------------------------------------------------------
 
     def load_checkpoints(self) -> list[Checkpoint]:
-        """Every file's checkpoint, ordered by file id."""
+        """Every file's checkpoint, those of deleted files too, ordered by file id."""
         with self._reading("load checkpoints"):
             rows = self._conn.execute(
-                'SELECT file_id, source, path, dev, ino, "offset", size'
-                " FROM checkpoints ORDER BY file_id"
+                'SELECT file_id, source, path, dev, ino, "offset", size,'
+                " head_bytes, head_hash, gone FROM checkpoints ORDER BY file_id"
             ).fetchall()
-        return [Checkpoint(*row) for row in rows]
+        return [
+            Checkpoint(
+                file_id=row[0],
+                source=row[1],
+                path=row[2],
+                dev=row[3],
+                ino=row[4],
+                offset=row[5],
+                size=row[6],
+                head_bytes=row[7],
+                head_hash=row[8],
+                gone=bool(row[9]),
+            )
+            for row in rows
+        ]
 
     def commit_chunk(
         self,
@@ -338,12 +357,14 @@ class Store:
                 _insert_segment(conn, segment, now)
             conn.executemany(
                 "INSERT INTO checkpoints"
-                ' (file_id, source, path, dev, ino, "offset", size, updated_at)'
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                ' (file_id, source, path, dev, ino, "offset", size, updated_at,'
+                " head_bytes, head_hash, gone)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (file_id) DO UPDATE SET source = excluded.source,"
                 " path = excluded.path, dev = excluded.dev, ino = excluded.ino,"
                 ' "offset" = excluded."offset", size = excluded.size,'
-                " updated_at = excluded.updated_at",
+                " updated_at = excluded.updated_at, head_bytes = excluded.head_bytes,"
+                " head_hash = excluded.head_hash, gone = excluded.gone",
                 (
                     (
                         cp.file_id,
@@ -354,6 +375,9 @@ class Store:
                         cp.offset,
                         cp.size,
                         now,
+                        cp.head_bytes,
+                        cp.head_hash,
+                        cp.gone,
                     )
                     for _, cp in chunks
                     if cp is not None
@@ -711,6 +735,9 @@ def _prepare(conn: sqlite3.Connection) -> int:
                 conn.execute(statement)
         elif version == 1:
             _migrate_v1(conn)
+            _migrate_v2(conn)
+        elif version == 2:
+            _migrate_v2(conn)
         conn.execute("COMMIT")
     finally:
         if conn.in_transaction:
@@ -742,6 +769,17 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
         " bytes = (SELECT coalesce(sum(bytes), 0) FROM segments)"
         " WHERE id = 0"
     )
+
+
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    """Add the head digest and the ``gone`` flag to the checkpoints (version 3)."""
+    conn.execute(
+        "ALTER TABLE checkpoints ADD COLUMN head_bytes INTEGER NOT NULL DEFAULT 0"
+    )
+    conn.execute(
+        "ALTER TABLE checkpoints ADD COLUMN head_hash TEXT NOT NULL DEFAULT ''"
+    )
+    conn.execute("ALTER TABLE checkpoints ADD COLUMN gone INTEGER NOT NULL DEFAULT 0")
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

@@ -7,6 +7,8 @@ import functools
 import shutil
 import time
 
+import pytest
+
 from tests.e2e.conftest import Workspace
 from tests.e2e.helpers import LogWriter, is_order, order_line, order_rules
 from tests.fakeposthog import FakePostHog
@@ -123,3 +125,52 @@ def test_a_file_that_appears_after_start_is_read_from_its_beginning(
     assert arrived, workspace.output()[-3000:]
     assert code == 0
     assert _order_ids(posthog) == expected
+
+
+BANNER = '{"msg":"logfile opened"}\n'
+
+
+def _orders(log, ns: range) -> None:
+    with log.open("a") as f:
+        f.writelines(order_line(n) + "\n" for n in ns if is_order(n))
+
+
+def _rotate_with_banner(log) -> None:
+    """logrotate's create with rotate 1: app.log.1 is replaced (deleted), app.log new."""
+    log.rename(log.with_name("app.log.1"))
+    log.write_text(BANNER)
+
+
+@pytest.mark.parametrize("running", [True, False], ids=["running", "stopped"])
+def test_logs_that_begin_with_the_same_banner_lose_nothing_over_rotations(
+    workspace: Workspace, posthog: FakePostHog, running: bool
+) -> None:
+    workspace.write_rules(order_rules(pattern="app.log", start_at="beginning"))
+    log = workspace.logs / "app.log"
+    log.write_text(BANNER)
+    proc = workspace.start_ready()
+    n = 0
+    for _ in range(6):
+        _orders(log, range(n, n + 4))
+        n += 4
+        wanted = len(_expected_ids(range(n)))
+        posthog.wait_for(lambda p, wanted=wanted: len(p.dedup_view()) >= wanted, 10)
+        if not running:
+            workspace.stop(proc)
+        _rotate_with_banner(log)
+        if running:
+            time.sleep(0.3)
+        # While stopped, the new file grows past the old one's offset before the
+        # daemon sees it: only its content tells it apart.
+        _orders(log, range(n, n + 4))
+        n += 4
+        if not running:
+            proc = workspace.start_ready()
+    expected = _expected_ids(range(n))
+    arrived = posthog.wait_for(lambda p: len(p.dedup_view()) >= len(expected), 15)
+    code = workspace.stop(proc)
+
+    assert arrived, workspace.output()[-3000:]
+    assert code == 0
+    assert _order_ids(posthog) == expected
+    assert posthog.duplicate_deliveries() == 0

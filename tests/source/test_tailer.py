@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import os
 import random
 import shutil
@@ -786,3 +787,139 @@ class _ThreadCapabilities:
     def restore(self) -> None:
         self._data[0].effective = self._saved
         self._libc.capset(ctypes.byref(self._header), self._data)
+
+
+# -- files that begin with the same header -----------------------------------------------
+
+BANNER = '{"msg":"logfile opened"}\n'
+
+
+def _order(n: int) -> str:
+    return f'{{"event":"order","n":{n:04d}}}\n'
+
+
+def _rotate(log: Path, to: Path, *, header: str = BANNER) -> None:
+    """logrotate's create: rename (replacing an older rotated file), then a new file."""
+    log.rename(to)
+    log.write_text(header)
+
+
+def test_a_new_file_never_takes_the_position_of_a_deleted_one_with_its_header(
+    tmp_path,
+):
+    log = tmp_path / "app.log"
+    log.write_text(BANNER + _order(1))
+    tailer = _tailer(tmp_path, pattern="app.log")
+    tailer.scan()
+    _read_all(tailer)
+
+    _rotate(log, tmp_path / "app.log.1")
+    tailer.scan()
+    _append(log, _order(2))
+    tailer.scan()
+    second = _read_all(tailer)
+    # The second rotation replaces app.log.1: the first file is deleted.
+    _rotate(log, tmp_path / "app.log.1")
+    tailer.scan()
+    _read_all(tailer)
+    _append(log, _order(3) + _order(4))
+    tailer.scan()
+    third = _read_all(tailer)
+
+    assert _texts(second) == [BANNER.strip(), _order(2).strip()]
+    assert _texts(third) == [BANNER.strip(), _order(3).strip(), _order(4).strip()]
+
+
+def test_after_a_restart_a_new_file_with_the_same_header_is_read_whole(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text(BANNER + _order(1))
+    first = _tailer(tmp_path, pattern="app.log")
+    first.scan()
+    stored = _last_checkpoints(_read_all(first))
+    first.close()
+    log.unlink()
+    log.write_text(BANNER + _order(2) + _order(3))
+
+    second = _tailer(tmp_path, pattern="app.log", checkpoints=stored, first_start=False)
+    second.scan()
+
+    assert _texts(_read_all(second)) == [
+        BANNER.strip(),
+        _order(2).strip(),
+        _order(3).strip(),
+    ]
+
+
+def test_a_reused_inode_with_the_same_header_is_read_whole_after_a_restart(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text(BANNER + _order(1))
+    first = _tailer(tmp_path, pattern="app.log")
+    first.scan()
+    (stored,) = _last_checkpoints(_read_all(first))
+    first.close()
+    log.unlink()
+    log.write_text(BANNER + _order(2) + _order(3))
+    st = log.stat()
+    # The file system gave the new file the deleted file's inode.
+    reused = dataclasses.replace(stored, dev=st.st_dev, ino=st.st_ino)
+
+    second = _tailer(
+        tmp_path, pattern="app.log", checkpoints=[reused], first_start=False
+    )
+    second.scan()
+    chunks = _read_all(second)
+
+    assert _texts(chunks) == [BANNER.strip(), _order(2).strip(), _order(3).strip()]
+    assert chunks[0].checkpoint.file_id != stored.file_id
+
+
+def test_a_reused_inode_with_the_same_header_is_read_whole_while_running(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text(BANNER + _order(1) + _order(2))
+    tailer = _tailer(tmp_path, pattern="app.log")
+    tailer.scan()
+    _read_all(tailer)
+    # Rewritten in place, as a file system reusing the inode at once would leave it:
+    # same inode, same first line, longer than what was read.
+    with log.open("r+") as f:
+        f.write(BANNER + _order(7) + _order(8) + _order(9))
+    tailer.scan()
+
+    assert _texts(_read_all(tailer)) == [
+        BANNER.strip(),
+        _order(7).strip(),
+        _order(8).strip(),
+        _order(9).strip(),
+    ]
+
+
+def test_a_file_moved_while_stopped_still_resumes_past_its_header(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text(BANNER + _order(1))
+    first = _tailer(tmp_path)
+    first.scan()
+    stored = _last_checkpoints(_read_all(first))
+    first.close()
+    shutil.copyfile(log, tmp_path / "moved.log")
+    log.unlink()
+    _append(tmp_path / "moved.log", _order(2))
+
+    second = _tailer(tmp_path, checkpoints=stored, first_start=False)
+    second.scan()
+
+    assert _texts(_read_all(second)) == [_order(2).strip()]
+
+
+def test_a_deleted_file_is_reported_gone_and_its_checkpoint_never_adopted(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text(BANNER + _order(1))
+    tailer = _tailer(tmp_path, pattern="app.log")
+    tailer.scan()
+    _read_all(tailer)
+    log.unlink()
+    tailer.scan()
+    gone = _read_all(tailer)
+    tailer.scan()
+
+    assert [c.checkpoint.gone for c in gone] == [True]
+    assert tailer.file_states() == []

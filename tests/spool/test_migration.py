@@ -111,7 +111,7 @@ def make_v1(
     )
     conn.execute(
         "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (*astuple(CHECKPOINT), NOW),
+        (*astuple(CHECKPOINT)[:7], NOW),
     )
     conn.execute(
         "INSERT INTO deadletters"
@@ -157,7 +157,7 @@ def test_a_version_1_spool_comes_out_in_order_with_exact_totals(
     store.close()
 
 
-def test_the_conversion_leaves_a_version_2_schema_without_the_old_table(
+def test_the_conversion_leaves_a_version_3_schema_without_the_old_table(
     tmp_path: Path,
 ) -> None:
     make_v1(tmp_path, [event(n) for n in range(3)])
@@ -174,7 +174,7 @@ def test_the_conversion_leaves_a_version_2_schema_without_the_old_table(
     }
     totals = conn.execute("SELECT events, bytes FROM spool_totals").fetchone()
     conn.close()
-    assert version == 2
+    assert version == 3
     assert "events" not in names
     assert not {"events_added", "events_removed"} & names
     assert {"segments", "segment_data", "spool_totals"} <= names
@@ -236,7 +236,7 @@ def test_reading_a_version_1_database_asks_for_the_daemon_to_convert_it(
 
     message = (
         f"{tmp_path / 'state.db'}: schema version 1 is older than this logbridge uses"
-        " (2) (start the daemon once to convert it)"
+        " (3) (start the daemon once to convert it)"
     )
     with pytest.raises(StoreError, match=exactly(message)):
         Store.open_readonly(tmp_path)
@@ -252,3 +252,25 @@ def test_a_big_version_1_spool_is_cut_into_segments_of_10_000(tmp_path: Path) ->
     assert sizes == [10_000, 1]
     assert [e.uuid for e in fetched] == [f"uuid-{n}" for n in range(10_001)]
     store.close()
+
+
+def test_a_version_2_database_gets_head_digests_and_keeps_its_checkpoints(
+    tmp_path: Path,
+) -> None:
+    make_v1(tmp_path, [event(0)])
+    conn = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    store_module._migrate_v1(conn)
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute("COMMIT")
+    conn.close()
+
+    store = Store.open(tmp_path)
+    checkpoints = store.load_checkpoints()
+    later = Checkpoint("f2", "app", "/b", 8, 9, 10, 10, 12, "ab", gone=True)
+    store.commit_chunk([], later, NOW)
+    reloaded = store.load_checkpoints()
+    store.close()
+
+    assert checkpoints == [CHECKPOINT]
+    assert reloaded == [CHECKPOINT, later]

@@ -99,7 +99,7 @@ def test_open_uses_wal_and_records_the_schema_version(tmp_path: Path) -> None:
     )
     conn.close()
 
-    assert modes == ("wal", 2)
+    assert modes == ("wal", 3)
 
 
 def test_commits_are_fsynced_for_power_loss(store: Store) -> None:
@@ -174,7 +174,7 @@ def test_open_reports_a_database_from_a_newer_logbridge(tmp_path: Path) -> None:
 
     message = (
         f"{tmp_path / 'state.db'}: schema version 7 is newer than this logbridge"
-        " supports (2) (upgrade logbridge or use another state_dir)"
+        " supports (3) (upgrade logbridge or use another state_dir)"
     )
     with pytest.raises(StoreError, match=exactly(message)):
         Store.open(tmp_path)
@@ -230,12 +230,12 @@ def test_open_readonly_reports_a_database_from_a_newer_logbridge(
 ) -> None:
     Store.open(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "state.db")
-    conn.execute("PRAGMA user_version = 3")
+    conn.execute("PRAGMA user_version = 4")
     conn.close()
 
     message = (
-        f"{tmp_path / 'state.db'}: schema version 3 is newer than this logbridge"
-        " supports (2) (upgrade logbridge or use another state_dir)"
+        f"{tmp_path / 'state.db'}: schema version 4 is newer than this logbridge"
+        " supports (3) (upgrade logbridge or use another state_dir)"
     )
     with pytest.raises(StoreError, match=exactly(message)):
         Store.open_readonly(tmp_path)
