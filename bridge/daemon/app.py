@@ -38,9 +38,14 @@ from bridge.daemon.health import Health
 from bridge.daemon.metrics import HealthServer, Metrics
 from bridge.daemon.own_events import OwnEvents
 from bridge.daemon.pipeline import Pipeline, PipelineStats, PreparedChunk
-from bridge.daemon.reload import load_ruleset, rule_files_signature, source_specs
+from bridge.daemon.reload import (
+    diff_rulesets,
+    load_ruleset,
+    rule_files_signature,
+    source_specs,
+)
 from bridge.daemon.systemd import Notifier
-from bridge.errors import RuleFileError, StoreError
+from bridge.errors import Problem, RuleFileError, StoreError
 from bridge.logs import get_logger
 from bridge.model import Event
 from bridge.rules import RuleSet
@@ -65,6 +70,9 @@ PENDING_FLUSH_POLL_SECONDS = 0.5
 SUPERVISE_SECONDS = 2.0
 # The backstop for rule-file changes inotify missed.
 RULES_RESCAN_SECONDS = 5.0
+# A change of the rule files is reloaded once they have held still this long: an
+# editor that truncates and then writes, or removes and then creates, is done by then.
+RULES_SETTLE_SECONDS = 1.0
 # Meta key of the state database that tells `logbridge status` about the rules.
 RULES_STATUS = "rules_status"
 
@@ -88,6 +96,8 @@ class _Runtime:
     specs: Sequence[SourceSpec] = ()
     # A reload is queued and not started yet: further requests coalesce into it.
     reload_queued: bool = False
+    # The queued reload was asked for by the operator (SIGHUP), not by a file change.
+    reload_explicit: bool = False
     stop_reason: str = "signal"
     # The spool's bytes as of the last commit (read on the store thread right after
     # it): the reader checks the cap against it without a store round trip, which
@@ -414,9 +424,18 @@ class Daemon:
         last = await asyncio.to_thread(rule_files_signature, rules_dir)
         async for _ in watch_changes({str(rules_dir)}, rt.stop, RULES_RESCAN_SECONDS):
             current = await asyncio.to_thread(rule_files_signature, rules_dir)
+            if current == last:
+                continue
+            # Wait for the files to hold still: a save in two steps is not over yet.
+            while not rt.stop.is_set():
+                await self.clock.sleep(RULES_SETTLE_SECONDS)
+                settled = await asyncio.to_thread(rule_files_signature, rules_dir)
+                if settled == current:
+                    break
+                current = settled
             if current != last:
                 last = current
-                _request_reload(rt)
+                _request_reload(rt, explicit=False)
 
     def _notices(self, rt: _Runtime) -> None:
         notices = rt.tailer.drain_notices()
@@ -490,7 +509,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, rt.controls.put_nowait, Control.STOP)
         loop.add_signal_handler(signal.SIGINT, self._on_interrupt, rt)
-        loop.add_signal_handler(signal.SIGHUP, _request_reload, rt)
+        loop.add_signal_handler(signal.SIGHUP, _request_reload, rt, True)
         if early_stop_requested():
             rt.controls.put_nowait(Control.STOP)
 
@@ -515,25 +534,22 @@ class Daemon:
                 rt.wake.set()
             elif control is Control.RELOAD:
                 # Cleared before reading the files: an edit from now on queues another.
+                explicit, rt.reload_explicit = rt.reload_explicit, False
                 rt.reload_queued = False
-                await self._reload(rt)
+                await self._reload(rt, explicit=explicit)
 
-    async def _reload(self, rt: _Runtime) -> None:
+    async def _reload(self, rt: _Runtime, *, explicit: bool) -> None:
         self.notifier.reloading()
         try:
             ruleset = await asyncio.to_thread(load_ruleset, self.settings)
         except RuleFileError as exc:
-            for problem in exc.problems:
-                self._log.error("rules_rejected", error=str(problem))
-            self.health.reload_counted(ok=False)
-            first = str(exc.problems[0]) if exc.problems else "invalid rules"
-            self.health.rules_rejected(first)
-            await self._save_rules_status(rt, ok=False, error=str(exc))
-            self.notifier.ready()
-            self.notifier.status(f"rules rejected, old rules kept: {first}")
+            await self._reject(rt, exc.problems, str(exc))
             return
-        old = {rule.name: rule.digest for rule in rt.ruleset.rules}
-        new = {rule.name: rule.digest for rule in ruleset.rules}
+        diff = diff_rulesets(rt.ruleset, ruleset, explicit=explicit)
+        if diff.refused:
+            text = "\n".join(str(problem) for problem in diff.refused)
+            await self._reject(rt, diff.refused, text)
+            return
         rt.ruleset = ruleset
         rt.specs = rt.pending_specs = source_specs(ruleset, self.settings)
         rt.wake.set()
@@ -542,11 +558,28 @@ class Daemon:
         self.notifier.ready()
         self._log.info(
             "rules_reloaded",
-            added=sorted(new.keys() - old.keys()),
-            changed=sorted(k for k in new.keys() & old.keys() if new[k] != old[k]),
-            removed=sorted(old.keys() - new.keys()),
+            added=list(diff.added),
+            changed=list(diff.changed),
+            removed=list(diff.removed),
             rules_hash=ruleset.digest[:12],
+            explicit=explicit,
         )
+
+    async def _reject(
+        self, rt: _Runtime, problems: Sequence[Problem], error: str
+    ) -> None:
+        """Keep the running rules; report why the reloaded ones were not taken."""
+        for problem in problems:
+            log = (
+                self._log.warning if problem.severity == "warning" else self._log.error
+            )
+            log("rules_rejected", error=str(problem))
+        self.health.reload_counted(ok=False)
+        first = str(problems[0]) if problems else "invalid rules"
+        self.health.rules_rejected(first)
+        await self._save_rules_status(rt, ok=False, error=error)
+        self.notifier.ready()
+        self.notifier.status(f"rules rejected, old rules kept: {first}")
 
     async def _rules_active(self, rt: _Runtime, ruleset: RuleSet) -> None:
         self.health.rules_loaded(ruleset.digest)
@@ -567,7 +600,8 @@ class Daemon:
         await rt.store.call(lambda s: s.set_meta(RULES_STATUS, status))
 
 
-def _request_reload(rt: _Runtime) -> None:
+def _request_reload(rt: _Runtime, explicit: bool) -> None:
+    rt.reload_explicit |= explicit
     if not rt.reload_queued:
         rt.reload_queued = True
         rt.controls.put_nowait(Control.RELOAD)

@@ -136,6 +136,7 @@ def compile_rules(
     return RuleSet(
         sources=tuple(sources),
         rules=tuple(rules),
+        files=tuple(name for name, _ in files),
         warnings=tuple(sorted(problems)),
         digest=_files_digest(files),
         cases=tuple(cases),
@@ -230,6 +231,7 @@ def _compile_rule(
         source=source,
         event=event,
         digest=node_digest(mapping),
+        file=rep.file,
         matches=_always if condition is None else predicate_of_tree(condition),
         distinct_id=distinct_id,
         properties=properties,

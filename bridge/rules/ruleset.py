@@ -93,6 +93,7 @@ class CompiledRule:
     ``digest`` changes exactly when the rule's definition changes (see SourceDef).
     ``condition`` is the tree ``matches`` was made from (None: no ``when``), for
     ``explain``. ``extras`` add $set, $set_once, $groups and $exception properties.
+    ``file`` is the display name of the rule file that defines it.
     """
 
     name: str
@@ -107,6 +108,7 @@ class CompiledRule:
     sample: float | None = None
     rate_limit: RateLimit | None = None
     aggregate: Aggregate | None = None
+    file: str = field(default="", compare=False)
     is_plain: bool = field(init=False, repr=False, compare=False)
     _sample_below: int = field(init=False, repr=False, compare=False)
 
@@ -224,11 +226,13 @@ class RuleSet:
     """
     Every source and rule of a set of rule files, compiled; immutable.
 
-    ``digest`` is the sha256 of the files' names and texts (the "rules hash").
+    ``digest`` is the sha256 of the files' names and texts (the "rules hash");
+    ``files`` the display names of the rule files it was compiled from.
     """
 
     sources: tuple[SourceDef, ...] = ()
     rules: tuple[CompiledRule, ...] = ()
+    files: tuple[str, ...] = ()
     warnings: tuple[Problem, ...] = ()
     digest: str = ""
     cases: tuple[RuleCase, ...] = ()

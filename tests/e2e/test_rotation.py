@@ -153,8 +153,9 @@ def test_logs_that_begin_with_the_same_banner_lose_nothing_over_rotations(
     for _ in range(6):
         _orders(log, range(n, n + 4))
         n += 4
-        wanted = len(_expected_ids(range(n)))
-        posthog.wait_for(lambda p, wanted=wanted: len(p.dedup_view()) >= wanted, 10)
+        posthog.wait_for(
+            functools.partial(_has_at_least, len(_expected_ids(range(n)))), 10
+        )
         if not running:
             workspace.stop(proc)
         _rotate_with_banner(log)
