@@ -43,6 +43,7 @@ from bridge.clock import Clock
 from bridge.settings import Settings
 from bridge.sink.batcher import render_batch, split_batch
 from bridge.sink.policy import Action, Outcome, backoff_seconds, classify_response
+from bridge.sink.redaction import redact_secret
 from bridge.spool.rows import decode_event
 from bridge.spool.store import AsyncStore, SpooledEvent
 
@@ -57,7 +58,6 @@ MAX_RESPONSE_BYTES = 2048
 # zlib level 1: on batches of events it takes a third of the CPU of level 6 (the
 # default) for about a fifth more bytes; CPU is what the watched application shares.
 GZIP_LEVEL = 1
-_REDACTED = "[redacted]"
 
 
 @dataclass(slots=True)
@@ -358,9 +358,9 @@ class Sink:
         )
         if outcome.action is Action.ACK:
             return _Attempt(outcome, "", "", duration)
-        text = response.text.encode()[:MAX_RESPONSE_BYTES].decode(errors="ignore")
+        text = redact_secret(response.text, self._key, MAX_RESPONSE_BYTES)
         error = f"http {response.status_code}: {outcome.reason}"
-        return _Attempt(outcome, self._redact(text), error, duration)
+        return _Attempt(outcome, text, error, duration)
 
     def _backoff(self, failures: int, attempt: _Attempt, events: int) -> float:
         outcome = attempt.outcome
@@ -446,7 +446,7 @@ class Sink:
         return deadline is not None and self._clock.monotonic() >= deadline
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._key, _REDACTED) if self._key else text
+        return redact_secret(text, self._key)
 
     def _render_dry_run(self, batch: Sequence[SpooledEvent]) -> bytes:
         document: dict[str, object] = {

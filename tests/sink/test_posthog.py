@@ -654,3 +654,28 @@ async def test_run_does_not_start_a_split_half_once_stopped(
 
     assert server.sizes == [2]
     assert (await store.stats()).events == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # The key straddles byte 2,048, where the answer is cut.
+        "x" * (2048 - len(KEY) // 2) + KEY + " refused",
+        "y" * 1000 + f"token {KEY[:-3]}",
+        "\u00e9" * ((2048 - len(KEY) // 2) // 2) + KEY,
+    ],
+    ids=["cut-by-us", "cut-by-the-server", "multi-byte"],
+)
+async def test_no_part_of_the_key_is_kept_from_a_long_answer(
+    store: AsyncStore, clock: FakeClock, tmp_path: Path, answer: str
+) -> None:
+    server = FakePostHog(script=[Reply(400, text=answer)])
+    sink = make_sink(store, clock, tmp_path, server)
+    await spool(store, clock, event(1))
+
+    await sink.drain(600.0)
+
+    (dead,) = await store.call(lambda s: s.list_deadletters())
+    assert len(dead.response.encode()) <= 2048
+    assert KEY[:8] not in dead.response
+    assert "[redacted]" in dead.response
