@@ -3,6 +3,12 @@
 ``parse_settings`` is pure and reports every problem at once in the ``file:line:col``
 form; ``load_settings`` at the bottom is the only function that reads files or the
 environment.
+
+Errors never quote a value that may be a secret: ``logbridge check`` runs as the
+unit's ``ExecStartPre=``, so its messages reach the journal. A wrong value is shown
+only when it is a number, a boolean or a plain lowercase word (what a setting's
+choices look like); any other text is described by its length, and the values of
+the secret keys are never shown at all.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -212,6 +219,13 @@ _BOUNDS: dict[str, tuple[float, float | None]] = {
 }
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+# Keys whose values are secrets: a wrong one is described by its type alone.
+_HOST_HINT = "hint: e.g. https://eu.i.posthog.com"
+_SECRET_KEYS = frozenset({"posthog.api_key", "hash_salt"})
+# Text shown as is in errors: a plain lowercase word, such as a misspelt choice. API
+# keys (phc_/phx_ plus mixed case), URLs (which may carry a password) and anything
+# else are described instead.
+_PLAIN_WORD = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 class _Walker:
@@ -239,7 +253,9 @@ class _Walker:
     def walk(self, node: yaml.Node, schema: dict[str, Any], prefix: str) -> None:
         if not isinstance(node, yaml.MappingNode):
             self.problem(
-                node, prefix or "(top)", f"expected a mapping, got {_kind(node)}"
+                node,
+                prefix or "(top)",
+                f"expected a mapping, got {_kind(node, prefix)}",
             )
             return
         seen: dict[str, yaml.Node] = {}
@@ -276,7 +292,7 @@ class _Walker:
                 self.problem(
                     node,
                     path,
-                    f"expected one of {', '.join(kind)}, got {_show(value)}",
+                    f"expected one of {', '.join(kind)}, got {_show(value, path)}",
                     f"did you mean {close[0]!r}?" if close else "",
                 )
                 return
@@ -284,7 +300,7 @@ class _Walker:
             value = float(value)
         elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             self.problem(
-                node, path, f"expected {_TYPE_NAMES[kind]}, got {_show(value)}"
+                node, path, f"expected {_TYPE_NAMES[kind]}, got {_show(value, path)}"
             )
             return
         bounds = _BOUNDS.get(path)
@@ -296,7 +312,7 @@ class _Walker:
                     if high is not None
                     else f">= {low:g}"
                 )
-                self.problem(node, path, f"must be {limit}, got {_show(value)}")
+                self.problem(node, path, f"must be {limit}, got {_show(value, path)}")
                 return
         self.values[path] = value
         self.marks[path] = node
@@ -308,21 +324,38 @@ def _construct(node: yaml.Node) -> Any:
     return yaml.constructor.SafeConstructor().construct_object(node)
 
 
-def _kind(node: yaml.Node) -> str:
+def _kind(node: yaml.Node, path: str) -> str:
     if isinstance(node, yaml.SequenceNode):
         return "a list"
     if isinstance(node, yaml.MappingNode):
         return "a mapping"
-    return _show(_construct(node))
+    return _show(_construct(node), path)
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, path: str) -> str:
+    """A wrong value as an error shows it, never a secret (see the module doc)."""
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
+    if path in _SECRET_KEYS:
+        return _describe(value)
+    if isinstance(value, str):
+        if value.startswith(("phc_", "phx_")) or not _PLAIN_WORD.fullmatch(value):
+            return _describe(value)
+        return repr(value)
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters" if value else "an empty string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number" if isinstance(value, int | float) else "a value"
 
 
 def parse_settings(
@@ -367,12 +400,20 @@ def parse_settings(
         node = walker.marks.get("posthog.host")
         if node is not None:
             walker.problem(
-                node, "posthog.host", f"expected an http(s) URL, got {host!r}"
+                node,
+                "posthog.host",
+                f"expected an http(s) URL, got {_show(host, 'posthog.host')}",
+                _HOST_HINT,
             )
         else:
             walker.problems.append(
                 Problem(
-                    "POSTHOG_HOST", 1, 1, "", f"expected an http(s) URL, got {host!r}"
+                    "POSTHOG_HOST",
+                    1,
+                    1,
+                    "",
+                    f"expected an http(s) URL, got {_show(host, 'posthog.host')}",
+                    _HOST_HINT,
                 )
             )
     if walker.problems:

@@ -138,7 +138,8 @@ def test_the_key_never_shows_in_repr() -> None:
         ),
         (
             "posthog:\n  host: ftp://x\n",
-            "bridge.yaml:2:9: error: posthog.host: expected an http(s) URL, got 'ftp://x'",
+            "bridge.yaml:2:9: error: posthog.host: expected an http(s) URL, got a string"
+            " of 7 characters (hint: e.g. https://eu.i.posthog.com)",
         ),
         (
             "batch:\n  max_events: 1\n  max_events: 2\n",
@@ -176,3 +177,70 @@ def test_all_errors_are_reported_at_once() -> None:
     errors = _errors("batch:\n  max_events: x\nread:\n  chunk_byte: 1\nfoo: 1\n")
 
     assert len(errors) == 3
+
+
+KEY = "phc_Zk3q8Vb2Lm9Xw4Tn7Pr1Ys6Hd5Jc0Fg2Ka8Ub3Qe123"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            f"posthog: {KEY}\n",
+            "bridge.yaml:1:10: error: posthog: expected a mapping, got a string of 47"
+            " characters",
+        ),
+        (
+            f"{KEY}\n",
+            "bridge.yaml:1:1: error: (top): expected a mapping, got a string of 47"
+            " characters",
+        ),
+        (
+            f"posthog:\n  host: {KEY}\n",
+            "bridge.yaml:2:9: error: posthog.host: expected an http(s) URL, got a"
+            " string of 47 characters (hint: e.g. https://eu.i.posthog.com)",
+        ),
+        (
+            f"batch:\n  max_events: {KEY}\n",
+            "bridge.yaml:2:15: error: batch.max_events: expected an integer, got a"
+            " string of 47 characters",
+        ),
+        (
+            f"log:\n  level: {KEY}\n",
+            "bridge.yaml:2:10: error: log.level: expected one of debug, info, warning,"
+            " error, got a string of 47 characters",
+        ),
+        (
+            "hash_salt: 8675309\n",
+            "bridge.yaml:1:12: error: hash_salt: expected a string, got a number",
+        ),
+        (
+            "posthog:\n  api_key: [phc_a, phc_b]\n",
+            "bridge.yaml:2:12: error: posthog.api_key: expected a string, got a list",
+        ),
+    ],
+    ids=[
+        "key-for-a-mapping",
+        "key-for-the-file",
+        "key-for-the-host",
+        "key-for-a-number",
+        "key-for-a-choice",
+        "numeric-salt",
+        "keys-in-a-list",
+    ],
+)
+def test_no_error_quotes_a_value_that_may_be_a_secret(text, expected):
+    errors = _errors(text)
+
+    assert errors == [expected]
+    assert KEY not in "".join(errors)
+    assert "8675309" not in "".join(errors)
+
+
+def test_a_host_with_a_password_is_not_quoted_from_the_environment():
+    errors = _errors("", env={"POSTHOG_HOST": "ftp://user:hunter2@example.com"})
+
+    assert errors == [
+        "POSTHOG_HOST:1:1: error: expected an http(s) URL, got a string of 30"
+        " characters (hint: e.g. https://eu.i.posthog.com)"
+    ]

@@ -76,3 +76,27 @@ def test_a_broken_config_is_reported_with_its_position(workspace: Workspace) -> 
         "of max_bytes, max_event_bytes, max_events, max_wait_seconds "
         "(did you mean 'max_events'?)"
     )
+
+
+def test_a_key_written_where_a_mapping_belongs_is_not_printed(
+    workspace: Workspace,
+) -> None:
+    key = "phc_Zk3q8Vb2Lm9Xw4Tn7Pr1Ys6Hd5Jc0Fg2Ka8Ub3Qe123"
+    workspace.write_rules(order_rules())
+    (workspace.root / "bridge.yaml").write_text(f"rules_dir: rules\nposthog: {key}\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "bridge", "run", "-c", "bridge.yaml"],
+        capture_output=True,
+        text=True,
+        env=workspace.env,
+        cwd=workspace.root,
+        check=False,
+        timeout=30,
+    )
+
+    result = _check(workspace)
+
+    assert result.returncode == run.returncode == 2
+    assert "posthog: expected a mapping, got a string of 47 characters" in result.stderr
+    for text in (result.stdout, result.stderr, run.stdout, run.stderr):
+        assert key[4:12] not in text
