@@ -9,8 +9,10 @@ Pure: no I/O, no clock. Invariants:
   that order. ``timestamp`` is the line's time in UTC, RFC 3339 with microseconds and
   ``+00:00``, like posthog-python (reference/posthog-capture.md §7): an identical
   timestamp on a resend is what lets PostHog collapse the copies (§6).
-- ``$lib``, ``$lib_version`` and ``$geoip_disable`` always come from here, never from a
-  rule: they tell PostHog who sent the event and whether to geolocate the sending host.
+- ``$lib``, ``$lib_version``, ``$is_server`` and ``$geoip_disable`` always come from
+  here, never from a rule: they tell PostHog who sent the event, that a server sent
+  it (as posthog-python says, reference/posthog-capture.md §9), and whether to
+  geolocate the sending host.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ __all__ = ["LIB_NAME", "decode_event", "encode_event"]
 
 LIB_NAME = "logbridge"
 # Property keys this module owns; a rule's value for any of them is replaced.
-_LIB_KEYS = frozenset({"$lib", "$lib_version", "$geoip_disable"})
+_LIB_KEYS = frozenset({"$lib", "$lib_version", "$is_server", "$geoip_disable"})
 _GEOIP_OFF = {"$geoip_disable": True}
 _GEOIP_ON: dict[str, bool] = {}
 
@@ -66,6 +68,7 @@ def encode_event(
             **properties,
             "$lib": LIB_NAME,
             "$lib_version": lib_version,
+            "$is_server": True,
             **geoip,
         },
     }

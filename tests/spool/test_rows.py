@@ -46,7 +46,7 @@ def test_encode_event_writes_the_wire_object_in_order() -> None:
         b'"uuid":"0b8a4c1e-6a53-5f0e-9d1a-3c2f7e8b9a10",'
         b'"timestamp":"2026-08-20T10:15:02.123000+00:00",'
         b'"properties":{"order_id":"A-17","amount":100.5,"$lib":"logbridge",'
-        b'"$lib_version":"1.2.3","$geoip_disable":true}}'
+        b'"$lib_version":"1.2.3","$is_server":true,"$geoip_disable":true}}'
     )
 
 
@@ -61,7 +61,12 @@ def test_encode_event_converts_the_timestamp_to_utc_with_microseconds() -> None:
 
 def test_encode_event_library_keys_win_over_rule_properties() -> None:
     event = make_event(
-        properties={"$lib": "mine", "$lib_version": "9", "$geoip_disable": False}
+        properties={
+            "$lib": "mine",
+            "$lib_version": "9",
+            "$is_server": False,
+            "$geoip_disable": False,
+        }
     )
 
     wire = decode_event(encode_event(event, lib_version="1.0"))
@@ -69,6 +74,7 @@ def test_encode_event_library_keys_win_over_rule_properties() -> None:
     assert wire["properties"] == {
         "$lib": "logbridge",
         "$lib_version": "1.0",
+        "$is_server": True,
         "$geoip_disable": True,
     }
 
@@ -82,6 +88,7 @@ def test_encode_event_without_geoip_disable_drops_a_rules_value() -> None:
         "plan": "pro",
         "$lib": "logbridge",
         "$lib_version": "1.0",
+        "$is_server": True,
     }
 
 
@@ -158,13 +165,13 @@ def test_encode_then_decode_gives_back_the_event(
         encode_event(event, lib_version=lib_version, geoip_disable=geoip_disable)
     )
 
-    library = {"$lib": "logbridge", "$lib_version": lib_version}
+    library = {"$lib": "logbridge", "$lib_version": lib_version, "$is_server": True}
     if geoip_disable:
         library["$geoip_disable"] = True  # type: ignore[assignment]
     rule_properties = {
         k: v
         for k, v in event.properties.items()
-        if k not in {"$lib", "$lib_version", "$geoip_disable"}
+        if k not in {"$lib", "$lib_version", "$is_server", "$geoip_disable"}
     }
     assert wire == {
         "event": event.name,
