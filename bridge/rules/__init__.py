@@ -11,8 +11,8 @@ caller owns. ``tests/test_architecture.py`` enforces the import and call rules.
 
 Theory of operation: ``compile_rules`` parses every file into positioned nodes
 (``yamlnodes``), checks them with breadcrumbs (``schema``, ``compiler``), and turns
-conditions and values into plain closures (``conditions``, ``mappings``,
-``privacy``, ``persons``, ``exceptions``, ``limits``, ``aggregate``,
+conditions and values into plain closures (``conditions``, the ``values``
+subpackage, ``persons``, ``exceptions``, ``limits``, ``aggregate``,
 ``timestamps``); ``RuleSet.apply`` (``ruleset``) only calls them. ``cases`` runs
 the rule files' tests, ``explain`` says why a line does or does not match, and
 ``render`` turns both into text.

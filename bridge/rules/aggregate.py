@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bridge.rules.fieldpaths import Getter, compile_getter, parse_field_path
-from bridge.rules.mappings import ValueScope
 from bridge.rules.schema import (
     Reporter,
     check_keys,
@@ -45,6 +44,7 @@ from bridge.rules.schema import (
     node_digest,
     one_of,
 )
+from bridge.rules.values.forms import ValueScope
 from bridge.rules.yamlnodes import (
     Key,
     Map,

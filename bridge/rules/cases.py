@@ -34,7 +34,6 @@ from typing import Any
 
 from bridge.model import Event, Line, Record
 from bridge.parse import MultilineAssembler, ParseFailure
-from bridge.rules.coercions import render_text
 from bridge.rules.ruleset import ExpectedEvent, RuleCase, RuleSet
 from bridge.rules.schema import (
     Item,
@@ -47,6 +46,7 @@ from bridge.rules.schema import (
     expect_str,
 )
 from bridge.rules.state import RuleState
+from bridge.rules.values.types import render_text
 from bridge.rules.yamlnodes import Map, Node, Scalar, child_path, describe, item_path
 from bridge.rules.yamlnodes import to_plain as plain_of
 

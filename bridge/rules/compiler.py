@@ -32,13 +32,6 @@ from bridge.rules.conditions import predicate_of as predicate_of_tree
 from bridge.rules.exceptions import EXCEPTION_EVENT
 from bridge.rules.features import compile_extras, compile_limits
 from bridge.rules.fieldpaths import FieldRef
-from bridge.rules.mappings import (
-    ValueFn,
-    ValueScope,
-    compile_properties,
-    compile_value,
-    is_constant,
-)
 from bridge.rules.ruleset import CompiledRule, RuleSet, SourceDef
 from bridge.rules.schema import (
     Item,
@@ -54,6 +47,13 @@ from bridge.rules.schema import (
     unique_name,
 )
 from bridge.rules.sources import compile_sources
+from bridge.rules.values.forms import (
+    ValueFn,
+    ValueScope,
+    compile_properties,
+    compile_value,
+    is_constant,
+)
 from bridge.rules.yamlnodes import (
     Map,
     Node,

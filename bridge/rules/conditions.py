@@ -14,7 +14,7 @@ Invariants:
 
 Shape: every entry of a ``when`` mapping must hold. An entry is ``path: condition``
 or one of ``any: [when, ...]``, ``all: [when, ...]``, ``not: when``. A condition is a
-scalar (equality, see ``coercions.equals``), or a mapping of operators that must all
+scalar (equality, see ``values.types.equals``), or a mapping of operators that must all
 hold; a list is refused as ambiguous (``in`` says what it means).
 """
 
@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from bridge.rules.coercions import equals, render_text, to_number
 from bridge.rules.fieldpaths import MISSING, Getter, compile_getter, parse_field_path
 from bridge.rules.patterns import compile_pattern
 from bridge.rules.schema import (
@@ -37,6 +36,7 @@ from bridge.rules.schema import (
     expect_str,
     one_of,
 )
+from bridge.rules.values.types import equals, render_text, to_number
 from bridge.rules.yamlnodes import (
     Key,
     Map,
@@ -264,7 +264,7 @@ def _compile_in(rep: Reporter, node: Node, path: str) -> Check | None:
         return None
     tests = tuple(equals(value) for value in values)
     # A string field equals a rule value exactly when it equals that value's text
-    # (coercions.equals), so strings, the most common case, need one set lookup.
+    # (values.types.equals), so strings, the most common case, need one set lookup.
     texts = frozenset(
         text
         for text in (render_text(value) for value in values if value is not None)

@@ -1,6 +1,6 @@
 """A rule's ``exception:`` mapping → the properties of a PostHog ``$exception`` event.
 
-Shape (every value is a value form of ``bridge.rules.mappings``)::
+Shape (every value is a value form of ``bridge.rules.values.forms``)::
 
     exception:
       type: "{fields.error_type}"      # required
@@ -26,11 +26,11 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.model import Record
-from bridge.rules.coercions import render_text
 from bridge.rules.fieldpaths import MISSING
-from bridge.rules.mappings import Extra, ValueFn, ValueScope, compile_value
 from bridge.rules.schema import Reporter, check_keys, expect_map
 from bridge.rules.traces import parse_frames
+from bridge.rules.values.forms import Extra, ValueFn, ValueScope, compile_value
+from bridge.rules.values.types import render_text
 from bridge.rules.yamlnodes import Node, Scalar, child_path, describe
 
 __all__ = [

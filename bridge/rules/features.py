@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from bridge.rules.aggregate import Aggregate, compile_aggregate
 from bridge.rules.exceptions import compile_exception
 from bridge.rules.limits import RateLimit, compile_rate_limit, compile_sample
-from bridge.rules.mappings import Extra, ValueScope
 from bridge.rules.persons import compile_groups, compile_person_properties
 from bridge.rules.schema import Reporter
+from bridge.rules.values.forms import Extra, ValueScope
 from bridge.rules.yamlnodes import Map, child_path
 
 __all__ = ["Limits", "compile_extras", "compile_limits"]

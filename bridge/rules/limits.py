@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bridge.model import Record
-from bridge.rules.coercions import render_text
-from bridge.rules.mappings import ValueFn, ValueScope, compile_value
 from bridge.rules.schema import Reporter, check_keys, expect_map
+from bridge.rules.values.forms import ValueFn, ValueScope, compile_value
+from bridge.rules.values.types import render_text
 from bridge.rules.yamlnodes import Node, Scalar, child_path, describe
 
 __all__ = [

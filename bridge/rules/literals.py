@@ -163,7 +163,7 @@ def _literal_set(values: Iterable[object]) -> frozenset[str] | None:
 
 
 def _reads_as_number(text: str) -> bool:
-    # Equality with a number compares texts (coercions.equals): "true"/"false" match
+    # Equality with a number compares texts (values.types.equals): "true"/"false" match
     # JSON booleans written the same way, but a float has many spellings.
     try:
         float(text)

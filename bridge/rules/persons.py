@@ -5,7 +5,7 @@
 - ``groups: {company: "{fields.org}"}`` → ``$groups: {company: "acme"}``: the
   event belongs to that group (group analytics); group keys are sent as text.
 
-Values take every form of ``bridge.rules.mappings``. Invariants: an entry whose
+Values take every form of ``bridge.rules.values.forms``. Invariants: an entry whose
 value is absent is left out, and an empty ``$set``/``$set_once``/``$groups`` is not
 sent; a personless event never carries ``$set`` or ``$set_once`` (PostHog strips
 them, reference/posthog-capture.md §8), so what it would drop is not even sent.
@@ -16,10 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.model import Record
-from bridge.rules.coercions import render_text
 from bridge.rules.fieldpaths import MISSING
-from bridge.rules.mappings import Extra, ValueFn, ValueScope, compile_properties
 from bridge.rules.schema import Reporter
+from bridge.rules.values.forms import Extra, ValueFn, ValueScope, compile_properties
+from bridge.rules.values.types import render_text
 from bridge.rules.yamlnodes import Node
 
 __all__ = ["MAX_GROUP_TYPES", "compile_groups", "compile_person_properties"]

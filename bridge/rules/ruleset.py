@@ -32,12 +32,12 @@ from bridge.errors import Problem
 from bridge.model import Event, Record, event_uuid
 from bridge.parse import MultilineSpec, ParseFailure, Parser
 from bridge.rules.aggregate import Aggregate
-from bridge.rules.coercions import render_text
 from bridge.rules.conditions import GroupCond, Predicate
 from bridge.rules.fieldpaths import MISSING
 from bridge.rules.limits import RateLimit, is_sampled_in, sample_threshold
-from bridge.rules.mappings import Extra, ValueFn
 from bridge.rules.timestamps import TimestampFn
+from bridge.rules.values.forms import Extra, ValueFn
+from bridge.rules.values.types import render_text
 from bridge.rules.windows import Window, aggregate_uuid, from_us
 
 if TYPE_CHECKING:

@@ -35,7 +35,6 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from bridge.model import Record
-from bridge.rules.coercions import to_number
 from bridge.rules.fieldpaths import Getter, compile_getter, parse_field_path
 from bridge.rules.schema import (
     Reporter,
@@ -45,6 +44,7 @@ from bridge.rules.schema import (
     expect_str,
     one_of,
 )
+from bridge.rules.values.types import to_number
 from bridge.rules.yamlnodes import Node, child_path, show
 
 __all__ = ["FORMATS", "TimestampFn", "compile_timestamp", "read_time"]

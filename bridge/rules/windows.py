@@ -21,8 +21,8 @@ import orjson
 
 from bridge.model import EVENT_NAMESPACE, Record
 from bridge.rules.aggregate import Aggregate
-from bridge.rules.coercions import render_text, to_number
 from bridge.rules.fieldpaths import MISSING
+from bridge.rules.values.types import render_text, to_number
 
 __all__ = [
     "MAX_OPEN_WINDOWS",
@@ -39,7 +39,7 @@ MAX_OPEN_WINDOWS = 100_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-# Largest integer JSON encoders take (coercions._JSON_INT_MAX); beyond, sums go float.
+# Largest integer JSON encoders take (values.types._JSON_INT_MAX); beyond, sums go float.
 _JSON_INT_MAX = 2**63 - 1
 
 

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.rules import compile_rules
-from bridge.rules.coercions import to_number
 from bridge.rules.literals import Threshold, source_literals
+from bridge.rules.values.types import to_number
 
 HEAD = "sources:\n  - {name: s, paths: [x]}\nrules:\n  - name: r\n    source: s\n    event: e\n"
 

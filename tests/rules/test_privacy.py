@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.rules import MISSING, compile_rules
-from bridge.rules.privacy import MAX_REDACT_DEPTH, hash_text, luhn_ok
+from bridge.rules.values.privacy import MAX_REDACT_DEPTH, hash_text, luhn_ok
 from tests.rules.support import FILE, errors, record, rule_file
 
 SALT = b"pepper"

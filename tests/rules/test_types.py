@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.rules.coercions import to_number
+from bridge.rules.values.types import to_number
 
 # The decimal numbers a string may spell (what to_number accepts), written out.
 DECIMAL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")

@@ -10,7 +10,7 @@ Value forms:
 - any other scalar is a static value;
 - a mapping with exactly one of ``field``, ``template``, ``value``, plus optional
   ``type`` (int, float, bool, str), ``default``, and one of ``hash: true`` or
-  ``redact: [...]`` for personal data (``bridge.rules.privacy``).
+  ``redact: [...]`` for personal data (``bridge.rules.values.privacy``).
 
 Invariants: templates, paths and types are checked at load; a value function never
 raises and returns ``MISSING`` when a field is absent, a template names an absent
@@ -27,13 +27,11 @@ from typing import Any
 import orjson
 
 from bridge.model import Record
-from bridge.rules.coercions import CONVERTERS
 from bridge.rules.fieldpaths import (
     MISSING,
     compile_record_getter,
     parse_field_path,
 )
-from bridge.rules.privacy import Transform, compile_hash, compile_redact
 from bridge.rules.schema import (
     Reporter,
     check_keys,
@@ -42,13 +40,15 @@ from bridge.rules.schema import (
     expect_str,
     one_of,
 )
-from bridge.rules.templates import (
+from bridge.rules.values.privacy import Transform, compile_hash, compile_redact
+from bridge.rules.values.templates import (
     BUILTINS,
     ValueFn,
     ValueScope,
     compile_template,
     is_template,
 )
+from bridge.rules.values.types import CONVERTERS
 from bridge.rules.yamlnodes import Map, Node, Scalar, Seq, child_path, show, to_plain
 
 __all__ = [

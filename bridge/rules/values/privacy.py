@@ -34,7 +34,6 @@ from typing import Any
 
 import re2
 
-from bridge.rules.coercions import render_text
 from bridge.rules.fieldpaths import MISSING
 from bridge.rules.patterns import compile_pattern
 from bridge.rules.schema import (
@@ -44,6 +43,7 @@ from bridge.rules.schema import (
     expect_str,
     one_of,
 )
+from bridge.rules.values.types import render_text
 from bridge.rules.yamlnodes import (
     Map,
     Node,

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.model import Record
-from bridge.rules.coercions import render_text
 from bridge.rules.fieldpaths import (
     MISSING,
     FieldRef,
@@ -27,6 +26,7 @@ from bridge.rules.fieldpaths import (
     parse_field_path,
 )
 from bridge.rules.schema import Reporter, did_you_mean, one_of
+from bridge.rules.values.types import render_text
 from bridge.rules.yamlnodes import Node, show
 
 __all__ = [
