@@ -20,10 +20,71 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["EVENT_NAMESPACE", "Checkpoint", "Event", "Line", "Record", "event_uuid"]
+import orjson
+
+__all__ = [
+    "EVENT_NAMESPACE",
+    "JSON_OPTIONS",
+    "BigInt",
+    "Checkpoint",
+    "Event",
+    "Line",
+    "Record",
+    "event_uuid",
+    "exact_int",
+    "json_default",
+]
 
 # Fixed and project-owned: changing it would change every uuid and defeat dedup.
 EVENT_NAMESPACE = uuid.UUID("6f1c2a54-3b8e-5d47-9a0e-1c0b6d7e2f40")
+
+
+class BigInt(int):
+    """
+    An integer beyond the 64 bits JSON encoders take natively.
+
+    Parsers and conversions give this type to such integers (a 30-digit order id),
+    so that they stay exact: ``bridge.spool.rows`` writes them as JSON integers,
+    digit for digit, never as a rounded float or a string.
+    """
+
+    __slots__ = ()
+
+
+# The integers orjson writes natively (its README: 64-bit integers).
+JSON_INT_MIN = -(2**63)
+JSON_INT_MAX = 2**64 - 1
+
+
+def exact_int(number: int) -> int:
+    """``number`` as is, or as a ``BigInt`` beyond what JSON encoders take natively."""
+    if JSON_INT_MIN <= number <= JSON_INT_MAX:
+        return number
+    return BigInt(number)
+
+
+# orjson options and hook that write a ``BigInt`` digit for digit: subclasses of
+# the built-in types reach the hook (OPT_PASSTHROUGH_SUBCLASS), which gives a BigInt
+# as a raw JSON fragment and any other subclass as its base type.
+JSON_OPTIONS = orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def json_default(value: Any) -> Any:
+    """The orjson ``default`` hook of ``JSON_OPTIONS``; TypeError for other types."""
+    if isinstance(value, BigInt):
+        return orjson.Fragment(str(int(value)).encode())
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):  # bool has no subclasses: an int subclass
+        return int(value)
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
+    msg = f"Type is not JSON serializable: {type(value).__name__}"
+    raise TypeError(msg)
 
 
 @dataclass(frozen=True, slots=True)

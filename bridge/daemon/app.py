@@ -119,7 +119,10 @@ class Daemon:
         self.settings = settings
         self.once = once
         self.clock: Clock = clock or SystemClock()
+        # Written by the reader thread only; other code reads ``published``, the copy
+        # the reader makes after each round (a live Counter may grow while read).
         self.stats = PipelineStats()
+        self.published = PipelineStats()
         self.notifier = Notifier()
         metrics = Metrics() if settings.metrics.enabled and not once else None
         self.health = Health(settings, metrics)
@@ -278,7 +281,7 @@ class Daemon:
             drained=drained,
             spooled=spool.events,
             halted=rt.sink.halted,
-            **self.stats.snapshot(),
+            **self.published.snapshot(),
         )
         if self.once and not drained:
             return 1
@@ -344,7 +347,11 @@ class Daemon:
             rt.sink.notify()
 
     def _flush_all(self, rt: _Runtime) -> list[PreparedChunk]:
-        return rt.pipeline.flush(self.clock.now(), self.clock.monotonic(), force=True)
+        flushed = rt.pipeline.flush(
+            self.clock.now(), self.clock.monotonic(), force=True
+        )
+        self.published = self.stats.copy()
+        return flushed
 
     def _scan(self, rt: _Runtime) -> None:
         specs, rt.pending_specs = rt.pending_specs, None
@@ -368,6 +375,7 @@ class Daemon:
             prepared.extend(pipeline.prepare(chunks, read_at, now))
         # Records and windows that waited long enough, also when no new line came.
         prepared.extend(pipeline.flush(read_at, now))
+        self.published = self.stats.copy()
         return prepared
 
     async def _wait_for_spool_room(self, rt: _Runtime) -> None:
@@ -459,7 +467,7 @@ class Daemon:
         rt.sink.notify()
 
     def _counters(self, rt: _Runtime) -> dict[str, int]:
-        snapshot = self.stats.snapshot()
+        snapshot = self.published.snapshot()
         counters = rt.sink.counters
         return {
             "lines": snapshot["lines"],
@@ -484,7 +492,9 @@ class Daemon:
             await self.clock.sleep(period)
             now = self.clock.monotonic()
             self.health.spool_seen(await rt.store.call(lambda s: s.stats()))
-            self.health.publish(self.stats, rt.sink, self.clock.now().timestamp())
+            self.health.publish(self.published, rt.sink, self.clock.now().timestamp())
+            for rule, reason, count in self.health.issues_due(self.published, now):
+                self._log.warning("value_failed", rule=rule, error=reason, events=count)
             if self.health.started:
                 self.notifier.status(self.health.status_line(rt.sink))
             if interval and self.health.is_progressing(rt.sink, now, 2 * interval):

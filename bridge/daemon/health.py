@@ -1,19 +1,20 @@
 """What the daemon tells the outside about itself: metrics, readiness, systemd status.
 
-Everything here is derived from the pipeline's counters (``PipelineStats``), the sink's
-state and the spool's totals; nothing counts twice. Prometheus counters only go up, so
-the running totals are published as increments since the last publication.
+Everything here is derived from the pipeline's counters (a published copy of
+``PipelineStats``), the sink's state and the spool's totals; nothing counts twice.
+The counters themselves are read by the metrics' collector at each scrape
+(``Metrics.counts``); this module only hands it the latest copies, sets the gauges,
+and says which failed values are due a log line.
 """
 
 from __future__ import annotations
 
 import collections
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 
-from prometheus_client import Counter
-
-from bridge.daemon.metrics import Metrics, Readiness, evaluate_readiness
+from bridge.daemon.metrics import Counts, Metrics, Readiness, evaluate_readiness
 from bridge.daemon.pipeline import PipelineStats
 from bridge.settings import Settings
 from bridge.sink.posthog import Sink
@@ -24,6 +25,9 @@ __all__ = ["Health"]
 
 # How far back the events-per-minute figure of the status line looks.
 RATE_WINDOW_SECONDS = 60.0
+# A value that keeps failing gets one log line per rule and reason this often, with
+# the count since the last one: counted always, never a flood of lines.
+ISSUE_LOG_SECONDS = 60.0
 
 
 class Health:
@@ -38,7 +42,8 @@ class Health:
         self.rules_hash = ""
         # On clock.monotonic(): the last time the reader went round its loop.
         self.reader_tick = 0.0
-        self._published: dict[tuple[int, tuple[str, ...]], float] = {}
+        # (rule, "where: reason") → (count when last logged, monotonic time then).
+        self._issues_logged: dict[tuple[str, str], tuple[int, float]] = {}
         self._rates: collections.deque[tuple[float, int]] = collections.deque()
         self._files: list[FileState] = []
         self._spool = SpoolStats(
@@ -88,43 +93,35 @@ class Health:
     # -- outputs -----------------------------------------------------------------------
 
     def publish(self, stats: PipelineStats, sink: Sink, now_wall: float) -> None:
-        """Bring every metric up to date."""
+        """Bring every metric up to date; ``stats`` is a published copy."""
         events_total = stats.events.total()
         self._rates.append((now_wall, events_total))
         while self._rates and now_wall - self._rates[0][0] > RATE_WINDOW_SECONDS:
             self._rates.popleft()
         if self.metrics is None:
             return
-        self._publish_pipeline(self.metrics, stats)
-        self._publish_sink(self.metrics, sink)
+        counters = sink.counters
+        self.metrics.counts = Counts(
+            pipeline=stats,
+            sink=replace(counters, retries=Counter(counters.retries)),
+        )
+        self.metrics.sink_halted.set(1 if sink.halted else 0)
         self._publish_gauges(self.metrics, now_wall)
 
-    def _publish_pipeline(self, m: Metrics, stats: PipelineStats) -> None:
-        for source, n in stats.lines.items():
-            self._inc(m.lines_read, (source,), n)
-        for source, n in stats.bytes.items():
-            self._inc(m.bytes_read, (source,), n)
-        for reason, counter in (
-            ("too_long", stats.too_long),
-            ("invalid_utf8", stats.invalid_utf8),
-            ("unmatched", stats.unmatched),
-            ("prefiltered", stats.prefiltered),
-        ):
-            for source, n in counter.items():
-                self._inc(m.lines_skipped, (source, reason), n)
-        for (source, reason), n in stats.parse_errors.items():
-            self._inc(m.parse_errors, (source, reason), n)
-        for rule, n in stats.events.items():
-            self._inc(m.events, (rule,), n)
-
-    def _publish_sink(self, m: Metrics, sink: Sink) -> None:
-        counters = sink.counters
-        self._inc(m.batches_sent, (), counters.batches_sent)
-        self._inc(m.events_sent, (), counters.events_sent)
-        self._inc(m.deadletters, (), counters.deadletters)
-        for status, n in counters.retries.items():
-            self._inc(m.retries, (status,), n)
-        m.sink_halted.set(1 if sink.halted else 0)
+    def issues_due(
+        self, stats: PipelineStats, now_monotonic: float
+    ) -> list[tuple[str, str, int]]:
+        """
+        The failed values to log now: (rule, "where: reason", count since the last
+        line), at most one per rule and reason every ``ISSUE_LOG_SECONDS``.
+        """
+        due = []
+        for key, total in stats.issues.items():
+            logged, at = self._issues_logged.get(key, (0, -ISSUE_LOG_SECONDS))
+            if total > logged and now_monotonic - at >= ISSUE_LOG_SECONDS:
+                due.append((*key, total - logged))
+                self._issues_logged[key] = (total, now_monotonic)
+        return due
 
     def _publish_gauges(self, m: Metrics, now_wall: float) -> None:
         spool = self._spool
@@ -135,13 +132,6 @@ class Health:
         m.files_open.set(len(self._files))
         for state in self._files:
             m.file_lag_bytes.labels(state.path).set(max(0, state.size - state.offset))
-
-    def _inc(self, metric: Counter, labels: tuple[str, ...], total: float) -> None:
-        key = (id(metric), labels)
-        delta = total - self._published.get(key, 0.0)
-        if delta > 0:
-            (metric.labels(*labels) if labels else metric).inc(delta)
-            self._published[key] = total
 
     def events_per_minute(self) -> float:
         """Events produced over the last minute (or since start, if shorter)."""

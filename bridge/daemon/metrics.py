@@ -5,6 +5,11 @@ Invariants:
 - Every metric lives in the ``Metrics`` instance's own ``CollectorRegistry``, never in
   prometheus-client's global one, so two daemons in one process (tests) never share a
   counter, and every name starts with ``logbridge_``.
+- The counters of the pipeline and the sink have one owner each (``PipelineStats``,
+  written by the reader thread; ``SinkCounters``, by the sink task). They are not
+  copied into prometheus counters: a collector reads, at each scrape, the latest
+  ``Counts`` the daemon published (copies, never the live objects, which the
+  reader may be growing at that moment).
 - Labels carry names an operator chose (source, rule, path, reason, status), never a
   line's text or an event's properties: a label value is a time series, and personal
   data must not leak into Prometheus.
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -36,14 +41,17 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from bridge import __version__
+from bridge.daemon.pipeline import PipelineStats
 from bridge.logs import get_logger
+from bridge.sink.posthog import SinkCounters
 
 __all__ = [
     "DEFAULT_HOST",
-    "DEFAULT_PORT",
-    "SKIP_REASONS",
+    "Counts",
     "HealthServer",
     "Metrics",
     "Readiness",
@@ -51,10 +59,6 @@ __all__ = [
 ]
 
 DEFAULT_HOST = "127.0.0.1"
-# Our default; change it in the config if another exporter already has it.
-DEFAULT_PORT = 9187
-# Why a line was read but produced no record or no event (lines_skipped_total{reason}).
-SKIP_REASONS = ("too_long", "invalid_utf8", "unmatched", "prefiltered")
 # Sends take from a few ms to the client timeout (15 s by default) and beyond with
 # retries folded in by the caller; the defaults of prometheus-client stop at 10 s.
 SEND_DURATION_BUCKETS_SECONDS = (
@@ -82,8 +86,19 @@ _PREFIX = "logbridge"
 _TEXT_TYPE = "text/plain; charset=utf-8"
 
 
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """The pipeline's and the sink's totals, as last published (copies)."""
+
+    pipeline: PipelineStats = field(default_factory=PipelineStats)
+    sink: SinkCounters = field(default_factory=SinkCounters)
+
+
 class Metrics:
-    """The daemon's metrics; the daemon updates the attributes directly."""
+    """
+    The daemon's metrics: gauges the daemon sets, and the counters of ``counts``,
+    which the daemon replaces whole with each newer ``Counts``.
+    """
 
     def __init__(self, *, process_metrics: bool = True) -> None:
         """
@@ -93,6 +108,9 @@ class Metrics:
             process_metrics: also export ``process_*`` (CPU seconds, resident memory,
                 open file descriptors) read from ``/proc/self``.
         """
+        self.counts = Counts()
+        # Sources whose series exist from the start, at 0.
+        self.sources: set[str] = set()
         # The text format would expose a ``*_created`` gauge beside every counter and
         # histogram: twice the series for a timestamp nobody alerts on. The switch is
         # process-wide, which is fine: the daemon has no other registry.
@@ -108,20 +126,9 @@ class Metrics:
         def gauge(name: str, doc: str, *labels: str) -> Gauge:
             return Gauge(name, doc, labels, namespace=_PREFIX, registry=reg)
 
+        reg.register(_CountsCollector(self))
+
         # -- reading -------------------------------------------------------------------
-        self.lines_read = counter("lines_read", "Complete lines read.", "source")
-        self.bytes_read = counter(
-            "bytes_read", "Bytes of complete lines read.", "source"
-        )
-        self.parse_errors = counter(
-            "parse_errors", "Lines the parser could not parse.", "source", "reason"
-        )
-        self.lines_skipped = counter(
-            "lines_skipped",
-            "Lines that gave no event: too_long, invalid_utf8, unmatched, prefiltered.",
-            "source",
-            "reason",
-        )
         self.file_lag_bytes = gauge(
             "file_lag_bytes", "Bytes between a file's checkpoint and its end.", "path"
         )
@@ -132,7 +139,6 @@ class Metrics:
         )
 
         # -- rules ---------------------------------------------------------------------
-        self.events = counter("events", "Events produced, per rule.", "rule")
         self.reloads = counter("reloads", "Rule reloads, by result.", "result")
         self.rules = Info(
             "rules", "The active rule set.", namespace=_PREFIX, registry=reg
@@ -146,20 +152,12 @@ class Metrics:
         )
 
         # -- sink ----------------------------------------------------------------------
-        self.batches_sent = counter("batches_sent", "Batches PostHog accepted.")
-        self.events_sent = counter("events_sent", "Events PostHog accepted.")
         self.send_duration_seconds = Histogram(
             "send_duration_seconds",
             "Time of one POST to /batch/, whatever its outcome.",
             namespace=_PREFIX,
             registry=reg,
             buckets=SEND_DURATION_BUCKETS_SECONDS,
-        )
-        self.retries = counter(
-            "retries", "Sends to retry, by HTTP status or 'network'.", "status"
-        )
-        self.deadletters = counter(
-            "deadletters", "Events PostHog refused for good, kept as dead letters."
         )
         self.sink_halted = gauge(
             "sink_halted", "1 while PostHog refuses the API key and sending is stopped."
@@ -177,10 +175,7 @@ class Metrics:
 
     def declare_source(self, source: str) -> None:
         """Create a source's per-source series at 0, before its first line."""
-        self.lines_read.labels(source)
-        self.bytes_read.labels(source)
-        for reason in SKIP_REASONS:
-            self.lines_skipped.labels(source, reason)
+        self.sources.add(source)
 
     def set_rules_hash(self, digest: str) -> None:
         """Record the active rule set: ``logbridge_rules_info{hash="…"} 1``."""
@@ -194,6 +189,103 @@ class Metrics:
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+class _CountsCollector(Collector):
+    """The counters of the latest published ``Counts``, read at each scrape."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> Iterator[Metric]:
+        # Names only: registering must not read counts that are not published yet.
+        yield from self._families(Counts(), set())
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families(self._metrics.counts, self._metrics.sources)
+
+    @staticmethod
+    def _families(counts: Counts, sources: set[str]) -> Iterator[Metric]:
+        stats, sink = counts.pipeline, counts.sink
+        every = sorted(sources | stats.lines.keys())
+        yield _family(
+            "lines_read",
+            "Complete lines read.",
+            ("source",),
+            (((source,), stats.lines[source]) for source in every),
+        )
+        yield _family(
+            "bytes_read",
+            "Bytes of complete lines read.",
+            ("source",),
+            (((source,), stats.bytes[source]) for source in every),
+        )
+        yield _family(
+            "parse_errors",
+            "Lines the parser could not parse.",
+            ("source", "reason"),
+            sorted(stats.parse_errors.items()),
+        )
+        skipped = {
+            "too_long": stats.too_long,
+            "invalid_utf8": stats.invalid_utf8,
+            "unmatched": stats.unmatched,
+            "prefiltered": stats.prefiltered,
+            "blank": stats.blank,
+        }
+        yield _family(
+            "lines_skipped",
+            "Lines that gave no event: " + ", ".join(skipped) + ".",
+            ("source", "reason"),
+            (
+                ((source, reason), counter[source])
+                for source in sorted(set(every).union(*skipped.values()))
+                for reason, counter in skipped.items()
+            ),
+        )
+        yield _family(
+            "events",
+            "Events produced, per rule.",
+            ("rule",),
+            (((rule,), n) for rule, n in sorted(stats.events.items())),
+        )
+        yield _family(
+            "value_errors",
+            "Values that failed while events were built, per rule and reason.",
+            ("rule", "reason"),
+            sorted(stats.issues.items()),
+        )
+        yield _family(
+            "batches_sent", "Batches PostHog accepted.", (), [((), sink.batches_sent)]
+        )
+        yield _family(
+            "events_sent", "Events PostHog accepted.", (), [((), sink.events_sent)]
+        )
+        yield _family(
+            "retries",
+            "Sends to retry, by HTTP status or 'network'.",
+            ("status",),
+            (((status,), n) for status, n in sorted(sink.retries.items())),
+        )
+        yield _family(
+            "deadletters",
+            "Events PostHog refused for good, kept as dead letters.",
+            (),
+            [((), sink.deadletters)],
+        )
+
+
+def _family(
+    name: str,
+    doc: str,
+    labels: tuple[str, ...],
+    samples: Iterator[tuple[tuple[str, ...], float]]
+    | list[tuple[tuple[str, ...], float]],
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(f"{_PREFIX}_{name}", doc, labels=list(labels))
+    for values, count in samples:
+        family.add_metric(list(values), count)
+    return family
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +371,7 @@ class HealthServer:
         metrics: Metrics,
         readiness: Callable[[], Readiness],
         host: str = DEFAULT_HOST,
-        port: int = DEFAULT_PORT,
+        port: int = 0,  # 0: any free port (the daemon passes metrics.port)
         *,
         request_timeout_seconds: float = REQUEST_TIMEOUT_SECONDS,
     ) -> None:

@@ -48,7 +48,9 @@ class PipelineStats:
     Running totals since the daemon started, per source (events: per rule).
 
     The single count of what happened to lines: logs, metrics, ``health_check`` events
-    and the systemd status line are all derived from it.
+    and the systemd status line are all derived from it. One thread writes it (the
+    reader's); others read the ``copy`` it publishes, never the live counters, which
+    may grow a key while being iterated.
     """
 
     lines: Counter[str] = field(default_factory=Counter)
@@ -58,8 +60,21 @@ class PipelineStats:
     unmatched: Counter[str] = field(default_factory=Counter)
     # Lines the prefilter showed no rule can match: never parsed, so never a parse error.
     prefiltered: Counter[str] = field(default_factory=Counter)
+    # Empty or white-space lines: skipped in every format, never parse errors.
+    blank: Counter[str] = field(default_factory=Counter)
     parse_errors: Counter[tuple[str, str]] = field(default_factory=Counter)
     events: Counter[str] = field(default_factory=Counter)
+    # Values that failed while events were built, per (rule, "where: reason").
+    issues: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def copy(self) -> PipelineStats:
+        """An independent copy, for other threads to read."""
+        return PipelineStats(
+            *(
+                Counter(getattr(self, name))
+                for name in (f.name for f in dataclasses.fields(self))
+            )
+        )
 
     def snapshot(self) -> dict[str, Any]:
         """Totals over all sources, as plain values for logs and events."""
@@ -73,8 +88,10 @@ class PipelineStats:
             "invalid_utf8": self.invalid_utf8.total(),
             "unmatched": self.unmatched.total(),
             "prefiltered": self.prefiltered.total(),
+            "blank": self.blank.total(),
             "parse_errors": dict(errors),
             "events": dict(self.events),
+            "issues": self.issues.total(),
         }
 
 
@@ -124,6 +141,7 @@ class Pipeline:
         self._matching = _matching_by_source(ruleset)
         closed = self.state.adopt(ruleset)
         self._count(closed)
+        self._drain_issues()
         return (
             [PreparedChunk(checkpoint=None, rows=self._rows(closed))] if closed else []
         )
@@ -144,6 +162,7 @@ class Pipeline:
                     checkpoint=self._held_back(checkpoint), rows=self._rows(events)
                 )
             )
+        self._drain_issues()
         return prepared
 
     def flush(
@@ -165,6 +184,7 @@ class Pipeline:
                 prepared.append(
                     PreparedChunk(checkpoint=checkpoint, rows=self._rows(events))
                 )
+        self._drain_issues()
         return prepared
 
     def has_pending(self) -> bool:
@@ -286,6 +306,15 @@ class Pipeline:
             events.extend(found)
         self._count(events)
         return events
+
+    def _drain_issues(self) -> None:
+        """Count the values that failed since the last call (the state keeps none)."""
+        issues = self.state.issues
+        if issues:
+            counts = self.stats.issues
+            for issue in issues:
+                counts[issue.rule, issue.label] += 1
+            issues.clear()
 
     def _count(self, events: Iterable[Event]) -> None:
         counts = self.stats.events

@@ -157,6 +157,12 @@ def render_summary(report: ReplayReport) -> str:
     lines.extend(
         f"  not sent ({why}): {n}" for why, n in sorted(report.dropped.items())
     )
+    issues = report.stats.issues
+    if issues:
+        lines.append(f"{issues.total()} values failed (rule: where: reason):")
+        lines.extend(
+            f"  {rule}: {label}: {n}" for (rule, label), n in sorted(issues.items())
+        )
     per_month = report.events_per_month()
     if per_month is None:
         lines.append("the sample spans less than a second: no monthly projection")

@@ -10,10 +10,9 @@ Invariants:
   from ``invalid_json`` so an operator can tell hostile or runaway input from noise.
 - No digit of an integer is lost: orjson reads integers beyond 64 bits as floats
   (1.2345678901234568e+29), so a line that holds a run of 20 or more digits is read
-  again with the stdlib, and an integer beyond 64 bits becomes its decimal string.
-  A string, because neither orjson (which encodes the spooled events) nor PostHog
-  can hold such an integer exactly, and a distinct_id rounded to a float would
-  merge different people.
+  again with the stdlib, and an integer beyond 64 bits becomes a ``BigInt``, which
+  the spool writes as a JSON integer digit for digit (a distinct_id rounded to a
+  float would merge different people).
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from bridge.model import exact_int
 from bridge.parse.failure import ParseFailure
 
 __all__ = ["BlockScan", "parse_json", "scan_json_block"]
@@ -35,9 +35,8 @@ _BOM = "\ufeff"
 # orjson's fixed nesting limit reports itself with this message (orjson README,
 # "Deserialize": "depth limit exceeded" past 1024 levels).
 _TOO_DEEP = "depth limit exceeded"
-# orjson keeps integers in [-2**63, 2**64 - 1] exact (its README: 64-bit integers).
-_INT_MIN = -(2**63)
-_INT_MAX = 2**64 - 1
+# Python's limit for int() of a digit string (sys.get_int_max_str_digits()).
+_MAX_INT_DIGITS = 4300
 # orjson's message for a number past the double range, integer or not.
 _INFINITY = "number is infinity"
 # An integer beyond 64 bits has 20 digits or more (2**64 - 1 has 20), or is a
@@ -227,12 +226,11 @@ def _read_exactly(text: str, fallback: Any) -> Any:
 
 
 def _exact_int(digits: str) -> int | str:
-    # Length first: int() of a string over 4300 digits raises (CVE-2020-10735 limit).
-    if len(digits) <= len(str(_INT_MIN)):
-        number = int(digits)
-        if _INT_MIN <= number <= _INT_MAX:
-            return number
-    return digits
+    # int() of a string over 4300 digits raises (CVE-2020-10735 limit): such a
+    # number stays its text, the one case where no integer can be made.
+    if len(digits) > _MAX_INT_DIGITS:
+        return digits
+    return exact_int(int(digits))
 
 
 def _finite_float(digits: str) -> float:

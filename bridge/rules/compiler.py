@@ -47,12 +47,14 @@ from bridge.rules.schema import (
     unique_name,
 )
 from bridge.rules.sources import compile_sources
+from bridge.rules.values.captures import collect_captures
 from bridge.rules.values.forms import (
     ValueFn,
     ValueScope,
     compile_properties,
     compile_value,
     is_constant,
+    on_error_choice,
 )
 from bridge.rules.yamlnodes import (
     Map,
@@ -78,6 +80,7 @@ _RULE_KEYS = (
     "exception",
     "groups",
     "name",
+    "on_error",
     "properties",
     "rate_limit",
     "sample",
@@ -206,8 +209,18 @@ def _compile_rule(
     name = unique_name(rep, mapping, path, _RULE_NAME, "rule", rule_sites)
     source = _rule_source(rep, mapping, path, source_sites)
     event = _event_name(rep, mapping, path)
-    scope = ValueScope(blank.hostname, source or "", name or "", blank.salt, blank.refs)
     condition_ok, condition = _rule_condition(rep, mapping, path)
+    on_error = on_error_choice(rep, mapping, path, "default")
+    scope = ValueScope(
+        hostname=blank.hostname,
+        source=source or "",
+        rule=name or "",
+        salt=blank.salt,
+        refs=blank.refs,
+        captures=collect_captures(rep, condition),
+        on_error=on_error or "default",
+        rule_path=path,
+    )
     distinct_ok, distinct_id = _rule_distinct_id(rep, mapping, path, scope)
     properties: tuple[tuple[str, ValueFn], ...] | None = ()
     properties_node = mapping.get("properties")
@@ -218,6 +231,7 @@ def _compile_rule(
     limits = compile_limits(rep, mapping, path, scope)
     if (
         not (keys_ok and condition_ok and distinct_ok)
+        or on_error is None
         or name is None
         or source is None
         or event is None
@@ -232,6 +246,7 @@ def _compile_rule(
         event=event,
         digest=node_digest(mapping),
         file=rep.file,
+        traces=tuple(scope.traces),
         matches=_always if condition is None else predicate_of_tree(condition),
         distinct_id=distinct_id,
         properties=properties,

@@ -29,6 +29,7 @@ from bridge.model import Record
 from bridge.rules.fieldpaths import MISSING
 from bridge.rules.schema import Reporter, check_keys, expect_map
 from bridge.rules.traces import parse_frames
+from bridge.rules.values.failures import Failed, settle
 from bridge.rules.values.forms import Extra, ValueFn, ValueScope, compile_value
 from bridge.rules.values.types import render_text
 from bridge.rules.yamlnodes import Node, Scalar, child_path, describe
@@ -107,24 +108,32 @@ def _exception_adder(
     *,
     handled: bool,
 ) -> Extra:
-    def add(record: Record, properties: dict[str, Any], _personless: bool) -> None:
+    def add(
+        record: Record,
+        properties: dict[str, Any],
+        _personless: bool,
+        failed: list[Failed] | None,
+    ) -> None:
+        def get(value_fn: ValueFn) -> Any:
+            return settle(value_fn(record), failed)
+
         item: dict[str, Any] = {
-            "type": _text(type_of(record)) or DEFAULT_EXCEPTION_TYPE,
-            "value": _text(value_of(record) if value_of else None)[
+            "type": _text(get(type_of)) or DEFAULT_EXCEPTION_TYPE,
+            "value": _text(get(value_of) if value_of else None)[
                 :MAX_EXCEPTION_VALUE_CHARS
             ],
             "mechanism": {"handled": handled, "synthetic": True},
         }
-        trace = _trace_text(trace_of(record))
+        trace = _trace_text(get(trace_of))
         if trace.strip():
             item["stacktrace"] = {"type": "raw", "frames": parse_frames(trace)}
         properties["$exception_list"] = [item]
         if fingerprint_of is not None:
-            fingerprint = _text(fingerprint_of(record))
+            fingerprint = _text(get(fingerprint_of))
             if fingerprint:
                 properties["$exception_fingerprint"] = fingerprint
         if level_of is not None:
-            level = _text(level_of(record))
+            level = _text(get(level_of))
             if level:
                 properties["$exception_level"] = level
 

@@ -3,7 +3,8 @@
 For one line of a source: how it parsed (or why not), its event time, and for
 each rule of that source every condition of its ``when`` (the field path, the
 operator, the operand, the value seen, whether it held, nested all/any/not), and
-what the rule would emit.
+what the rule would emit: each value's stages (the field, what each step made of
+it, the converted value) and every value that failed, with why.
 
 Invariants: pure, and judged exactly as ``RuleSet.apply`` judges: the walk goes
 over the condition tree each rule was compiled from (``CompiledRule.condition``),
@@ -25,6 +26,7 @@ from bridge.model import Event, Line, Record
 from bridge.parse import ParseFailure
 from bridge.rules.conditions import Check, Cond, FieldCond
 from bridge.rules.ruleset import CompiledRule, RuleSet
+from bridge.rules.values.failures import Issue
 from bridge.rules.windows import from_us, to_us
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "CheckResult",
     "Explanation",
     "RuleExplanation",
+    "ValueExplanation",
     "explain",
 ]
 
@@ -58,8 +61,23 @@ class CheckResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ValueExplanation:
+    """
+    How one value of a matched rule came out: ``where`` it sits in the rule
+    (``properties.amount``) and its stages, (stage, value after it), the last one
+    being ("result", the value); a failed one ends in a ``Failed``.
+    """
+
+    where: str
+    stages: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RuleExplanation:
-    """One rule of the source: its conditions, whether it matched, what it emits."""
+    """
+    One rule of the source: its conditions, whether it matched, what it emits,
+    how each of its values was computed and which failed.
+    """
 
     rule: str
     event: str
@@ -67,6 +85,8 @@ class RuleExplanation:
     checks: tuple[CheckResult, ...]
     events: tuple[Event, ...]
     note: str = ""
+    values: tuple[ValueExplanation, ...] = ()
+    issues: tuple[Issue, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +137,18 @@ def _explain_rule(
     matched = rule.matches(record.fields)
     if not matched:
         return RuleExplanation(rule.name, rule.event, False, checks, ())
-    events, note = _outcome(rule, record, timestamp)
-    return RuleExplanation(rule.name, rule.event, True, checks, events, note)
+    issues: list[Issue] = []
+    events, note = _outcome(rule, record, timestamp, issues)
+    values = tuple(
+        ValueExplanation(where, tuple(trace(record))) for where, trace in rule.traces
+    )
+    return RuleExplanation(
+        rule.name, rule.event, True, checks, events, note, values, tuple(issues)
+    )
 
 
 def _outcome(
-    rule: CompiledRule, record: Record, timestamp: datetime
+    rule: CompiledRule, record: Record, timestamp: datetime, issues: list[Issue]
 ) -> tuple[tuple[Event, ...], str]:
     """What a matched rule yields for the line, without any state."""
     spec = rule.aggregate
@@ -143,7 +169,11 @@ def _outcome(
         notes.append(
             f"subject to rate_limit {limit.events} per {limit.per_seconds:g} s"
         )
-    return (rule.build(record, timestamp),), "; ".join(notes)
+    event = rule.build(record, timestamp, "", issues)
+    if event is None:
+        notes.append("no event: a value failed with on_error: skip")
+        return (), "; ".join(notes)
+    return (event,), "; ".join(notes)
 
 
 def _explain_cond(cond: Cond, fields: Mapping[str, Any]) -> CheckResult:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from bridge.model import Record
 from bridge.rules.schema import Reporter, check_keys, expect_map
+from bridge.rules.values.failures import settle
 from bridge.rules.values.forms import ValueFn, ValueScope, compile_value
 from bridge.rules.values.types import render_text
 from bridge.rules.yamlnodes import Node, Scalar, child_path, describe
@@ -161,5 +162,5 @@ def bucket_key(limit: RateLimit, record: Record) -> str:
     """The bucket a record falls in: its key value as text ('' when missing)."""
     if limit.key is None:
         return ""
-    text = render_text(limit.key(record))
+    text = render_text(settle(limit.key(record), None))
     return text if isinstance(text, str) else ""

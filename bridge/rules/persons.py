@@ -18,6 +18,7 @@ from typing import Any
 from bridge.model import Record
 from bridge.rules.fieldpaths import MISSING
 from bridge.rules.schema import Reporter
+from bridge.rules.values.failures import Failed, settle
 from bridge.rules.values.forms import Extra, ValueFn, ValueScope, compile_properties
 from bridge.rules.values.types import render_text
 from bridge.rules.yamlnodes import Node
@@ -36,10 +37,15 @@ def compile_person_properties(
     if pairs is None:
         return None
 
-    def add(record: Record, properties: dict[str, Any], personless: bool) -> None:
+    def add(
+        record: Record,
+        properties: dict[str, Any],
+        personless: bool,
+        failed: list[Failed] | None,
+    ) -> None:
         if personless:
             return
-        values = _values(pairs, record)
+        values = _values(pairs, record, failed)
         if values:
             properties[key] = values
 
@@ -58,9 +64,14 @@ def compile_groups(
         hint = f"hint: PostHog keeps {MAX_GROUP_TYPES} group types per project"
         rep.warning(node, path, message, hint)
 
-    def add(record: Record, properties: dict[str, Any], _personless: bool) -> None:
+    def add(
+        record: Record,
+        properties: dict[str, Any],
+        _personless: bool,
+        failed: list[Failed] | None,
+    ) -> None:
         groups: dict[str, str] = {}
-        for name, value in _values(pairs, record).items():
+        for name, value in _values(pairs, record, failed).items():
             text = render_text(value) if value is not None else ""
             if isinstance(text, str) and text:
                 groups[name] = text
@@ -70,10 +81,14 @@ def compile_groups(
     return add
 
 
-def _values(pairs: tuple[tuple[str, ValueFn], ...], record: Record) -> dict[str, Any]:
+def _values(
+    pairs: tuple[tuple[str, ValueFn], ...],
+    record: Record,
+    failed: list[Failed] | None,
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, value_of in pairs:
-        value = value_of(record)
+        value = settle(value_of(record), failed)
         if value is not MISSING:
             values[name] = value
     return values

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from bridge.model import Event
 from bridge.rules.cases import CaseResult
-from bridge.rules.explain import CheckResult, Explanation
+from bridge.rules.explain import CheckResult, Explanation, RuleExplanation
 from bridge.rules.fieldpaths import MISSING
+from bridge.rules.values.failures import NO_MATCH, Failed
+from bridge.rules.values.steps import json_text
 
 __all__ = [
     "MAX_VALUE_CHARS",
@@ -34,13 +34,22 @@ _GROUP_WORDS = {"all": "all of:", "any": "any of:", "not": "not:"}
 
 
 def render_value(value: Any) -> str:
-    """A value as compact JSON ("missing" when absent), cut to ``MAX_VALUE_CHARS``."""
+    """
+    A value as compact JSON, cut to ``MAX_VALUE_CHARS``: "missing" when absent, "no
+    match" after a step found nothing, "failed (reason)" for a failed value.
+    """
     if value is MISSING:
         return "missing"
+    if value is NO_MATCH:
+        return "no match"
+    if isinstance(value, Failed):
+        return f"failed ({value.reason})"
     try:
-        text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        text = json_text(value)
     except TypeError:
-        text = repr(value)
+        # Nested past orjson's 254 levels (too deep to show on one line anyway), or
+        # a type JSON has no form for.
+        text = "<not shown: nested too deeply, or not JSON>"
     if len(text) <= MAX_VALUE_CHARS:
         return text
     return text[: MAX_VALUE_CHARS - 3] + "..."
@@ -70,6 +79,7 @@ def render_explanation(explanation: Explanation) -> str:
         if verdict.note:
             lines.append(f"{_INDENT}({verdict.note})")
         lines.extend(f"{_INDENT}{_event_line(event)}" for event in verdict.events)
+        lines.extend(_value_lines(verdict))
     return "\n".join(lines)
 
 
@@ -89,6 +99,19 @@ def _check_lines(checks: Iterable[CheckResult], depth: int) -> list[str]:
         seen = render_value(check.value)
         text = f"{check.field} {check.op} {operand} (saw {seen})"
         lines.append(f"{pad}{_mark(check.held)} {text}")
+    return lines
+
+
+def _value_lines(verdict: RuleExplanation) -> list[str]:
+    """Each value's stages, and every value that failed."""
+    lines: list[str] = []
+    for value in verdict.values:
+        stages = " → ".join(
+            f"{stage} {render_value(result)}" for stage, result in value.stages
+        )
+        lines.append(f"{_INDENT}  {value.where}: {stages}")
+    for issue in verdict.issues:
+        lines.append(f"{_INDENT}{_FAIL} {issue.where}: {issue.reason}")
     return lines
 
 

@@ -10,6 +10,10 @@ Invariants:
 - A rule without a distinct_id, or whose distinct_id comes out missing or null,
   emits a personless event: distinct_id = the event's uuid and
   ``$process_person_profile: false`` (reference/posthog-capture.md §8).
+- A value that fails (``bridge.rules.values.failures.Failed``) is replaced as its
+  ``on_error`` says, and recorded as an ``Issue`` in the list the caller passes
+  (the ``RuleState``'s); with ``on_error: skip`` the rule emits nothing for the
+  record, and that is recorded too (``event: skipped``).
 - The RuleSet is immutable and ``apply(record)`` is pure: the same record always
   gives the same events. What needs memory (rate limits, aggregation windows) lives
   in a ``bridge.rules.state.RuleState`` the caller owns and passes in; without one,
@@ -36,6 +40,7 @@ from bridge.rules.conditions import GroupCond, Predicate
 from bridge.rules.fieldpaths import MISSING
 from bridge.rules.limits import RateLimit, is_sampled_in, sample_threshold
 from bridge.rules.timestamps import TimestampFn
+from bridge.rules.values.failures import Failed, Issue, TraceFn, settle
 from bridge.rules.values.forms import Extra, ValueFn
 from bridge.rules.values.types import render_text
 from bridge.rules.windows import Window, aggregate_uuid, from_us
@@ -93,7 +98,9 @@ class CompiledRule:
     ``digest`` changes exactly when the rule's definition changes (see SourceDef).
     ``condition`` is the tree ``matches`` was made from (None: no ``when``), for
     ``explain``. ``extras`` add $set, $set_once, $groups and $exception properties.
-    ``file`` is the display name of the rule file that defines it.
+    ``file`` is the display name of the rule file that defines it; ``traces`` say,
+    for ``explain``, how each of its values is computed, by where it sits
+    (``properties.amount``).
     """
 
     name: str
@@ -109,6 +116,9 @@ class CompiledRule:
     rate_limit: RateLimit | None = None
     aggregate: Aggregate | None = None
     file: str = field(default="", compare=False)
+    traces: tuple[tuple[str, TraceFn], ...] = field(
+        default=(), repr=False, compare=False
+    )
     is_plain: bool = field(init=False, repr=False, compare=False)
     _sample_below: int = field(init=False, repr=False, compare=False)
 
@@ -118,19 +128,28 @@ class CompiledRule:
         below = sample_threshold(self.sample) if self.sample is not None else 0
         object.__setattr__(self, "_sample_below", below)
 
-    def build(self, record: Record, timestamp: datetime, uuid: str = "") -> Event:
-        """Build the event this rule emits for a record it matches."""
+    def build(
+        self,
+        record: Record,
+        timestamp: datetime,
+        uuid: str = "",
+        issues: list[Issue] | None = None,
+    ) -> Event | None:
+        """
+        Build the event this rule emits for a record it matches; None when a value
+        failed with ``on_error: skip``. Failed values are added to ``issues``.
+        """
         line = record.line
         uuid = uuid or event_uuid(line.source, line.file_id, line.offset, self.name)
-        properties: dict[str, Any] = {}
-        for name, value_of in self.properties:
-            value = value_of(record)
-            if value is not MISSING:
-                properties[name] = value
-        distinct_id = _distinct_id(self.distinct_id, record)
-        if self.extras:
-            for extra in self.extras:
-                extra(record, properties, distinct_id is None)
+        failed: list[Failed] = []
+        properties = self._properties(record, failed)
+        distinct_id = None
+        if self.distinct_id is not None:
+            distinct_id = _distinct_id(settle(self.distinct_id(record), failed))
+        for extra in self.extras:
+            extra(record, properties, distinct_id is None, failed)
+        if failed and self._settle(failed, issues):
+            return None
         if distinct_id is None:
             distinct_id = uuid
             properties[PERSONLESS_PROPERTY] = False
@@ -138,6 +157,32 @@ class CompiledRule:
         return Event(
             uuid, self.event, distinct_id, timestamp, properties, self.name, line.source
         )
+
+    def _properties(self, record: Record, failed: list[Failed]) -> dict[str, Any]:
+        properties: dict[str, Any] = {}
+        for name, value_of in self.properties:
+            value = value_of(record)
+            if value is MISSING:
+                continue
+            if type(value) is Failed:
+                failed.append(value)
+                value = value.fallback
+                if value is MISSING:
+                    continue
+            properties[name] = value
+        return properties
+
+    def _settle(self, failed: list[Failed], issues: list[Issue] | None) -> bool:
+        """Record the failed values; whether one of them skips the event."""
+        skip = any(value.skip for value in failed)
+        if issues is not None:
+            issues.extend(
+                Issue(self.name, value.where, value.reason, value.detail)
+                for value in failed
+            )
+            if skip:
+                issues.append(Issue(self.name, "event", "skipped"))
+        return skip
 
     def emit(
         self,
@@ -159,30 +204,33 @@ class CompiledRule:
             return
         if state is not None and not state.admit(self, record, timestamp):
             return
-        events.append(self.build(record, timestamp, uuid))
+        event = self.build(record, timestamp, uuid, state.issues if state else None)
+        if event is not None:
+            events.append(event)
 
     def is_sampled_in(self, uuid: str) -> bool:
         """Whether ``sample`` keeps the event with this uuid (always without one)."""
         return self.sample is None or is_sampled_in(uuid, self._sample_below)
 
-    def summarize(self, window: Window) -> Event:
+    def summarize(
+        self, window: Window, issues: list[Issue] | None = None
+    ) -> Event | None:
         """
-        The summary event of an aggregate rule's closed window.
+        The summary event of an aggregate rule's closed window (None: skipped).
 
         Values (distinct_id, properties, set, groups) come from the window's first
         record; the counted properties win over properties of the same name.
         """
         uuid = aggregate_uuid(self.source, self.name, window.start_us, window.keys)
-        event = self.build(window.first, from_us(window.start_us), uuid)
+        event = self.build(window.first, from_us(window.start_us), uuid, issues)
+        if event is None:
+            return None
         counted = window.properties()
         return replace(event, properties={**event.properties, **counted})
 
 
-def _distinct_id(value_of: ValueFn | None, record: Record) -> str | None:
-    if value_of is None:
-        return None
-    value = value_of(record)
-    if value is None:
+def _distinct_id(value: Any) -> str | None:
+    if value is MISSING or value is None:
         # PostHog reads a null distinct_id as absent (reference §2); the string
         # "null" would merge every such line into one person.
         return None
@@ -311,9 +359,12 @@ class RuleSet:
         if not rules:
             return events
         timestamp = self._plan[record.line.source][0](record)
+        issues = state.issues if state is not None else None
         for rule in rules:
             if rule.is_plain:
-                events.append(rule.build(record, timestamp))
+                event = rule.build(record, timestamp, "", issues)
+                if event is not None:
+                    events.append(event)
             else:
                 rule.emit(record, timestamp, state, events)
         return events

@@ -10,7 +10,9 @@ decides the same way.
 Counters (per rule name) say what was held back, so nothing goes silently
 missing: ``sampled_out`` (``sample``), ``over_limit`` (``rate_limit``), ``late``
 (a line for an aggregation window already emitted) and ``window_overflow`` (a line
-that would open a window past ``max_open_windows``).
+that would open a window past ``max_open_windows``). ``issues`` collects the values
+that failed while events were built (``bridge.rules.values.failures.Issue``); the
+caller drains and counts them.
 
 Crash safety: ``holdback()`` is, per file, the smallest line offset counted in an
 open window. The daemon keeps that file's checkpoint from passing it, so after a
@@ -26,7 +28,8 @@ from datetime import datetime
 from bridge.model import Event, Record
 from bridge.rules.limits import TokenBuckets, bucket_key
 from bridge.rules.ruleset import CompiledRule, RuleSet
-from bridge.rules.windows import MAX_OPEN_WINDOWS, OpenWindows, to_us
+from bridge.rules.values.failures import Issue
+from bridge.rules.windows import MAX_OPEN_WINDOWS, OpenWindows, Window, to_us
 
 __all__ = ["RuleState"]
 
@@ -43,6 +46,7 @@ class RuleState:
         self.over_limit: Counter[str] = Counter()
         self.late: Counter[str] = Counter()
         self.window_overflow: Counter[str] = Counter()
+        self.issues: list[Issue] = []
         self._buckets: dict[str, TokenBuckets] = {}
         # rule name → (the rule whose windows these are, its open windows)
         self._windows: dict[str, tuple[CompiledRule, OpenWindows]] = {}
@@ -82,7 +86,7 @@ class RuleState:
         closed: list[Event] = []
         if windows.is_watermark_past(timestamp):
             until = to_us(timestamp)
-            closed = [rule.summarize(window) for window in windows.close(until)]
+            closed = self._summaries(rule, windows.close(until))
         outcome = windows.add(record, timestamp)
         if outcome == "late":
             self.late[rule.name] += 1
@@ -100,8 +104,12 @@ class RuleState:
                 continue
             owner, windows = entry
             due = windows.close(until, read_until_us=until)
-            events.extend(owner.summarize(window) for window in due)
+            events.extend(self._summaries(owner, due))
         return events
+
+    def _summaries(self, rule: CompiledRule, windows: list[Window]) -> list[Event]:
+        summaries = (rule.summarize(window, self.issues) for window in windows)
+        return [event for event in summaries if event is not None]
 
     def holdback(self) -> dict[str, int]:
         """Per file id, the smallest offset of a line counted in an open window."""
@@ -133,7 +141,7 @@ class RuleState:
             if new is not None and new.aggregate == old.aggregate:
                 self._windows[name] = (new, windows)
                 continue
-            events.extend(old.summarize(window) for window in windows.close(None))
+            events.extend(self._summaries(old, windows.close(None)))
             del self._windows[name]
             if new is not None and new.aggregate is not None:
                 fresh = OpenWindows(new.aggregate, self.max_open_windows)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import orjson
 
-from bridge.model import EVENT_NAMESPACE, Record
+from bridge.model import EVENT_NAMESPACE, Record, exact_int
 from bridge.rules.aggregate import Aggregate
 from bridge.rules.fieldpaths import MISSING
 from bridge.rules.values.types import render_text, to_number
@@ -39,8 +39,6 @@ MAX_OPEN_WINDOWS = 100_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-# Largest integer JSON encoders take (values.types._JSON_INT_MAX); beyond, sums go float.
-_JSON_INT_MAX = 2**63 - 1
 
 
 def aggregate_uuid(source: str, rule: str, start_us: int, keys: tuple[str, ...]) -> str:
@@ -147,11 +145,9 @@ class Window:
 
 
 def _json_number(number: int | float) -> int | float | None:
-    """A number JSON can carry: big integers as floats; None for infinities."""
+    """A number JSON can carry: integers exact at any size; None for infinities."""
     if isinstance(number, int):
-        if abs(number) <= _JSON_INT_MAX:
-            return number
-        number = float(number)
+        return exact_int(number)
     return number if math.isfinite(number) else None
 
 

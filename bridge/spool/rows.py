@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from bridge.model import Event
+from bridge.model import JSON_OPTIONS, Event, json_default
 
 __all__ = ["LIB_NAME", "decode_event", "encode_event"]
 
@@ -40,7 +40,7 @@ def encode_event(
     Return the event's wire JSON object, serialized with orjson.
 
     Values JSON has no type for (datetime, UUID, dataclasses…) are rendered by orjson's
-    defaults.
+    defaults; integers beyond 64 bits (``bridge.model.BigInt``) are written exactly.
 
     Raises:
         ValueError: the event's timestamp is naive, so its instant is unknown.
@@ -74,7 +74,9 @@ def encode_event(
     }
     # orjson leaves its output in a 4 KiB allocation; a body waits in memory until its
     # chunk is committed, and a copy of its exact size takes a fifteenth of that.
-    return bytes(memoryview(orjson.dumps(wire)))
+    return bytes(
+        memoryview(orjson.dumps(wire, option=JSON_OPTIONS, default=json_default))
+    )
 
 
 def decode_event(body: bytes) -> dict[str, Any]:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,11 +17,14 @@ from structlog.testing import capture_logs
 
 from bridge import __version__
 from bridge.daemon.metrics import (
+    Counts,
     HealthServer,
     Metrics,
     Readiness,
     evaluate_readiness,
 )
+from bridge.daemon.pipeline import PipelineStats
+from bridge.sink.posthog import SinkCounters
 
 
 @pytest.fixture
@@ -44,19 +49,24 @@ def _value(metrics: Metrics, name: str, **labels: str) -> float | None:
 # -- Metrics ---------------------------------------------------------------------------
 
 
-def test_counters_appear_with_their_labels_after_increments() -> None:
+def _counts() -> Counts:
+    stats = PipelineStats()
+    stats.lines["tl-engine"] += 3
+    stats.bytes["tl-engine"] += 300
+    stats.parse_errors["tl-engine", "invalid_json"] += 1
+    stats.too_long["tl-engine"] += 2
+    stats.events["order-processed"] += 5
+    stats.issues["order-processed", "properties.amount: not_float"] += 2
+    sink = SinkCounters(batches_sent=1, events_sent=5, deadletters=1)
+    sink.retries["503"] += 1
+    sink.retries["network"] += 4
+    return Counts(pipeline=stats, sink=sink)
+
+
+def test_counters_are_the_published_counts_with_their_labels() -> None:
     metrics = Metrics(process_metrics=False)
 
-    metrics.lines_read.labels("tl-engine").inc(3)
-    metrics.bytes_read.labels("tl-engine").inc(300)
-    metrics.parse_errors.labels("tl-engine", "invalid_json").inc()
-    metrics.lines_skipped.labels("tl-engine", "too_long").inc(2)
-    metrics.events.labels("order-processed").inc(5)
-    metrics.retries.labels("503").inc()
-    metrics.retries.labels("network").inc(4)
-    metrics.batches_sent.inc()
-    metrics.events_sent.inc(5)
-    metrics.deadletters.inc()
+    metrics.counts = _counts()
     metrics.rotations.inc()
     metrics.truncations.inc()
     metrics.reloads.labels("failure").inc()
@@ -84,6 +94,18 @@ def test_counters_appear_with_their_labels_after_increments() -> None:
         == 2
     )
     assert samples[("logbridge_events_total", (("rule", "order-processed"),))] == 5
+    assert (
+        samples[
+            (
+                "logbridge_value_errors_total",
+                (
+                    ("reason", "properties.amount: not_float"),
+                    ("rule", "order-processed"),
+                ),
+            )
+        ]
+        == 2
+    )
     assert samples[("logbridge_retries_total", (("status", "503"),))] == 1
     assert samples[("logbridge_retries_total", (("status", "network"),))] == 4
     assert samples[("logbridge_batches_sent_total", ())] == 1
@@ -159,6 +181,7 @@ def test_a_declared_source_has_its_series_at_zero_before_any_line() -> None:
         "invalid_utf8": 0,
         "unmatched": 0,
         "prefiltered": 0,
+        "blank": 0,
     }
 
 
@@ -198,10 +221,10 @@ def test_two_instances_never_share_a_series() -> None:
     first = Metrics(process_metrics=False)
     second = Metrics(process_metrics=False)
 
-    first.events.labels("a").inc()
+    first.counts = _counts()
 
-    assert _value(first, "logbridge_events_total", rule="a") == 1
-    assert _value(second, "logbridge_events_total", rule="a") is None
+    assert _value(first, "logbridge_events_total", rule="order-processed") == 5
+    assert _value(second, "logbridge_events_total", rule="order-processed") is None
 
 
 def test_process_metrics_are_exported_by_default() -> None:
@@ -229,6 +252,7 @@ def test_the_metric_families_are_exactly_the_documented_ones() -> None:
         "logbridge_rotations",
         "logbridge_truncations",
         "logbridge_events",
+        "logbridge_value_errors",
         "logbridge_reloads",
         "logbridge_rules_info",
         "logbridge_spool_events",
@@ -345,7 +369,9 @@ async def served() -> AsyncIterator[tuple[Metrics, State, httpx.AsyncClient]]:
 @pytest.mark.anyio
 async def test_metrics_route_serves_the_exposition(served) -> None:
     metrics, _, client = served
-    metrics.lines_read.labels("app").inc(7)
+    stats = PipelineStats()
+    stats.lines["app"] += 7
+    metrics.counts = Counts(pipeline=stats)
 
     response = await client.get("/metrics")
 
@@ -601,3 +627,40 @@ def test_stop_before_start_does_nothing() -> None:
     server = HealthServer(Metrics(process_metrics=False), State(), port=0)
 
     asyncio.run(server.stop())
+
+
+def test_scrapes_never_see_counters_the_reader_is_growing() -> None:
+    # The reader thread adds sources and rules to its counters while scrapes run on
+    # the event loop: scrapes read only published copies.
+    live = PipelineStats()
+    metrics = Metrics(process_metrics=False)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        n = 0
+        while not stop.is_set() and n < 400:
+            n += 1
+            live.lines[f"source-{n}"] += 1
+            live.events[f"rule-{n}"] += 1
+            live.issues[f"rule-{n}", "properties.x: not_int"] += 1
+            if n % 20 == 0:
+                metrics.counts = Counts(pipeline=live.copy())
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for _ in range(20):
+            try:
+                metrics.render()
+            except RuntimeError as exc:  # dictionary changed size during iteration
+                errors.append(exc)
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(interval)
+
+    assert errors == []
+    assert _value(metrics, "logbridge_lines_read_total", source="source-1") == 1

@@ -58,7 +58,8 @@ rules:
         "rules/app.yaml:9:24: error: rules[0].when.message: RE2 cannot compile "
         "'(?<=x)y': invalid perl operator: (?<=",
         "rules/app.yaml:12:16: error: rules[0].properties.amount: unknown key 'fild'; "
-        "expected one of default, field, hash, redact, template, type, value "
+        "expected one of cases, default, extract, field, hash, match, number_unit, "
+        "on_error, redact, required, steps, template, type, unit, value, when "
         "(did you mean 'field'?)",
         "4 errors in 1 file",
     ]

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bridge.model import Line
+from bridge.model import BigInt, Line
 from bridge.parse import MultilineAssembler, ParseFailure
 from bridge.rules import SourceDef
 from bridge.source.linebuffer import LineBuffer
@@ -73,7 +73,7 @@ def test_json_file_as_it_comes(tmp_path):
     assert results[:7] == [
         {"n": 1},
         {"a": 2},
-        {"id": "123456789012345678901234567890", "ok": True},
+        {"id": BigInt(123456789012345678901234567890), "ok": True},
         "too_deep",
         {"s": "caf\ufffd"},
         "invalid_json",

@@ -206,7 +206,7 @@ def test_rendered_source_without_rules():
 VALUE_CASES = [
     ("missing", MISSING, "missing"),
     ("text", "a", '"a"'),
-    ("unrenderable", 10**30, repr(10**30)),
+    ("huge-integer", 10**30, str(10**30)),
     ("cut", "x" * 200, '"' + "x" * 76 + "..."),
 ]
 
@@ -244,3 +244,34 @@ def test_explanation_judges_like_the_rule(fields):
     for rule, verdict in zip(ruleset.rules, result.rules, strict=True):
         held = all(check.held for check in verdict.checks)
         assert verdict.matched == rule.matches(fields) == held
+
+
+STEPPED = (
+    SOURCE
+    + r"""rules:
+  - name: logins
+    source: app
+    when: {msg: {regex: 'for (?P<user>\S+) from'}}
+    event: login_failed
+    properties:
+      user: {match: user}
+      port: {field: msg, extract: 'port (?P<p>\S+)', type: int}
+      host: web-1
+"""
+)
+
+
+def test_each_value_shows_its_stages_and_a_failure_its_reason():
+    line = '{"msg": "Failed password for root from 10.0.0.1 port 22x"}'
+
+    text = render_explanation(
+        explain(compile_text(STEPPED), "app", line, read_at=READ_AT)
+    )
+
+    assert text.splitlines()[-4:] == [
+        '      properties.user: match user "root" → result "root"',
+        '      properties.port: field msg "Failed password for root from 10.0.0.1 '
+        'port 22x" → extract "22x" → type int missing → result failed (not_int)',
+        '      properties.host: result "web-1"',
+        "    ✗ properties.port: not_int",
+    ]

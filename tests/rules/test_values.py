@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from bridge.model import event_uuid
+from bridge.model import BigInt, event_uuid
 from bridge.rules import compile_rules
 from tests.rules.support import FILE, events, record, rule_file
 
@@ -79,10 +79,10 @@ VALUE_CASES = [
     (
         "type-int-beyond-64-bits",
         "{value: '18446744073709551616', type: int}",
-        "OMITTED",
+        BigInt(2**64),
     ),
     ("type-int-smallest", "{value: '-9223372036854775808', type: int}", -(2**63)),
-    ("type-int-below-64-bits", "{value: -1e19, type: int}", "OMITTED"),
+    ("type-int-below-64-bits", "{value: -1e19, type: int}", BigInt(-(10**19))),
     ("type-float-from-string", "{field: amount, type: float}", 100.0),
     ("type-float-from-int", "{field: user_id, type: float}", 123.0),
     ("type-float-refuses-bool", "{field: ok, type: float}", "OMITTED"),
@@ -95,17 +95,23 @@ VALUE_CASES = [
     ("type-bool-true", "{field: ok, type: bool}", True),
     ("type-bool-refuses-two", "{value: 2, type: bool}", "OMITTED"),
     ("type-bool-refuses-text", "{field: name, type: bool}", "OMITTED"),
-    ("type-bool-refuses-null", "{field: nothing, type: bool}", "OMITTED"),
+    ("type-bool-keeps-null", "{field: nothing, type: bool}", None),
     ("type-str-from-int", "{field: user_id, type: str}", "123"),
     ("type-str-from-structure", "{field: nested, type: str}", '{"a":[1,{"b":"x"}]}'),
     ("type-str-keeps-string", "{field: name, type: str}", "ana"),
-    ("type-str-refuses-null", "{field: nothing, type: str}", "OMITTED"),
+    ("type-str-keeps-null", "{field: nothing, type: str}", None),
     ("default-when-missing", "{field: absent, default: EUR}", "EUR"),
     ("default-unused", "{field: name, default: EUR}", "ana"),
     ("default-null-sends-null", "{field: absent, default: null}", None),
     ("default-after-failed-type", "{field: name, type: int, default: 0}", 0),
     ("default-not-for-null", "{field: nothing, default: x}", None),
     ("default-structure", "{field: absent, default: [1]}", [1]),
+    ("static-huge-int", "99999999999999999999999", BigInt(99999999999999999999999)),
+    (
+        "default-huge-int",
+        "{field: absent, default: 99999999999999999999999}",
+        BigInt(99999999999999999999999),
+    ),
 ]
 
 

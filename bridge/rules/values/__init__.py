@@ -1,29 +1,17 @@
 """Values of a rule: how a property, a distinct_id or a person property is computed.
 
-A value is taken (a field, a template, a static value), then shaped by steps, then
-converted by its type, then handled when it fails (``forms`` assembles them):
+A value is taken (a field, a template, a static value, a capture of the rule's
+regex conditions, or chosen by conditions), shaped by ordered steps, converted by
+its type, and handled when it fails; ``forms`` assembles them:
 
 - ``templates``: ``"user-{fields.user_id}"`` strings and the built-ins;
-- ``types``: conversions (int, float, bool, str) and the comparisons conditions use;
+- ``captures``: the named groups of the rule's ``regex`` conditions;
+- ``steps``: extract, replace, trim, split, query, basename, ... in order;
+- ``types`` and ``durations``: conversions and the comparisons conditions use;
+- ``failures``: what a value that failed gives, and the author's ``on_error``;
 - ``privacy``: ``hash`` and ``redact`` for personal data.
+
+Modules are imported from where they stand (``bridge.rules.values.forms``); this
+package re-exports nothing, because ``conditions`` uses ``types`` and ``forms``
+uses ``conditions``.
 """
-
-from __future__ import annotations
-
-from bridge.rules.values.forms import (
-    Extra,
-    ValueFn,
-    ValueScope,
-    compile_properties,
-    compile_value,
-    is_constant,
-)
-
-__all__ = [
-    "Extra",
-    "ValueFn",
-    "ValueScope",
-    "compile_properties",
-    "compile_value",
-    "is_constant",
-]

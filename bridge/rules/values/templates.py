@@ -1,8 +1,9 @@
 """Template strings of rule values: ``"user-{fields.user_id}"``, ``"{$hostname}"``.
 
 A template is literal text with placeholders: ``{path}`` inserts a field (strings
-as they are, anything else as JSON), ``{$name}`` a built-in, and ``{{``/``}}`` are
-literal braces. Built-ins known at load (``$hostname``, ``$source``, ``$rule``) are
+as they are, anything else as JSON), ``{$name}`` a built-in, ``{$match.name}`` a
+named group of the rule's ``regex`` conditions (``captures``), and ``{{``/``}}``
+are literal braces. Built-ins known at load (``$hostname``, ``$source``, ``$rule``) are
 folded into the text; ``$file_id``, ``$offset``, ``$text`` (the record's whole
 text) and ``$trace`` (its lines after the first) are read from the record.
 
@@ -14,8 +15,9 @@ type, because templates are the innermost piece that needs them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from bridge.model import Record
@@ -26,6 +28,8 @@ from bridge.rules.fieldpaths import (
     parse_field_path,
 )
 from bridge.rules.schema import Reporter, did_you_mean, one_of
+from bridge.rules.values.captures import Capture, capture_getter
+from bridge.rules.values.failures import NO_MATCH, OnError, TraceFn
 from bridge.rules.values.types import render_text
 from bridge.rules.yamlnodes import Node, show
 
@@ -33,11 +37,13 @@ __all__ = [
     "BUILTINS",
     "ValueFn",
     "ValueScope",
+    "capture_of",
     "compile_template",
     "is_template",
 ]
 
 ValueFn = Callable[[Record], Any]
+_MATCH_PREFIX = "$match."
 
 BUILTINS = (
     "$file_id",
@@ -56,8 +62,12 @@ class ValueScope:
     """
     What one rule's values are compiled against.
 
-    The load-time built-ins, the salt of ``hash``, and ``refs``, which collects every
-    field path the rule names (to check them against its source's fields).
+    The load-time built-ins, the salt of ``hash``, the ``captures`` of the rule's
+    regex conditions, its default ``on_error``, and what compiling collects:
+    ``refs``, every field path the rule names (to check them against its source's
+    fields), and ``traces``, how ``explain`` shows each value's steps, by where the
+    value sits in the rule (``properties.amount``). ``rule_path`` is the rule's
+    breadcrumb (``rules[2]``), cut from value paths to make those labels.
     """
 
     hostname: str
@@ -65,6 +75,17 @@ class ValueScope:
     rule: str
     salt: bytes | None = None
     refs: list[FieldRef] = field(default_factory=list)
+    captures: Mapping[str, Capture] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    on_error: OnError = "default"
+    rule_path: str = ""
+    traces: list[tuple[str, TraceFn]] = field(default_factory=list)
+
+    def label(self, path: str) -> str:
+        """Where a value sits in its rule: its path without the rule's breadcrumb."""
+        prefix = self.rule_path + "."
+        return path[len(prefix) :] if path.startswith(prefix) else path
 
     def note(
         self,
@@ -169,6 +190,8 @@ def _placeholder_end(text: str, start: int) -> int:
 def _compile_placeholder(
     rep: Reporter, node: Node, path: str, inner: str, scope: ValueScope
 ) -> str | ValueFn | None:
+    if inner.startswith(_MATCH_PREFIX):
+        return _compile_capture(rep, node, path, inner[len(_MATCH_PREFIX) :], scope)
     if inner.startswith("$"):
         if inner not in BUILTINS:
             message = (
@@ -189,6 +212,38 @@ def _compile_placeholder(
         return value if type(value) is str else render_text(value)
 
     return placeholder
+
+
+def _compile_capture(
+    rep: Reporter, node: Node, path: str, name: str, scope: ValueScope
+) -> ValueFn | None:
+    capture = capture_of(rep, node, path, name, scope)
+    if capture is None:
+        return None
+    captured = capture_getter(capture)
+
+    def placeholder(record: Record) -> Any:
+        text = captured(record)
+        return MISSING if text is NO_MATCH else text
+
+    return placeholder
+
+
+def capture_of(
+    rep: Reporter, node: Node, path: str, name: str, scope: ValueScope
+) -> Capture | None:
+    """The rule's capture called ``name``, or None after reporting it is unknown."""
+    capture = scope.captures.get(name)
+    if capture is None:
+        known = one_of(scope.captures) or "none"
+        message = (
+            f"no regex condition of the rule captures {name!r} (captured: {known})"
+        )
+        hint = did_you_mean(name, scope.captures) or (
+            "hint: name a group in a regex of when: (?P<name>...)"
+        )
+        rep.error(node, path, message, hint)
+    return capture
 
 
 def _builtin(name: str, scope: ValueScope) -> str | ValueFn:

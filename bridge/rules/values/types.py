@@ -1,4 +1,8 @@
-"""Value coercions shared by conditions, mappings and timestamps.
+"""Value types: the conversions of ``type:`` and the comparisons conditions use.
+
+Types: ``int``, ``float``, ``bool``, ``str`` and ``duration`` (``bridge.rules.values.
+durations``). Integers of any size stay exact: beyond 64 bits they become
+``bridge.model.BigInt``, which is sent as a JSON integer, digit for digit.
 
 Invariants: nothing here raises, whatever the value (huge integers, NaN, nested
 containers, ``MISSING``); a value that cannot be coerced comes back as ``MISSING``
@@ -15,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from bridge.model import exact_int
 from bridge.rules.fieldpaths import MISSING, Missing
 
 __all__ = [
@@ -31,12 +36,10 @@ __all__ = [
 # What a numeric string looks like: JSON numbers plus a leading '+' and a bare
 # '.5' or '5.'; float() alone would also take 'nan', 'inf', '1_000' and spaces.
 _NUMBER_CHARS = "0123456789.eE+-"
-# orjson encodes integers in this range only (its docs: "Integers... 64-bit"); a
-# converted int outside it could never be spooled or sent.
-_JSON_INT_MIN = -(2**63)
-_JSON_INT_MAX = 2**64 - 1
-_TRUE_WORDS = frozenset({"true", "1", "yes"})
-_FALSE_WORDS = frozenset({"false", "0", "no"})
+# Python refuses int() of longer digit strings (CVE-2020-10735); no id is that long.
+_MAX_INT_DIGITS = 4300
+_TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on", "t"})
+_FALSE_WORDS = frozenset({"false", "0", "no", "n", "off", "f"})
 
 
 def render_text(value: Any) -> str | Missing:
@@ -87,6 +90,8 @@ def _number_in(text: str) -> int | float | None:
     try:
         if "." in text or "e" in text or "E" in text:
             return float(text)
+        if len(text) > _MAX_INT_DIGITS:
+            return None
         return int(text)
     except ValueError:
         return None
@@ -96,14 +101,16 @@ def to_int(value: Any) -> Any:
     """
     Return an int from an int, an integral float or a numeric string; or MISSING.
 
-    Also MISSING beyond the 64-bit range JSON encoders accept.
+    Integers of any size stay exact (a ``BigInt`` beyond 64 bits); a float is only
+    taken when it is integral, and a float's digits beyond its precision are not
+    invented: ``1e30`` is the float's integer value.
     """
     number = to_number(value)
     if isinstance(number, float):
         number = int(number) if number.is_integer() else None
-    if number is None or not _JSON_INT_MIN <= number <= _JSON_INT_MAX:
+    if number is None:
         return MISSING
-    return number
+    return exact_int(number)
 
 
 def to_float(value: Any) -> Any:
@@ -120,11 +127,14 @@ def to_float(value: Any) -> Any:
 
 
 def to_bool(value: Any) -> Any:
-    """Return a bool from a bool, 1/0, or true/false/yes/no/1/0 in any case."""
+    """
+    Return a bool from a bool, 1/0, or a word in any case: true/false, yes/no,
+    y/n, on/off, t/f, 1/0.
+    """
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
-        word = value.lower()
+        word = value.strip().lower()
         if word in _TRUE_WORDS:
             return True
         if word in _FALSE_WORDS:
