@@ -209,12 +209,12 @@ async def test_network_errors_back_off_exponentially(
 
     await sink.drain(60.0)
 
-    assert clock.sleeps == [1.0, 2.0]
+    assert clock.sleeps == [2.0, 4.0]
     assert numbers(server.delivered) == [1]
     assert sink.counters.retries == {"network": 2}
     assert sink.last_error == "no response: ReadTimeout: slow"
     assert await store.get_meta("last_send_error") == (
-        "2026-01-01T00:00:01+00:00 no response: ReadTimeout: slow"
+        "2026-01-01T00:00:02+00:00 no response: ReadTimeout: slow"
     )
 
 
