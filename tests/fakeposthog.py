@@ -7,10 +7,17 @@ codes, limits and normalisation it will meet in production.
 Invariants:
 
 - One request, one verdict: the whole request is accepted or refused; nothing of a
-  refused request is stored, except what a ``Fault(persist_first=k)`` asks for.
+  refused request is stored, except what a ``Fault(persist_first=k)`` asks for and
+  what capture's Kafka sink stores before a 413: it writes a request's events one by
+  one and stops at the first one too large, so the events before it are kept
+  (reference §9, rust/capture/src/sinks/kafka.rs).
 - Refusals are checked in the order capture checks them: faults, wire size, gzip,
   UTF-8, JSON and shape, key (401), each event (400), quota (200, nothing stored),
   then event size (413: Kafka refuses the message).
+- An event's size is that of capture's Kafka message for it, in which the event's
+  JSON is embedded as an escaped string (quotes and backslashes count twice) beside
+  the message's own fields (``CapturedEvent``: uuid, distinct_id, ip, data, now,
+  token; reference §4, §9).
 - ``deliveries`` keeps every accepted event, duplicates included; ``dedup_view``
   collapses them the way ClickHouse's ReplacingMergeTree eventually does.
 - The socket stays usable after every answered request (the body is always read to
@@ -205,6 +212,8 @@ class _Accepted:
     token: str
     events: tuple[StoredEvent, ...]
     warnings: tuple[tuple[str, ...], ...]  # per event, same order as events
+    # Kafka refused the event after the last of ``events``: the answer is this.
+    refusal: _Refused | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,8 +556,17 @@ def _normalise(
     return stored, _ingestion_warnings(stored, clock_problems)
 
 
-def _event_bytes(raw: Any) -> int:
-    text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+def _message_bytes(raw: Any, stored: StoredEvent) -> int:
+    """The bytes of capture's Kafka message for one event (``CapturedEvent``)."""
+    message = {
+        "uuid": stored.uuid,
+        "distinct_id": stored.distinct_id,
+        "ip": "127.0.0.1",
+        "data": json.dumps(raw, ensure_ascii=False, separators=(",", ":")),
+        "now": stored.received_at.isoformat(),
+        "token": stored.token,
+    }
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
     return len(text.encode("utf-8", "surrogatepass"))
 
 
@@ -583,14 +601,21 @@ def _accept(
     ]
     if token in quota_limited_keys:
         return _Accepted(token, (), ())
-    for raw, at in kept:
-        if _event_bytes(raw) > max_event_bytes:
+    # Produced to Kafka one by one: the first message too large ends the request,
+    # and those before it are stored already.
+    refusal = None
+    for index, ((raw, at), (stored, _)) in enumerate(
+        zip(kept, normalised, strict=True)
+    ):
+        if _message_bytes(raw, stored) > max_event_bytes:
             msg = f"{at or 'event'}: is larger than {max_event_bytes} bytes"
-            raise _Refused(413, msg)
+            refusal, normalised = _Refused(413, msg), normalised[:index]
+            break
     return _Accepted(
         token,
         tuple(event for event, _ in normalised),
         tuple(tuple(found) for _, found in normalised),
+        refusal,
     )
 
 
@@ -1131,9 +1156,12 @@ class FakePostHog:
             return _Verdict(refused.status, refused.message.encode())
         kept, status = len(accepted.events), 200
         if fault.persist_first is not None:
-            kept, status = fault.persist_first, fault.status or 503
+            kept, status = min(kept, fault.persist_first), fault.status or 503
         flat = tuple(w for found in accepted.warnings[:kept] for w in found)
         verdict = self._plain_verdict(status)
+        if accepted.refusal is not None:
+            too_large = accepted.refusal
+            verdict = _Verdict(too_large.status, too_large.message.encode())
         return _Verdict(verdict.status, verdict.body, accepted.events[:kept], flat)
 
     def _plain_verdict(self, status: int) -> _Verdict:
