@@ -35,6 +35,7 @@ import re
 import secrets
 import selectors
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -652,6 +653,18 @@ class _Server(ThreadingHTTPServer):
         """End ``serve_until_woken``."""
         self._wake_writer.send(b"\0")
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        tls = self.owner._tls
+        if tls is None:
+            return connection, address
+        # The handshake happens on the handler's first read, in its own thread: a
+        # client that never speaks cannot stall the accepting loop.
+        wrapped = tls.wrap_socket(
+            connection, server_side=True, do_handshake_on_connect=False
+        )
+        return wrapped, address
+
     def server_close(self) -> None:
         super().server_close()
         self._wake_reader.close()
@@ -885,7 +898,8 @@ class FakePostHog:
 
     ``known_keys`` None accepts any well-formed key; a collection enforces it (401).
     Keys in ``quota_limited_keys`` get 200 and nothing is stored, as over quota.
-    ``clock`` is the server's "now" for timestamps and ``received_at``.
+    ``clock`` is the server's "now" for timestamps and ``received_at``. With ``tls``
+    (a server-side context holding a certificate) it serves https instead of http.
     """
 
     def __init__(
@@ -899,6 +913,7 @@ class FakePostHog:
         max_event_bytes: int = 1_000_000,
         legacy_single_event_cap: bool = False,
         quota_limited_keys: Collection[str] = (),
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._known_keys = None if known_keys is None else frozenset(known_keys)
         self._clock = clock
@@ -908,6 +923,7 @@ class FakePostHog:
         self._max_event_bytes = max_event_bytes
         self._legacy_single_event_cap = legacy_single_event_cap
         self._quota_limited_keys = frozenset(quota_limited_keys)
+        self._tls = tls
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._faults: deque[Fault] = deque()
@@ -926,11 +942,12 @@ class FakePostHog:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``, once started."""
+        """``http://127.0.0.1:PORT`` (``https`` with ``tls``), once started."""
         if self._server is None:
             msg = "FakePostHog is not running; call start() first"
             raise RuntimeError(msg)
-        return f"http://127.0.0.1:{self._port}"
+        scheme = "http" if self._tls is None else "https"
+        return f"{scheme}://127.0.0.1:{self._port}"
 
     def start(self) -> None:
         """Listen and serve; after a stop(), listen again on the same port."""
