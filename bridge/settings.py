@@ -55,6 +55,7 @@ _HOST_ALIASES = {
     "us.posthog.com": US_HOST,
     "eu.posthog.com": EU_HOST,
 }
+HISTORICAL_MODES = ("auto", "always", "never")
 DEFAULT_SPOOL_BYTES = 256 * 1024 * 1024
 DEFAULT_SHUTDOWN_SECONDS = 10.0
 DEFAULT_STATE_DIR = "/var/lib/logbridge"
@@ -69,8 +70,14 @@ MAX_BATCH_BYTES = 15 * 1024 * 1024
 # posthog-python's per-batch cap (posthog/consumer.py BATCH_SIZE_LIMIT): far below the
 # 20 MiB the capture service accepts (reference/posthog-capture.md §4).
 DEFAULT_BATCH_BYTES = 5 * 1024 * 1024
-# posthog-python's MAX_MSG_SIZE: the capture service refuses events near 1 MB (Kafka).
+# posthog-python's MAX_MSG_SIZE. Events are measured as capture's Kafka message
+# (bridge.sink.batcher.captured_size), which Kafka caps at 1,000,000 bytes by default;
+# Cloud's exact value is not public, hence the margin (reference §4).
 DEFAULT_MAX_EVENT_BYTES = 900 * 1024
+# posthog-go's per-message cap (message.go, reference §4), the smallest event size an
+# official SDK sends: a capture deployment that refused less would break it. Events
+# measured above it may be near the server's limit, and travel alone.
+DEFAULT_SOLO_EVENT_BYTES = 500_000
 # Capture refuses such keys with 401 (rust/capture/src/token.rs, reference §9).
 MAX_KEY_CHARS = 64
 
@@ -82,7 +89,9 @@ class PostHogSettings:
     host: str = DEFAULT_HOST
     api_key: str | None = field(default=None, repr=False)
     timeout_seconds: float = 15.0
-    historical_migration: bool = False
+    # auto: events older than 48 h go in historical batches, others in live ones;
+    # always / never: every batch is historical / live.
+    historical_migration: Literal["auto", "always", "never"] = "auto"
     geoip_disable: bool = True
     # CA certificates (PEM) that verify the host's TLS certificate, instead of the
     # public ones: for a self-hosted instance behind a private CA.
@@ -97,6 +106,7 @@ class BatchSettings:
     max_bytes: int = DEFAULT_BATCH_BYTES
     max_wait_seconds: float = 0.5
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    solo_event_bytes: int = DEFAULT_SOLO_EVENT_BYTES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,7 +192,7 @@ _SCHEMA: dict[str, _Kind | dict[str, _Kind]] = {
         "api_key": str,
         "api_key_file": str,
         "timeout_seconds": float,
-        "historical_migration": bool,
+        "historical_migration": HISTORICAL_MODES,
         "geoip_disable": bool,
         "ca_bundle": str,
     },
@@ -191,6 +201,7 @@ _SCHEMA: dict[str, _Kind | dict[str, _Kind]] = {
         "max_bytes": int,
         "max_wait_seconds": float,
         "max_event_bytes": int,
+        "solo_event_bytes": int,
     },
     "retry": {
         "initial_seconds": float,
@@ -222,7 +233,10 @@ _BOUNDS: dict[str, tuple[float, float | None]] = {
     "batch.max_bytes": (1024, MAX_BATCH_BYTES),
     "batch.max_wait_seconds": (0.0, None),
     # One event must stay under Kafka's 1,000,000-byte message limit (reference §4).
-    "batch.max_event_bytes": (1024, 1_000_000),
+    # Sizes as captured (bridge.sink.batcher.captured_size) count 2 KiB for the fields
+    # of capture's Kafka message besides the event.
+    "batch.max_event_bytes": (4096, 1_000_000),
+    "batch.solo_event_bytes": (4096, 1_000_000),
     "retry.initial_seconds": (0.01, None),
     "retry.max_seconds": (0.01, None),
     "retry.halted_recheck_seconds": (0.1, None),
@@ -304,6 +318,9 @@ class _Walker:
 
     def scalar(self, node: yaml.Node, kind: _Kind, path: str) -> None:
         value = _construct(node)
+        if path == "posthog.historical_migration" and isinstance(value, bool):
+            # Its old form, a switch: true meant every batch, false none.
+            value = "always" if value else "never"
         if isinstance(kind, tuple):
             if value not in kind:
                 close = difflib.get_close_matches(str(value), kind, n=1)

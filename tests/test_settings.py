@@ -111,7 +111,8 @@ def test_the_key_never_shows_in_repr() -> None:
         (
             "batch:\n  max_evnets: 10\n",
             "bridge.yaml:2:3: error: batch.max_evnets: unknown key 'max_evnets'; expected "
-            "one of max_bytes, max_event_bytes, max_events, max_wait_seconds "
+            "one of max_bytes, max_event_bytes, max_events, max_wait_seconds, "
+            "solo_event_bytes "
             "(did you mean 'max_events'?)",
         ),
         (
@@ -277,6 +278,39 @@ def test_hosts_as_users_write_them(written: str, expected: str) -> None:
     from_env = _parse("", env={"POSTHOG_HOST": written}).posthog.host
 
     assert (from_file, from_env) == (expected, expected)
+
+
+# -- historical_migration ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("", "auto"),
+        ("auto", "auto"),
+        ("always", "always"),
+        ("never", "never"),
+        ("true", "always"),
+        ("false", "never"),
+    ],
+    ids=["default", "auto", "always", "never", "old-true", "old-false"],
+)
+def test_historical_migration_modes(written: str, expected: str) -> None:
+    text = f"posthog:\n  historical_migration: {written}\n" if written else ""
+
+    assert _parse(text).posthog.historical_migration == expected
+
+
+def test_an_unknown_historical_mode_is_an_error() -> None:
+    assert _errors("posthog:\n  historical_migration: sometimes\n") == [
+        "bridge.yaml:2:25: error: posthog.historical_migration: expected one of auto,"
+        " always, never, got 'sometimes'"
+    ]
+
+
+def test_solo_event_bytes_defaults_to_posthog_gos_message_cap() -> None:
+    assert _parse("").batch.solo_event_bytes == 500_000
+    assert _parse("batch:\n  solo_event_bytes: 8192\n").batch.solo_event_bytes == 8192
 
 
 # -- keys capture would refuse -----------------------------------------------------------

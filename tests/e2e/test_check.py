@@ -73,8 +73,8 @@ def test_a_broken_config_is_reported_with_its_position(workspace: Workspace) -> 
     assert result.returncode == 2
     assert result.stderr.splitlines()[0] == (
         "bridge.yaml:2:3: error: batch.max_evnets: unknown key 'max_evnets'; expected one "
-        "of max_bytes, max_event_bytes, max_events, max_wait_seconds "
-        "(did you mean 'max_events'?)"
+        "of max_bytes, max_event_bytes, max_events, max_wait_seconds, "
+        "solo_event_bytes (did you mean 'max_events'?)"
     )
 
 
