@@ -16,8 +16,9 @@ Invariants:
 Theory of operation: ``run`` waits until a batch is due (``batch.max_events`` spooled,
 or the oldest event has waited ``batch.max_wait_seconds``), fetches the oldest events
 and delivers them. First it screens them, unsent: an event whose captured size
-(``batcher.captured_size``) is over ``batch.max_event_bytes`` goes to the dead
-letters with the reason. The rest are cut into requests (``batcher.plan_requests``): historical and
+(``batcher.captured_size``) is over ``batch.max_event_bytes``, or that capture would
+refuse with a 400 (``validation.find_refusal``), goes to the dead letters with the
+reason. The rest are cut into requests (``batcher.plan_requests``): historical and
 live lanes apart, an event over ``batch.solo_event_bytes`` alone, so that a 413 can
 only be about that one event (capture stores the events before an oversize one
 before answering 413, and sending them again would duplicate them). Each request is
@@ -55,6 +56,7 @@ from bridge.sink.batcher import (
 )
 from bridge.sink.policy import Action, Outcome, backoff_seconds, classify_response
 from bridge.sink.redaction import redact_secret
+from bridge.sink.validation import find_refusal
 from bridge.spool.rows import decode_event
 from bridge.spool.store import AsyncStore, SpooledEvent
 
@@ -277,8 +279,7 @@ class Sink:
         self, events: Sequence[SpooledEvent]
     ) -> list[tuple[Sequence[SpooledEvent], bool]]:
         """
-        Dead-letter, unsent, what capture would refuse as too large; cut the rest into
-        requests.
+        Dead-letter, unsent, what capture would refuse; cut the rest into requests.
 
         Returns each request's events and whether it is historical, in sending order.
         """
@@ -292,6 +293,9 @@ class Sink:
                     f"event too large: {size} bytes as captured, over"
                     f" batch.max_event_bytes ({max_event})"
                 )
+                await self._quarantine([event], None, "", reason, size=size)
+            elif (refusal := find_refusal(event.body)) is not None:
+                reason = f"refused before sending: {refusal}"
                 await self._quarantine([event], None, "", reason, size=size)
             else:
                 kept.append(event)

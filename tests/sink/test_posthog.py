@@ -21,7 +21,7 @@ from bridge.sink.batcher import CAPTURE_ENVELOPE_BYTES
 from bridge.sink.posthog import Sink
 from bridge.spool.rows import decode_event, encode_event
 from bridge.spool.store import AsyncStore, SpoolStats, Store
-from tests.sink.fakes import FakeClock, FakePostHog, Reply
+from tests.sink.fakes import POISON, FakeClock, FakePostHog, Reply
 
 KEY = "phc_s3cr3t_project_key"
 HOST = "https://ph.example"
@@ -327,7 +327,7 @@ async def test_a_400_bisects_to_the_bad_event_and_delivers_the_rest(
 ) -> None:
     server = FakePostHog()
     sink = make_sink(store, clock, tmp_path, server)
-    events = [event(n, distinct_id="" if n == 5 else "user-1") for n in range(8)]
+    events = [event(n, distinct_id=POISON if n == 5 else "user-1") for n in range(8)]
     await spool(store, clock, *events)
 
     with capture_logs() as logs:
@@ -341,7 +341,7 @@ async def test_a_400_bisects_to_the_bad_event_and_delivers_the_rest(
     assert (dead.uuid, dead.status, dead.response, dead.reason) == (
         events[5].uuid,
         400,
-        "event submitted with an empty distinct_id",
+        "event refused",
         "rejected",
     )
     assert {
@@ -712,6 +712,31 @@ async def test_no_part_of_the_key_is_kept_from_a_long_answer(
 
 
 # -- screening, solo events and lanes ------------------------------------------------
+
+
+async def test_events_capture_would_refuse_are_dead_lettered_unsent(
+    store: AsyncStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    server = FakePostHog()
+    sink = make_sink(store, clock, tmp_path, server)
+    events = [event(n, distinct_id="" if n in {2, 5} else "u") for n in range(8)]
+    await spool(store, clock, *events)
+
+    with capture_logs() as logs:
+        drained = await sink.drain(10.0)
+
+    assert drained
+    # One request, no bisection: capture never saw the two it would refuse.
+    assert server.sizes == [6]
+    assert numbers(server.delivered) == [0, 1, 3, 4, 6, 7]
+    letters = await store.call(lambda s: s.list_deadletters())
+    assert sorted((d.uuid, d.status, d.response, d.reason) for d in letters) == sorted(
+        (events[n].uuid, None, "", "refused before sending: distinct_id: is empty")
+        for n in (2, 5)
+    )
+    assert sink.counters.deadletters == 2
+    assert sink.counters.splits == 0
+    assert [e["event"] for e in logs].count("event_quarantined") == 2
 
 
 async def test_an_event_over_solo_event_bytes_travels_alone_in_order(
