@@ -18,6 +18,7 @@ import difflib
 import os
 import re
 import socket
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +42,20 @@ __all__ = [
 _T = TypeVar("_T")
 
 DEFAULT_CONFIG_PATH = "/etc/logbridge/bridge.yaml"
-# PostHog Cloud's US ingestion host (reference/posthog-capture.md §1).
-DEFAULT_HOST = "https://us.i.posthog.com"
+# PostHog Cloud's ingestion hosts (reference/posthog-capture.md §1).
+US_HOST = "https://us.i.posthog.com"
+EU_HOST = "https://eu.i.posthog.com"
+DEFAULT_HOST = US_HOST
+# What users write for a host: shorthands, and the app hosts posthog-python rewrites
+# to ingestion hosts (posthog/request.py determine_server_host, reference §1, §9).
+_HOST_ALIASES = {
+    "us": US_HOST,
+    "eu": EU_HOST,
+    "app.posthog.com": US_HOST,
+    "us.posthog.com": US_HOST,
+    "eu.posthog.com": EU_HOST,
+}
+HISTORICAL_MODES = ("auto", "always", "never")
 DEFAULT_SPOOL_BYTES = 256 * 1024 * 1024
 DEFAULT_SHUTDOWN_SECONDS = 10.0
 DEFAULT_STATE_DIR = "/var/lib/logbridge"
@@ -57,8 +70,16 @@ MAX_BATCH_BYTES = 15 * 1024 * 1024
 # posthog-python's per-batch cap (posthog/consumer.py BATCH_SIZE_LIMIT): far below the
 # 20 MiB the capture service accepts (reference/posthog-capture.md §4).
 DEFAULT_BATCH_BYTES = 5 * 1024 * 1024
-# posthog-python's MAX_MSG_SIZE: the capture service refuses events near 1 MB (Kafka).
+# posthog-python's MAX_MSG_SIZE. Events are measured as capture's Kafka message
+# (bridge.sink.batcher.captured_size), which Kafka caps at 1,000,000 bytes by default;
+# Cloud's exact value is not public, hence the margin (reference §4).
 DEFAULT_MAX_EVENT_BYTES = 900 * 1024
+# posthog-go's per-message cap (message.go, reference §4), the smallest event size an
+# official SDK sends: a capture deployment that refused less would break it. Events
+# measured above it may be near the server's limit, and travel alone.
+DEFAULT_SOLO_EVENT_BYTES = 500_000
+# Capture refuses such keys with 401 (rust/capture/src/token.rs, reference §9).
+MAX_KEY_CHARS = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,8 +89,13 @@ class PostHogSettings:
     host: str = DEFAULT_HOST
     api_key: str | None = field(default=None, repr=False)
     timeout_seconds: float = 15.0
-    historical_migration: bool = False
+    # auto: events older than 48 h go in historical batches, others in live ones;
+    # always / never: every batch is historical / live.
+    historical_migration: Literal["auto", "always", "never"] = "auto"
     geoip_disable: bool = True
+    # CA certificates (PEM) that verify the host's TLS certificate, instead of the
+    # public ones: for a self-hosted instance behind a private CA.
+    ca_bundle: Path | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +106,7 @@ class BatchSettings:
     max_bytes: int = DEFAULT_BATCH_BYTES
     max_wait_seconds: float = 0.5
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    solo_event_bytes: int = DEFAULT_SOLO_EVENT_BYTES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,14 +192,16 @@ _SCHEMA: dict[str, _Kind | dict[str, _Kind]] = {
         "api_key": str,
         "api_key_file": str,
         "timeout_seconds": float,
-        "historical_migration": bool,
+        "historical_migration": HISTORICAL_MODES,
         "geoip_disable": bool,
+        "ca_bundle": str,
     },
     "batch": {
         "max_events": int,
         "max_bytes": int,
         "max_wait_seconds": float,
         "max_event_bytes": int,
+        "solo_event_bytes": int,
     },
     "retry": {
         "initial_seconds": float,
@@ -204,7 +233,10 @@ _BOUNDS: dict[str, tuple[float, float | None]] = {
     "batch.max_bytes": (1024, MAX_BATCH_BYTES),
     "batch.max_wait_seconds": (0.0, None),
     # One event must stay under Kafka's 1,000,000-byte message limit (reference §4).
-    "batch.max_event_bytes": (1024, 1_000_000),
+    # Sizes as captured (bridge.sink.batcher.captured_size) count 2 KiB for the fields
+    # of capture's Kafka message besides the event.
+    "batch.max_event_bytes": (4096, 1_000_000),
+    "batch.solo_event_bytes": (4096, 1_000_000),
     "retry.initial_seconds": (0.01, None),
     "retry.max_seconds": (0.01, None),
     "retry.halted_recheck_seconds": (0.1, None),
@@ -220,7 +252,7 @@ _BOUNDS: dict[str, tuple[float, float | None]] = {
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
 # Keys whose values are secrets: a wrong one is described by its type alone.
-_HOST_HINT = "hint: e.g. https://eu.i.posthog.com"
+_HOST_HINT = "hint: e.g. eu, or https://eu.i.posthog.com"
 _SECRET_KEYS = frozenset({"posthog.api_key", "hash_salt"})
 # Text shown as is in errors: a plain lowercase word, such as a misspelt choice. API
 # keys (phc_/phx_ plus mixed case), URLs (which may carry a password) and anything
@@ -286,6 +318,9 @@ class _Walker:
 
     def scalar(self, node: yaml.Node, kind: _Kind, path: str) -> None:
         value = _construct(node)
+        if path == "posthog.historical_migration" and isinstance(value, bool):
+            # Its old form, a switch: true meant every batch, false none.
+            value = "always" if value else "never"
         if isinstance(kind, tuple):
             if value not in kind:
                 close = difflib.get_close_matches(str(value), kind, n=1)
@@ -358,7 +393,7 @@ def _describe(value: Any) -> str:
     return "a number" if isinstance(value, int | float) else "a value"
 
 
-def parse_settings(
+def parse_settings(  # noqa: PLR0913 - the I/O it needs comes in as arguments
     text: str,
     source_name: str,
     *,
@@ -366,13 +401,20 @@ def parse_settings(
     env: Mapping[str, str],
     default_hostname: str,
     read_key_file: Callable[[Path], str] | None = None,
+    check_ca_bundle: Callable[[Path], None] | None = None,
 ) -> Settings:
     """
     Build ``Settings`` from the configuration text and the environment.
 
     Relative paths are resolved against the configuration file's folder. The API key comes,
     first found wins, from ``POSTHOG_API_KEY``, the systemd credential
-    ``posthog_api_key``, ``posthog.api_key_file``, then ``posthog.api_key``.
+    ``posthog_api_key``, ``posthog.api_key_file``, then ``posthog.api_key``; a key
+    capture would refuse (a personal key, say) is an error here, not a 401 later.
+
+    Args:
+        read_key_file: returns a secret file's text; raises OSError.
+        check_ca_bundle: raises OSError if ``posthog.ca_bundle`` cannot be read, or
+            ValueError (with a message) if it holds no CA certificate.
 
     Raises:
         SettingsError: with every problem found.
@@ -393,29 +435,15 @@ def parse_settings(
     def path_of(key: str, default: str) -> Path:
         return base / str(values.get(key, default))
 
-    api_key = _secret(_API_KEY, values, walker, env, base, read_key_file)
-    salt = _secret(_HASH_SALT, values, walker, env, base, read_key_file)
-    host = env.get("POSTHOG_HOST") or values.get("posthog.host", DEFAULT_HOST)
-    if not str(host).startswith(("http://", "https://")):
-        node = walker.marks.get("posthog.host")
-        if node is not None:
-            walker.problem(
-                node,
-                "posthog.host",
-                f"expected an http(s) URL, got {_show(host, 'posthog.host')}",
-                _HOST_HINT,
-            )
-        else:
-            walker.problems.append(
-                Problem(
-                    "POSTHOG_HOST",
-                    1,
-                    1,
-                    "",
-                    f"expected an http(s) URL, got {_show(host, 'posthog.host')}",
-                    _HOST_HINT,
-                )
-            )
+    api_key, key_origin = _secret(_API_KEY, values, walker, env, base, read_key_file)
+    if api_key is not None:
+        _check_api_key(api_key, key_origin, walker)
+    salt, _ = _secret(_HASH_SALT, values, walker, env, base, read_key_file)
+    host = _resolve_host(env, values, walker)
+    ca_bundle = None
+    if "posthog.ca_bundle" in values:
+        ca_bundle = base / values["posthog.ca_bundle"]
+        _check_file(ca_bundle, "posthog.ca_bundle", walker, check_ca_bundle)
     if walker.problems:
         raise SettingsError(walker.problems)
 
@@ -440,7 +468,7 @@ def parse_settings(
         log_level=values.get("log.level", "info"),
         log_format=values.get("log.format", "auto"),
         posthog=group(
-            "posthog", PostHogSettings, api_key=api_key, host=str(host).rstrip("/")
+            "posthog", PostHogSettings, api_key=api_key, host=host, ca_bundle=ca_bundle
         ),
         batch=group("batch", BatchSettings),
         retry=group("retry", RetrySettings),
@@ -472,6 +500,22 @@ _HASH_SALT = _SecretPlaces(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    """Where a value came from: a key of the configuration file, or elsewhere."""
+
+    # The key's value node in the configuration file; None for another source.
+    node: yaml.Node | None
+    # The key (with a node), else the environment variable or file it came from.
+    name: str
+
+    def report(self, walker: _Walker, message: str, hint: str = "") -> None:
+        if self.node is not None:
+            walker.problem(self.node, self.name, message, hint)
+        else:
+            walker.problems.append(Problem(self.name, 1, 1, "", message, hint))
+
+
 def _secret(
     places: _SecretPlaces,
     values: Mapping[str, Any],
@@ -479,30 +523,91 @@ def _secret(
     env: Mapping[str, str],
     base: Path,
     read_key_file: Callable[[Path], str] | None,
-) -> str | None:
+) -> tuple[str | None, _Origin]:
     if env.get(places.env_var):
-        return env[places.env_var].strip()
-    candidates: list[tuple[Path, str]] = []
+        return env[places.env_var].strip(), _Origin(None, places.env_var)
+    candidates: list[tuple[Path, _Origin]] = []
     if env.get("CREDENTIALS_DIRECTORY"):
         credential = Path(env["CREDENTIALS_DIRECTORY"]) / places.credential
-        candidates.append((credential, ""))
+        candidates.append((credential, _Origin(None, str(credential))))
     if places.file_key in values:
-        candidates.append((base / values[places.file_key], places.file_key))
-    for path, key in candidates:
+        origin = _Origin(walker.marks[places.file_key], places.file_key)
+        candidates.append((base / values[places.file_key], origin))
+    for path, origin in candidates:
         if read_key_file is None:
             break
         try:
-            return read_key_file(path).strip() or None
+            return read_key_file(path).strip() or None, origin
         except FileNotFoundError:
-            if key:
-                walker.problem(walker.marks[key], key, f"no such file: {str(path)!r}")
+            if origin.node is not None:
+                origin.report(walker, f"no such file: {str(path)!r}")
         except OSError as exc:
-            if key:
-                walker.problem(
-                    walker.marks[key], key, f"cannot read the file: {exc.strerror}"
-                )
+            if origin.node is not None:
+                origin.report(walker, f"cannot read the file: {exc.strerror}")
     value = values.get(places.value_key)
-    return str(value).strip() or None if value is not None else None
+    origin = _Origin(walker.marks.get(places.value_key), places.value_key)
+    return (str(value).strip() or None if value is not None else None), origin
+
+
+def _check_api_key(key: str, origin: _Origin, walker: _Walker) -> None:
+    """Refuse, never quoting it, a key capture would answer 401 to (reference §9)."""
+    if key.startswith("phx_"):
+        origin.report(
+            walker,
+            "this is a personal API key (phx_...), which PostHog refuses for sending"
+            " events",
+            "hint: use the project API key (phc_...) from the project's settings",
+        )
+    elif len(key) > MAX_KEY_CHARS:
+        origin.report(
+            walker,
+            f"the API key is {len(key)} characters long; PostHog refuses keys longer"
+            f" than {MAX_KEY_CHARS}",
+        )
+    elif not key.isascii() or "\0" in key:
+        origin.report(
+            walker, "the API key holds a character PostHog refuses (non-ASCII or NUL)"
+        )
+
+
+def _resolve_host(
+    env: Mapping[str, str], values: Mapping[str, Any], walker: _Walker
+) -> str:
+    """``POSTHOG_HOST`` or ``posthog.host`` as a URL, shorthands and aliases resolved."""
+    if env.get("POSTHOG_HOST"):
+        value, origin = env["POSTHOG_HOST"], _Origin(None, "POSTHOG_HOST")
+    else:
+        value = values.get("posthog.host", DEFAULT_HOST)
+        origin = _Origin(walker.marks.get("posthog.host"), "posthog.host")
+    text = str(value).strip().rstrip("/")
+    bare = text.lower().removeprefix("https://").removeprefix("http://")
+    if bare in _HOST_ALIASES:
+        return _HOST_ALIASES[bare]
+    if not text.lower().startswith(("http://", "https://")):
+        shown = _show(value, "posthog.host")
+        origin.report(
+            walker, f"expected an http(s) URL, us or eu, got {shown}", _HOST_HINT
+        )
+    return text
+
+
+def _check_file(
+    path: Path,
+    key: str,
+    walker: _Walker,
+    check: Callable[[Path], None] | None,
+) -> None:
+    if check is None:
+        return
+    origin = _Origin(walker.marks[key], key)
+    try:
+        check(path)
+    except FileNotFoundError:
+        origin.report(walker, f"no such file: {str(path)!r}")
+    except OSError as exc:
+        origin.report(walker, f"cannot read the file {str(path)!r}: {exc.strerror}")
+    except ValueError as exc:
+        origin.report(walker, f"{str(path)!r}: {exc}")
 
 
 # -- loading (I/O) -----------------------------------------------------------------------
@@ -526,6 +631,7 @@ def load_settings(path: Path | None, *, state_dir: Path | None = None) -> Settin
         env=env,
         default_hostname=socket.gethostname(),
         read_key_file=lambda p: p.read_text(encoding="utf-8"),
+        check_ca_bundle=_load_ca_bundle,
     )
     if state_dir is not None:
         settings = dataclasses.replace(settings, state_dir=state_dir.absolute())
@@ -552,3 +658,14 @@ def tool_settings(path: Path | None, *, rules: Path | None) -> Settings:
         hostname=socket.gethostname(),
         hash_salt=salt.encode() if salt else None,
     )
+
+
+def _load_ca_bundle(path: Path) -> None:
+    """Raise OSError if ``path`` cannot be read, ValueError if it holds no CA."""
+    with path.open("rb"):
+        pass  # FileNotFoundError, PermissionError, IsADirectoryError
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError:
+        msg = "no CA certificate could be read from it (expected PEM)"
+        raise ValueError(msg) from None

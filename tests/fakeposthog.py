@@ -7,10 +7,17 @@ codes, limits and normalisation it will meet in production.
 Invariants:
 
 - One request, one verdict: the whole request is accepted or refused; nothing of a
-  refused request is stored, except what a ``Fault(persist_first=k)`` asks for.
+  refused request is stored, except what a ``Fault(persist_first=k)`` asks for and
+  what capture's Kafka sink stores before a 413: it writes a request's events one by
+  one and stops at the first one too large, so the events before it are kept
+  (reference §9, rust/capture/src/sinks/kafka.rs).
 - Refusals are checked in the order capture checks them: faults, wire size, gzip,
   UTF-8, JSON and shape, key (401), each event (400), quota (200, nothing stored),
   then event size (413: Kafka refuses the message).
+- An event's size is that of capture's Kafka message for it, in which the event's
+  JSON is embedded as an escaped string (quotes and backslashes count twice) beside
+  the message's own fields (``CapturedEvent``: uuid, distinct_id, ip, data, now,
+  token; reference §4, §9).
 - ``deliveries`` keeps every accepted event, duplicates included; ``dedup_view``
   collapses them the way ClickHouse's ReplacingMergeTree eventually does.
 - The socket stays usable after every answered request (the body is always read to
@@ -28,6 +35,7 @@ import re
 import secrets
 import selectors
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -205,6 +213,8 @@ class _Accepted:
     token: str
     events: tuple[StoredEvent, ...]
     warnings: tuple[tuple[str, ...], ...]  # per event, same order as events
+    # Kafka refused the event after the last of ``events``: the answer is this.
+    refusal: _Refused | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,8 +557,17 @@ def _normalise(
     return stored, _ingestion_warnings(stored, clock_problems)
 
 
-def _event_bytes(raw: Any) -> int:
-    text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+def _message_bytes(raw: Any, stored: StoredEvent) -> int:
+    """The bytes of capture's Kafka message for one event (``CapturedEvent``)."""
+    message = {
+        "uuid": stored.uuid,
+        "distinct_id": stored.distinct_id,
+        "ip": "127.0.0.1",
+        "data": json.dumps(raw, ensure_ascii=False, separators=(",", ":")),
+        "now": stored.received_at.isoformat(),
+        "token": stored.token,
+    }
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
     return len(text.encode("utf-8", "surrogatepass"))
 
 
@@ -583,14 +602,21 @@ def _accept(
     ]
     if token in quota_limited_keys:
         return _Accepted(token, (), ())
-    for raw, at in kept:
-        if _event_bytes(raw) > max_event_bytes:
+    # Produced to Kafka one by one: the first message too large ends the request,
+    # and those before it are stored already.
+    refusal = None
+    for index, ((raw, at), (stored, _)) in enumerate(
+        zip(kept, normalised, strict=True)
+    ):
+        if _message_bytes(raw, stored) > max_event_bytes:
             msg = f"{at or 'event'}: is larger than {max_event_bytes} bytes"
-            raise _Refused(413, msg)
+            refusal, normalised = _Refused(413, msg), normalised[:index]
+            break
     return _Accepted(
         token,
         tuple(event for event, _ in normalised),
         tuple(tuple(found) for _, found in normalised),
+        refusal,
     )
 
 
@@ -626,6 +652,18 @@ class _Server(ThreadingHTTPServer):
     def wake(self) -> None:
         """End ``serve_until_woken``."""
         self._wake_writer.send(b"\0")
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        tls = self.owner._tls
+        if tls is None:
+            return connection, address
+        # The handshake happens on the handler's first read, in its own thread: a
+        # client that never speaks cannot stall the accepting loop.
+        wrapped = tls.wrap_socket(
+            connection, server_side=True, do_handshake_on_connect=False
+        )
+        return wrapped, address
 
     def server_close(self) -> None:
         super().server_close()
@@ -860,7 +898,8 @@ class FakePostHog:
 
     ``known_keys`` None accepts any well-formed key; a collection enforces it (401).
     Keys in ``quota_limited_keys`` get 200 and nothing is stored, as over quota.
-    ``clock`` is the server's "now" for timestamps and ``received_at``.
+    ``clock`` is the server's "now" for timestamps and ``received_at``. With ``tls``
+    (a server-side context holding a certificate) it serves https instead of http.
     """
 
     def __init__(
@@ -874,6 +913,7 @@ class FakePostHog:
         max_event_bytes: int = 1_000_000,
         legacy_single_event_cap: bool = False,
         quota_limited_keys: Collection[str] = (),
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._known_keys = None if known_keys is None else frozenset(known_keys)
         self._clock = clock
@@ -883,6 +923,7 @@ class FakePostHog:
         self._max_event_bytes = max_event_bytes
         self._legacy_single_event_cap = legacy_single_event_cap
         self._quota_limited_keys = frozenset(quota_limited_keys)
+        self._tls = tls
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._faults: deque[Fault] = deque()
@@ -901,11 +942,12 @@ class FakePostHog:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``, once started."""
+        """``http://127.0.0.1:PORT`` (``https`` with ``tls``), once started."""
         if self._server is None:
             msg = "FakePostHog is not running; call start() first"
             raise RuntimeError(msg)
-        return f"http://127.0.0.1:{self._port}"
+        scheme = "http" if self._tls is None else "https"
+        return f"{scheme}://127.0.0.1:{self._port}"
 
     def start(self) -> None:
         """Listen and serve; after a stop(), listen again on the same port."""
@@ -1131,9 +1173,12 @@ class FakePostHog:
             return _Verdict(refused.status, refused.message.encode())
         kept, status = len(accepted.events), 200
         if fault.persist_first is not None:
-            kept, status = fault.persist_first, fault.status or 503
+            kept, status = min(kept, fault.persist_first), fault.status or 503
         flat = tuple(w for found in accepted.warnings[:kept] for w in found)
         verdict = self._plain_verdict(status)
+        if accepted.refusal is not None:
+            too_large = accepted.refusal
+            verdict = _Verdict(too_large.status, too_large.message.encode())
         return _Verdict(verdict.status, verdict.body, accepted.events[:kept], flat)
 
     def _plain_verdict(self, status: int) -> _Verdict:

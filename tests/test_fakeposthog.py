@@ -412,28 +412,74 @@ def test_legacy_cap_applies_2_mib_to_single_event_routes_only():
     )
 
 
-def test_one_oversized_event_refuses_the_whole_request_with_413():
+UUID_C = "0190f3c2-7a4e-7c1a-9d7e-2f1c3b5a6d72"
+
+
+def test_an_oversized_event_answers_413_after_storing_the_events_before_it():
     small = make_event()
-    large = make_event(uuid=UUID_B, properties={"blob": "x" * 400})
+    large = make_event(uuid=UUID_B, properties={"blob": "x" * 800})
+    after = make_event(uuid=UUID_C)
 
     with (
-        FakePostHog(max_event_bytes=300) as server,
+        FakePostHog(max_event_bytes=800) as server,
         httpx.Client(base_url=server.url, verify=PLAIN_HTTP) as http,
     ):
-        response = post(http, make_batch(small, large))
+        response = post(http, make_batch(small, large, after))
 
     assert (response.status_code, response.text) == (
         413,
-        "batch[1]: is larger than 300 bytes",
+        "batch[1]: is larger than 800 bytes",
     )
-    assert server.deliveries == []
+    assert [e.uuid for e in server.deliveries] == [UUID_A]
+
+
+def kafka_message_bytes(event: dict[str, Any], stored: StoredEvent) -> int:
+    """capture's CapturedEvent for ``event``, as the reference describes it."""
+    message = {
+        "uuid": stored.uuid,
+        "distinct_id": stored.distinct_id,
+        "ip": "127.0.0.1",
+        "data": json.dumps(event, ensure_ascii=False, separators=(",", ":")),
+        "now": stored.received_at.isoformat(),
+        "token": KEY,
+    }
+    return len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+@pytest.mark.parametrize(
+    "blob",
+    ["x" * 600, '"' * 300 + "x" * 300, "\\" * 300 + "x" * 300, "\n" * 600],
+    ids=["plain", "quotes", "backslashes", "newlines"],
+)
+def test_the_event_limit_applies_to_the_kafka_message_holding_its_escaped_json(
+    blob: str,
+):
+    event = make_event(properties={"blob": blob})
+    with (
+        FakePostHog(clock=lambda: NOW) as probe,
+        httpx.Client(base_url=probe.url, verify=PLAIN_HTTP) as http,
+    ):
+        post(http, make_batch(event))
+        (stored,) = probe.deliveries
+    size = kafka_message_bytes(event, stored)
+
+    outcomes = []
+    for limit in (size - 1, size):
+        with (
+            FakePostHog(clock=lambda: NOW, max_event_bytes=limit) as server,
+            httpx.Client(base_url=server.url, verify=PLAIN_HTTP) as http,
+        ):
+            outcomes.append(post(http, make_batch(event)).status_code)
+
+    # The limit falls exactly at the message's size, whatever the escapes cost.
+    assert outcomes == [413, 200]
 
 
 def test_oversized_performance_events_are_dropped_not_measured():
-    dropped = make_event(event="$performance_event", properties={"blob": "x" * 400})
+    dropped = make_event(event="$performance_event", properties={"blob": "x" * 900})
 
     with (
-        FakePostHog(max_event_bytes=300) as server,
+        FakePostHog(max_event_bytes=800) as server,
         httpx.Client(base_url=server.url, verify=PLAIN_HTTP) as http,
     ):
         response = post(http, make_batch(dropped, make_event()))
@@ -861,6 +907,14 @@ WARNING_CASES = {
     "illegal-id-zero": (
         {"distinct_id": 0},
         f'cannot_merge_with_illegal_distinct_id: {SHIPPED}: "0"',
+    ),
+    "illegal-id-null-text": (
+        {"distinct_id": "null"},
+        f'cannot_merge_with_illegal_distinct_id: {SHIPPED}: "null"',
+    ),
+    "illegal-id-undefined": (
+        {"distinct_id": "undefined"},
+        f'cannot_merge_with_illegal_distinct_id: {SHIPPED}: "undefined"',
     ),
     "long-name": (
         {"event": "e" * 201},

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import SettingsError
-from bridge.settings import parse_settings
+from bridge.settings import Settings, load_settings, parse_settings
 
 CONFIG = Path("/etc/logbridge/bridge.yaml")
 
@@ -111,7 +111,8 @@ def test_the_key_never_shows_in_repr() -> None:
         (
             "batch:\n  max_evnets: 10\n",
             "bridge.yaml:2:3: error: batch.max_evnets: unknown key 'max_evnets'; expected "
-            "one of max_bytes, max_event_bytes, max_events, max_wait_seconds "
+            "one of max_bytes, max_event_bytes, max_events, max_wait_seconds, "
+            "solo_event_bytes "
             "(did you mean 'max_events'?)",
         ),
         (
@@ -138,8 +139,8 @@ def test_the_key_never_shows_in_repr() -> None:
         ),
         (
             "posthog:\n  host: ftp://x\n",
-            "bridge.yaml:2:9: error: posthog.host: expected an http(s) URL, got a string"
-            " of 7 characters (hint: e.g. https://eu.i.posthog.com)",
+            "bridge.yaml:2:9: error: posthog.host: expected an http(s) URL, us or eu, got a string"
+            " of 7 characters (hint: e.g. eu, or https://eu.i.posthog.com)",
         ),
         (
             "batch:\n  max_events: 1\n  max_events: 2\n",
@@ -197,8 +198,8 @@ KEY = "phc_Zk3q8Vb2Lm9Xw4Tn7Pr1Ys6Hd5Jc0Fg2Ka8Ub3Qe123"
         ),
         (
             f"posthog:\n  host: {KEY}\n",
-            "bridge.yaml:2:9: error: posthog.host: expected an http(s) URL, got a"
-            " string of 47 characters (hint: e.g. https://eu.i.posthog.com)",
+            "bridge.yaml:2:9: error: posthog.host: expected an http(s) URL, us or eu, got a"
+            " string of 47 characters (hint: e.g. eu, or https://eu.i.posthog.com)",
         ),
         (
             f"batch:\n  max_events: {KEY}\n",
@@ -241,6 +242,196 @@ def test_a_host_with_a_password_is_not_quoted_from_the_environment():
     errors = _errors("", env={"POSTHOG_HOST": "ftp://user:hunter2@example.com"})
 
     assert errors == [
-        "POSTHOG_HOST:1:1: error: expected an http(s) URL, got a string of 30"
-        " characters (hint: e.g. https://eu.i.posthog.com)"
+        "POSTHOG_HOST:1:1: error: expected an http(s) URL, us or eu, got a string of 30"
+        " characters (hint: e.g. eu, or https://eu.i.posthog.com)"
     ]
+
+
+# -- hosts -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("us", "https://us.i.posthog.com"),
+        ("eu", "https://eu.i.posthog.com"),
+        ("EU", "https://eu.i.posthog.com"),
+        ("app.posthog.com", "https://us.i.posthog.com"),
+        ("https://app.posthog.com/", "https://us.i.posthog.com"),
+        ("https://us.posthog.com", "https://us.i.posthog.com"),
+        ("https://eu.posthog.com", "https://eu.i.posthog.com"),
+        ("https://posthog.example.com/", "https://posthog.example.com"),
+    ],
+    ids=[
+        "us",
+        "eu",
+        "upper-case",
+        "app-bare",
+        "app-url",
+        "us-app",
+        "eu-app",
+        "self-hosted",
+    ],
+)
+def test_hosts_as_users_write_them(written: str, expected: str) -> None:
+    from_file = _parse(f"posthog:\n  host: {written}\n").posthog.host
+    from_env = _parse("", env={"POSTHOG_HOST": written}).posthog.host
+
+    assert (from_file, from_env) == (expected, expected)
+
+
+# -- historical_migration ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("", "auto"),
+        ("auto", "auto"),
+        ("always", "always"),
+        ("never", "never"),
+        ("true", "always"),
+        ("false", "never"),
+    ],
+    ids=["default", "auto", "always", "never", "old-true", "old-false"],
+)
+def test_historical_migration_modes(written: str, expected: str) -> None:
+    text = f"posthog:\n  historical_migration: {written}\n" if written else ""
+
+    assert _parse(text).posthog.historical_migration == expected
+
+
+def test_an_unknown_historical_mode_is_an_error() -> None:
+    assert _errors("posthog:\n  historical_migration: sometimes\n") == [
+        "bridge.yaml:2:25: error: posthog.historical_migration: expected one of auto,"
+        " always, never, got 'sometimes'"
+    ]
+
+
+def test_solo_event_bytes_defaults_to_posthog_gos_message_cap() -> None:
+    assert _parse("").batch.solo_event_bytes == 500_000
+    assert _parse("batch:\n  solo_event_bytes: 8192\n").batch.solo_event_bytes == 8192
+
+
+# -- keys capture would refuse -----------------------------------------------------------
+
+PERSONAL = "phx_Zk3q8Vb2Lm9Xw4Tn7Pr1Ys6Hd5Jc0Fg2Ka8Ub3Qe123"
+PERSONAL_MESSAGE = (
+    "this is a personal API key (phx_...), which PostHog refuses for sending events"
+    " (hint: use the project API key (phc_...) from the project's settings)"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "files", "where"),
+    [
+        (
+            f"posthog:\n  api_key: {PERSONAL}\n",
+            {},
+            {},
+            "bridge.yaml:2:12: error: posthog.api_key:",
+        ),
+        ("", {"POSTHOG_API_KEY": PERSONAL}, {}, "POSTHOG_API_KEY:1:1: error:"),
+        (
+            "posthog:\n  api_key_file: key\n",
+            {},
+            {"/etc/logbridge/key": PERSONAL + "\n"},
+            "bridge.yaml:2:17: error: posthog.api_key_file:",
+        ),
+        (
+            "",
+            {"CREDENTIALS_DIRECTORY": "/run/credentials/x"},
+            {"/run/credentials/x/posthog_api_key": PERSONAL},
+            "/run/credentials/x/posthog_api_key:1:1: error:",
+        ),
+    ],
+    ids=["in-the-file", "environment", "key-file", "credential"],
+)
+def test_a_personal_key_is_refused_where_it_comes_from(text, env, files, where):
+    with pytest.raises(SettingsError) as caught:
+        _parse(text, env, files)
+
+    errors = [str(p) for p in caught.value.problems]
+    assert errors == [f"{where} {PERSONAL_MESSAGE}"]
+    assert PERSONAL[4:] not in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (
+            "phc_" + "a" * 61,
+            "the API key is 65 characters long; PostHog refuses keys longer than 64",
+        ),
+        (
+            "phc_clé",
+            "the API key holds a character PostHog refuses (non-ASCII or NUL)",
+        ),
+    ],
+    ids=["too-long", "non-ascii"],
+)
+def test_keys_capture_refuses_are_errors(key: str, message: str) -> None:
+    assert _errors("", env={"POSTHOG_API_KEY": key}) == [
+        f"POSTHOG_API_KEY:1:1: error: {message}"
+    ]
+
+
+# -- ca_bundle ---------------------------------------------------------------------------
+
+CERTS = Path(__file__).parent / "certs"
+
+
+def _load(tmp_path: Path, text: str) -> list[str] | Settings:
+    config = tmp_path / "bridge.yaml"
+    config.write_text(text)
+    try:
+        return load_settings(config)
+    except SettingsError as exc:
+        return [str(p).replace(str(tmp_path), "TMP") for p in exc.problems]
+
+
+def test_a_ca_bundle_is_resolved_and_checked(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_bytes((CERTS / "ca.pem").read_bytes())
+
+    settings = _load(tmp_path, "posthog:\n  ca_bundle: ca.pem\n")
+
+    assert isinstance(settings, Settings)
+    assert settings.posthog.ca_bundle == tmp_path / "ca.pem"
+    assert _parse("").posthog.ca_bundle is None
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        (
+            "missing.pem",
+            None,
+            "TMP/bridge.yaml:2:14: error: posthog.ca_bundle: no such file:"
+            " 'TMP/missing.pem'",
+        ),
+        (
+            "junk.pem",
+            b"not a certificate\n",
+            "TMP/bridge.yaml:2:14: error: posthog.ca_bundle: 'TMP/junk.pem': no CA"
+            " certificate could be read from it (expected PEM)",
+        ),
+        (
+            "folder",
+            "dir",
+            "TMP/bridge.yaml:2:14: error: posthog.ca_bundle: cannot read the file"
+            " 'TMP/folder': Is a directory",
+        ),
+    ],
+    ids=["missing", "not-pem", "a-folder"],
+)
+def test_a_ca_bundle_that_cannot_serve_is_an_error(
+    tmp_path: Path, name: str, content: bytes | str | None, expected: str
+) -> None:
+    if content == "dir":
+        (tmp_path / name).mkdir()
+    elif isinstance(content, bytes):
+        (tmp_path / name).write_bytes(content)
+
+    errors = _load(tmp_path, f"posthog:\n  ca_bundle: {name}\n")
+
+    assert errors == [expected]

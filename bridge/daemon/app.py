@@ -24,6 +24,7 @@ import fcntl
 import functools
 import os
 import signal
+import ssl
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,11 +216,18 @@ class Daemon:
             await store.close()
 
     def _make_client(self) -> httpx.AsyncClient | None:
-        if not self.settings.posthog.api_key:
+        posthog = self.settings.posthog
+        if not posthog.api_key:
             return None
+        # A private CA replaces the public ones: the host is the only server it
+        # talks to. `logbridge check` has read the file already.
+        verify: ssl.SSLContext | bool = True
+        if posthog.ca_bundle is not None:
+            verify = ssl.create_default_context(cafile=str(posthog.ca_bundle))
         return httpx.AsyncClient(
-            timeout=self.settings.posthog.timeout_seconds,
+            timeout=posthog.timeout_seconds,
             headers={"User-Agent": f"logbridge/{__version__}"},
+            verify=verify,
         )
 
     async def _start_server(self, rt: _Runtime) -> HealthServer | None:

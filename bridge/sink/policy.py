@@ -142,12 +142,17 @@ def backoff_seconds(
     """
     The pause before re-sending after ``attempt`` failures (0 for the first retry).
 
-    Full jitter: ``rand() * min(cap, initial * 2**attempt)``, spreading the retries of
-    many bridges over the window; ``retry_after`` is a floor, itself capped at
+    Jitter above a floor: uniform between ``initial`` and a ceiling that doubles from
+    ``2 * initial`` up to ``cap``, so the retries of many bridges spread out, yet none
+    comes sooner than ``initial`` (full jitter from 0 could retry after a few
+    milliseconds; posthog-python waits 1 s, 2 s, 4 s: ``max(min(2**n, 30),
+    Retry-After)``, reference §5.3). ``retry_after`` is a floor too, itself capped at
     ``MAX_RETRY_AFTER_SECONDS``.
     """
-    exponent = min(max(attempt, 0), _MAX_EXPONENT)
-    delay = rand() * min(cap, initial * 2.0**exponent)
+    exponent = min(max(attempt, 0), _MAX_EXPONENT) + 1
+    floor = min(initial, cap)
+    ceiling = min(cap, initial * 2.0**exponent)
+    delay = floor + rand() * (ceiling - floor)
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
     return delay

@@ -15,12 +15,18 @@ Invariants:
 
 Theory of operation: ``run`` waits until a batch is due (``batch.max_events`` spooled,
 or the oldest event has waited ``batch.max_wait_seconds``), fetches the oldest events
-and delivers them: events over ``batch.max_event_bytes`` go to the dead letters unsent;
-the rest are posted, and the ``Outcome`` of each attempt says what next. A work stack
-holds the halves of split batches, so one poison event among n is found in about
-2·log2(n) requests while the others are delivered. All waiting goes through the
-injected ``Clock``; a stop request interrupts any wait. ``drain`` is the bounded flush
-the daemon runs at shutdown and for ``--once``.
+and delivers them. First it screens them, unsent: an event whose captured size
+(``batcher.captured_size``) is over ``batch.max_event_bytes``, or that capture would
+refuse with a 400 (``validation.find_refusal``), goes to the dead letters with the
+reason. The rest are cut into requests (``batcher.plan_requests``): historical and
+live lanes apart, an event over ``batch.solo_event_bytes`` alone, so that a 413 can
+only be about that one event (capture stores the events before an oversize one
+before answering 413, and sending them again would duplicate them). Each request is
+posted, and the ``Outcome`` of each attempt says what next. A work stack holds the
+halves of split batches, so one poison event among n is found in about 2·log2(n)
+requests while the others are delivered. All waiting goes through the injected
+``Clock``; a stop request interrupts any wait. ``drain`` is the bounded flush the
+daemon runs at shutdown and for ``--once``.
 """
 
 from __future__ import annotations
@@ -41,9 +47,16 @@ import structlog
 from bridge import __version__
 from bridge.clock import Clock
 from bridge.settings import Settings
-from bridge.sink.batcher import render_batch, split_batch
+from bridge.sink.batcher import (
+    captured_size,
+    historical_cutoff,
+    plan_requests,
+    render_batch,
+    split_batch,
+)
 from bridge.sink.policy import Action, Outcome, backoff_seconds, classify_response
 from bridge.sink.redaction import redact_secret
+from bridge.sink.validation import find_refusal
 from bridge.spool.rows import decode_event
 from bridge.spool.store import AsyncStore, SpooledEvent
 
@@ -69,6 +82,8 @@ class SinkCounters:
     bytes_sent: int = 0
     splits: int = 0
     deadletters: int = 0
+    # Events delivered in requests flagged historical_migration.
+    historical_events: int = 0
     # By status code, "network" when there was no response.
     retries: Counter[str] = field(default_factory=Counter)
 
@@ -239,19 +254,14 @@ class Sink:
 
     async def _deliver(self, events: Sequence[SpooledEvent], limit: _Limit) -> bool:
         """Settle every event of ``events``; False if the limit stopped it first."""
-        max_event = self._batch.max_event_bytes
-        too_large = [e for e in events if len(e.body) > max_event]
-        if too_large:
-            await self._quarantine(too_large, None, "", "event too large")
-        work: list[Sequence[SpooledEvent]] = []
-        sendable = [e for e in events if len(e.body) <= max_event]
-        if sendable:
-            work.append(sendable)
+        requests = await self._screen(events)
+        # A stack: the next request on top, then the halves of a split one.
+        work = requests[::-1]
         while work:
             if limit.stop.is_set() or self._past(limit.deadline):
                 return False
-            batch = work.pop()
-            attempt = await self._settle(batch, limit)
+            batch, historical = work.pop()
+            attempt = await self._settle(batch, historical, limit)
             if attempt is None:
                 return False
             outcome = attempt.outcome
@@ -261,19 +271,73 @@ class Sink:
                 )
             elif outcome.action in {Action.SPLIT, Action.BISECT}:
                 first, second = split_batch(batch)
-                work += [second, first]
-                self.counters.splits += 1
-                self._log.info(
-                    "batch_split",
-                    events=len(batch),
-                    status=outcome.status,
-                    error=outcome.reason,
-                )
-                await self._record_error(attempt.error)
+                work += [(second, historical), (first, historical)]
+                await self._split(batch, attempt)
         return True
 
+    async def _screen(
+        self, events: Sequence[SpooledEvent]
+    ) -> list[tuple[Sequence[SpooledEvent], bool]]:
+        """
+        Dead-letter, unsent, what capture would refuse; cut the rest into requests.
+
+        Returns each request's events and whether it is historical, in sending order.
+        """
+        max_event = self._batch.max_event_bytes
+        kept: list[SpooledEvent] = []
+        sizes: list[int] = []
+        for event in events:
+            size = captured_size(event.body)
+            if size > max_event:
+                reason = (
+                    f"event too large: {size} bytes as captured, over"
+                    f" batch.max_event_bytes ({max_event})"
+                )
+                await self._quarantine([event], None, "", reason, size=size)
+            elif (refusal := find_refusal(event.body)) is not None:
+                reason = f"refused before sending: {refusal}"
+                await self._quarantine([event], None, "", reason, size=size)
+            else:
+                kept.append(event)
+                sizes.append(size)
+        plan = plan_requests(
+            [event.body for event in kept],
+            sizes,
+            mode=self._posthog.historical_migration,
+            cutoff=historical_cutoff(self._clock.now()),
+            solo_bytes=self._batch.solo_event_bytes,
+        )
+        return [([kept[i] for i in r.indexes], r.historical) for r in plan]
+
+    async def _split(self, batch: Sequence[SpooledEvent], attempt: _Attempt) -> None:
+        outcome = attempt.outcome
+        self.counters.splits += 1
+        if outcome.status == 413:
+            # Every event here is under batch.solo_event_bytes, yet capture found one
+            # too large: its limit is lower than that. The events before the one it
+            # refused are stored already; their copies carry the same uuid and
+            # timestamp, so PostHog keeps one of each.
+            self._log.warning(
+                "batch_split",
+                events=len(batch),
+                status=outcome.status,
+                error=f"{outcome.reason}; lower batch.solo_event_bytes",
+            )
+            await self._record_error(
+                f"{attempt.error}: a request of events under batch.solo_event_bytes"
+                " was too large; lower batch.solo_event_bytes"
+            )
+            return
+        self._log.info(
+            "batch_split",
+            events=len(batch),
+            status=outcome.status,
+            error=outcome.reason,
+        )
+        await self._record_error(attempt.error)
+
     async def _settle(
-        self, batch: Sequence[SpooledEvent], limit: _Limit
+        self, batch: Sequence[SpooledEvent], historical: bool, limit: _Limit
     ) -> _Attempt | None:
         """
         Post ``batch`` until PostHog answers something other than "later".
@@ -284,7 +348,7 @@ class Sink:
         body = render_batch(
             self._key,
             [event.body for event in batch],
-            historical_migration=self._posthog.historical_migration,
+            historical_migration=historical,
         )
         payload = b""
         if not self.dry_run:
@@ -292,7 +356,7 @@ class Sink:
             payload = await asyncio.to_thread(gzip.compress, body, GZIP_LEVEL, mtime=0)
         failures = 0
         while True:
-            attempt = await self._post(batch, payload)
+            attempt = await self._post(batch, historical, payload)
             action = attempt.outcome.action
             if action is Action.RETRY:
                 delay = self._backoff(failures, attempt, len(batch))
@@ -308,12 +372,16 @@ class Sink:
                     return None
             else:
                 if action is Action.ACK:
-                    await self._acked(batch, attempt, len(body), len(payload))
+                    await self._acked(
+                        batch, historical, attempt, len(body), len(payload)
+                    )
                 return attempt
 
-    async def _post(self, batch: Sequence[SpooledEvent], payload: bytes) -> _Attempt:
+    async def _post(
+        self, batch: Sequence[SpooledEvent], historical: bool, payload: bytes
+    ) -> _Attempt:
         if self._client is None:
-            self._dry_run_out(self._render_dry_run(batch))
+            self._dry_run_out(self._render_dry_run(batch, historical))
             return _Attempt(Outcome(Action.ACK, None, None, "dry run"), "", "", 0.0)
         started = self._clock.monotonic()
         self.in_flight_since = started
@@ -385,12 +453,19 @@ class Sink:
     # -- results -----------------------------------------------------------------------
 
     async def _acked(
-        self, batch: Sequence[SpooledEvent], attempt: _Attempt, size: int, sent: int
+        self,
+        batch: Sequence[SpooledEvent],
+        historical: bool,
+        attempt: _Attempt,
+        size: int,
+        sent: int,
     ) -> None:
         await self._store.delete([event.id for event in batch])
         self.counters.batches_sent += 1
         self.counters.events_sent += len(batch)
         self.counters.bytes_sent += sent
+        if historical:
+            self.counters.historical_events += len(batch)
         if self.halted:
             self.halted = False
             self._log.info("sink_resumed", status=attempt.outcome.status)
@@ -401,6 +476,7 @@ class Sink:
             gzip_bytes=sent,
             status=attempt.outcome.status,
             duration_s=round(attempt.duration_s, 3),
+            historical=historical,
             dry_run=self.dry_run,
         )
 
@@ -410,6 +486,8 @@ class Sink:
         status: int | None,
         response: str,
         reason: str,
+        *,
+        size: int | None = None,
     ) -> None:
         await self._store.quarantine(
             events,
@@ -419,9 +497,15 @@ class Sink:
             now=self._clock.now().timestamp(),
         )
         self.counters.deadletters += len(events)
+        extra = {} if size is None else {"bytes": size}
         for event in events:
             self._log.error(
-                "event_quarantined", uuid=event.uuid, status=status, error=reason
+                "event_quarantined",
+                uuid=event.uuid,
+                rule=event.rule,
+                status=status,
+                error=reason,
+                **extra,
             )
         await self._record_error(f"{len(events)} event(s) quarantined: {reason}")
 
@@ -448,11 +532,11 @@ class Sink:
     def _redact(self, text: str) -> str:
         return redact_secret(text, self._key)
 
-    def _render_dry_run(self, batch: Sequence[SpooledEvent]) -> bytes:
+    def _render_dry_run(self, batch: Sequence[SpooledEvent], historical: bool) -> bytes:
         document: dict[str, object] = {
             "batch": [decode_event(event.body) for event in batch]
         }
-        if self._posthog.historical_migration:
+        if historical:
             document["historical_migration"] = True
         return orjson.dumps(document, option=orjson.OPT_INDENT_2)
 

@@ -74,8 +74,8 @@ def test_a_broken_config_is_reported_with_its_position(workspace: Workspace) -> 
     assert result.returncode == 2
     assert result.stderr.splitlines()[0] == (
         "bridge.yaml:2:3: error: batch.max_evnets: unknown key 'max_evnets'; expected one "
-        "of max_bytes, max_event_bytes, max_events, max_wait_seconds "
-        "(did you mean 'max_events'?)"
+        "of max_bytes, max_event_bytes, max_events, max_wait_seconds, "
+        "solo_event_bytes (did you mean 'max_events'?)"
     )
 
 
@@ -101,3 +101,38 @@ def test_a_key_written_where_a_mapping_belongs_is_not_printed(
     assert "posthog: expected a mapping, got a string of 47 characters" in result.stderr
     for text in (result.stdout, result.stderr, run.stdout, run.stderr):
         assert key[4:12] not in text
+
+
+def test_a_personal_key_is_refused_at_check_time_without_being_shown(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+    personal = "phx_" + "Q7kd93LxP0aZr5Tm2Wn8Yb4Hc6Jf1Ge3Sv9Ut5"
+    workspace.env["POSTHOG_API_KEY"] = personal
+
+    result = _check(workspace)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "POSTHOG_API_KEY:1:1: error: this is a personal API key (phx_...), which"
+        " PostHog refuses for sending events (hint: use the project API key"
+        " (phc_...) from the project's settings)",
+        "1 error in 1 file",
+    ]
+    assert personal[4:] not in result.stderr + result.stdout
+
+
+def test_a_missing_ca_bundle_is_an_error_at_check_time(workspace: Workspace) -> None:
+    workspace.write_rules(order_rules())
+    config = workspace.write_config()
+    config.write_text(
+        config.read_text().replace("posthog:\n", "posthog:\n  ca_bundle: ca.pem\n")
+    )
+
+    result = _check(workspace)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        f"bridge.yaml:4:14: error: posthog.ca_bundle: no such file:"
+        f" '{workspace.root / 'ca.pem'}'"
+    )

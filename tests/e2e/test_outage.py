@@ -3,6 +3,7 @@ arrives, and the daemon never retries sooner than Retry-After said."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from tests.e2e.conftest import Workspace
@@ -51,3 +52,27 @@ def test_outage_then_rate_limit_then_recovery(
     assert len(gaps_after_429) == 2
     assert all(gap >= 1.0 for gap in gaps_after_429)
     assert {e.uuid for e in posthog.dedup_view().values()} == expected
+
+
+def test_every_retry_waits_at_least_the_initial_delay(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    config = workspace.write_config()
+    config.write_text(
+        config.read_text().replace("initial_seconds: 0.05", "initial_seconds: 0.3")
+    )
+    workspace.write_rules(order_rules(start_at="beginning"))
+    LogWriter(workspace.logs / "app.log").append(range(10))
+    posthog.push_faults(*[Fault(status=503)] * 3, Fault(status=429, retry_after="0"))
+
+    result = workspace.run_once()
+
+    assert result.returncode == 0, result.stderr.decode()
+    captures = [r for r in posthog.requests if r.is_capture]
+    gaps = [
+        later.arrived_monotonic - earlier.arrived_monotonic
+        for earlier, later in itertools.pairwise(captures)
+        if earlier.status != 200
+    ]
+    assert len(gaps) == 4
+    assert min(gaps) >= 0.3, gaps

@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import orjson
 
-__all__ = ["FakeClock", "FakePostHog", "Reply"]
+__all__ = ["POISON", "FakeClock", "FakePostHog", "Reply"]
+
+POISON = "poison"
 
 
 class FakeClock:
@@ -50,8 +52,9 @@ class FakePostHog:
     A capture endpoint for ``httpx.MockTransport``.
 
     Scripted replies (or exceptions to raise) are used first, in order; after that it
-    answers like capture: 400 for an empty distinct_id, 413 over ``max_events``,
-    otherwise 200.
+    answers like capture: 400 for an event whose distinct_id is ``poison`` (standing
+    for whatever capture refuses that the sink cannot foresee), 413 over
+    ``max_events``, otherwise 200.
     """
 
     script: list[Reply | Exception] = field(default_factory=list)
@@ -77,8 +80,8 @@ class FakePostHog:
     def _reply(self, batch: list[dict[str, Any]]) -> Reply | Exception:
         if self.script:
             return self.script.pop(0)
-        if any(event["distinct_id"] == "" for event in batch):
-            return Reply(400, text="event submitted with an empty distinct_id")
+        if any(event["distinct_id"] == POISON for event in batch):
+            return Reply(400, text="event refused")
         if self.max_events is not None and len(batch) > self.max_events:
             return Reply(413, text="payload too large")
         return Reply(200, text='{"status":1}')

@@ -114,13 +114,14 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
 @pytest.mark.parametrize(
     ("attempt", "rand", "retry_after", "expected"),
     [
-        (0, 1.0, None, 1.0),
-        (1, 1.0, None, 2.0),
-        (3, 0.5, None, 4.0),
+        (0, 1.0, None, 2.0),
+        (1, 1.0, None, 4.0),
+        (2, 0.5, None, 4.5),
         (10, 1.0, None, 30.0),
         (10_000, 1.0, None, 30.0),
-        (-1, 1.0, None, 1.0),
-        (0, 0.0, None, 0.0),
+        (-1, 1.0, None, 2.0),
+        (0, 0.0, None, 1.0),
+        (7, 0.0, None, 1.0),
         (0, 0.5, 7.0, 7.0),
         (5, 1.0, 7.0, 30.0),
         (0, 0.5, 86_400.0, MAX_RETRY_AFTER_SECONDS),
@@ -132,7 +133,8 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
         "capped",
         "huge-attempt",
         "negative-attempt",
-        "zero-jitter",
+        "zero-jitter-is-the-floor",
+        "late-zero-jitter-is-the-floor",
         "retry-after-floor",
         "backoff-above-floor",
         "floor-capped",
@@ -153,12 +155,20 @@ def test_backoff_seconds(
     rand=st.floats(0.0, 1.0, exclude_max=True),
     retry_after=st.none() | st.floats(0.0, 1e9),
 )
-def test_backoff_stays_between_the_floor_and_the_caps(
+def test_backoff_stays_between_the_floors_and_the_caps(
     attempt: int, rand: float, retry_after: float | None
 ) -> None:
     delay = backoff_seconds(
         attempt, initial=0.5, cap=30.0, retry_after=retry_after, rand=lambda: rand
     )
 
-    floor = 0.0 if retry_after is None else min(retry_after, MAX_RETRY_AFTER_SECONDS)
+    floor = 0.5
+    if retry_after is not None:
+        floor = max(floor, min(retry_after, MAX_RETRY_AFTER_SECONDS))
     assert floor <= delay <= max(30.0, floor)
+
+
+def test_the_cap_wins_over_a_larger_initial_delay() -> None:
+    delay = backoff_seconds(0, initial=5.0, cap=2.0, retry_after=None, rand=lambda: 0.5)
+
+    assert delay == 2.0

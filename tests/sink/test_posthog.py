@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import orjson
@@ -16,10 +17,11 @@ from structlog.testing import capture_logs
 
 from bridge.model import Event, event_uuid
 from bridge.settings import BatchSettings, PostHogSettings, RetrySettings, Settings
+from bridge.sink.batcher import CAPTURE_ENVELOPE_BYTES
 from bridge.sink.posthog import Sink
 from bridge.spool.rows import decode_event, encode_event
 from bridge.spool.store import AsyncStore, SpoolStats, Store
-from tests.sink.fakes import FakeClock, FakePostHog, Reply
+from tests.sink.fakes import POISON, FakeClock, FakePostHog, Reply
 
 KEY = "phc_s3cr3t_project_key"
 HOST = "https://ph.example"
@@ -43,7 +45,7 @@ def settings(
     tmp_path: Path,
     *,
     api_key: str | None = KEY,
-    historical_migration: bool = False,
+    historical_migration: Literal["auto", "always", "never"] = "never",
     **batch: Any,
 ) -> Settings:
     return Settings(
@@ -82,13 +84,20 @@ def make_sink(
     )
 
 
-def event(n: int, *, distinct_id: str = "user-1", size: int = 0) -> Event:
+def event(
+    n: int,
+    *,
+    distinct_id: str = "user-1",
+    size: int = 0,
+    pad: str = "x",
+    at: datetime | None = None,
+) -> Event:
     return Event(
         uuid=event_uuid("shop", "f1", n, "order"),
         name="order_paid",
         distinct_id=distinct_id,
-        timestamp=datetime(2026, 1, 1, 0, 0, n % 60, tzinfo=UTC),
-        properties={"n": n, "pad": "x" * size},
+        timestamp=at or datetime(2026, 1, 1, 0, 0, n % 60, tzinfo=UTC),
+        properties={"n": n, "pad": pad * size},
         rule="order",
         source="shop",
     )
@@ -147,7 +156,7 @@ async def test_historical_migration_is_sent_when_configured(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
     server = FakePostHog()
-    sink = make_sink(store, clock, tmp_path, server, historical_migration=True)
+    sink = make_sink(store, clock, tmp_path, server, historical_migration="always")
     await spool(store, clock, event(1))
 
     await sink.drain(10.0)
@@ -209,12 +218,12 @@ async def test_network_errors_back_off_exponentially(
 
     await sink.drain(60.0)
 
-    assert clock.sleeps == [1.0, 2.0]
+    assert clock.sleeps == [2.0, 4.0]
     assert numbers(server.delivered) == [1]
     assert sink.counters.retries == {"network": 2}
     assert sink.last_error == "no response: ReadTimeout: slow"
     assert await store.get_meta("last_send_error") == (
-        "2026-01-01T00:00:01+00:00 no response: ReadTimeout: slow"
+        "2026-01-01T00:00:02+00:00 no response: ReadTimeout: slow"
     )
 
 
@@ -284,12 +293,13 @@ async def test_a_413_splits_the_batch_until_the_halves_fit(
     assert server.sizes == [5, 2, 3, 1, 2]
     assert numbers(server.delivered) == [0, 1, 2, 3, 4]
     assert sink.counters.splits == 2
+    # Capture found an event too large among events under solo_event_bytes.
     assert {
         "event": "batch_split",
-        "log_level": "info",
+        "log_level": "warning",
         "events": 5,
         "status": 413,
-        "error": "too large",
+        "error": "too large; lower batch.solo_event_bytes",
     } in logs
 
 
@@ -317,7 +327,7 @@ async def test_a_400_bisects_to_the_bad_event_and_delivers_the_rest(
 ) -> None:
     server = FakePostHog()
     sink = make_sink(store, clock, tmp_path, server)
-    events = [event(n, distinct_id="" if n == 5 else "user-1") for n in range(8)]
+    events = [event(n, distinct_id=POISON if n == 5 else "user-1") for n in range(8)]
     await spool(store, clock, *events)
 
     with capture_logs() as logs:
@@ -331,13 +341,14 @@ async def test_a_400_bisects_to_the_bad_event_and_delivers_the_rest(
     assert (dead.uuid, dead.status, dead.response, dead.reason) == (
         events[5].uuid,
         400,
-        "event submitted with an empty distinct_id",
+        "event refused",
         "rejected",
     )
     assert {
         "event": "event_quarantined",
         "log_level": "error",
         "uuid": events[5].uuid,
+        "rule": "order",
         "status": 400,
         "error": "rejected",
     } in logs
@@ -348,20 +359,37 @@ async def test_an_event_over_max_event_bytes_is_quarantined_unsent(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
     server = FakePostHog()
-    sink = make_sink(store, clock, tmp_path, server, max_event_bytes=1000)
-    await spool(store, clock, event(1), event(2, size=2000), event(3))
+    sink = make_sink(store, clock, tmp_path, server, max_event_bytes=4000)
+    quoted = event(2, size=600, pad='"')
+    (_, body, _) = await spool(store, clock, event(1), quoted, event(3))
 
-    drained = await sink.drain(10.0)
+    with capture_logs() as logs:
+        drained = await sink.drain(10.0)
 
     assert drained
     assert numbers(server.delivered) == [1, 3]
     (dead,) = await store.call(lambda s: s.list_deadletters())
+    # Under the limit as plain JSON; over it once escaped into capture's message.
+    size = len(json.dumps(body.decode())) + CAPTURE_ENVELOPE_BYTES
+    assert size > 4000 > len(body) + CAPTURE_ENVELOPE_BYTES
+    reason = (
+        f"event too large: {size} bytes as captured, over batch.max_event_bytes (4000)"
+    )
     assert (dead.uuid, dead.status, dead.response, dead.reason) == (
         event(2).uuid,
         None,
         "",
-        "event too large",
+        reason,
     )
+    assert {
+        "event": "event_quarantined",
+        "log_level": "error",
+        "uuid": event(2).uuid,
+        "rule": "order",
+        "status": None,
+        "error": reason,
+        "bytes": size,
+    } in logs
     # Quarantined from the middle of the batch, then the rest deleted: nothing left.
     assert await store.stats() == SpoolStats(
         events=0, bytes=0, oldest_created_at=None, deadletters=1
@@ -468,7 +496,9 @@ async def test_a_dry_run_prints_the_batches_without_the_key_and_acks(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
     out: list[bytes] = []
-    sink = make_sink(store, clock, tmp_path, None, out=out, historical_migration=True)
+    sink = make_sink(
+        store, clock, tmp_path, None, out=out, historical_migration="always"
+    )
     bodies = await spool(store, clock, event(1), event(2))
 
     drained = await sink.drain(10.0)
@@ -679,3 +709,122 @@ async def test_no_part_of_the_key_is_kept_from_a_long_answer(
     assert len(dead.response.encode()) <= 2048
     assert KEY[:8] not in dead.response
     assert "[redacted]" in dead.response
+
+
+# -- screening, solo events and lanes ------------------------------------------------
+
+
+async def test_events_capture_would_refuse_are_dead_lettered_unsent(
+    store: AsyncStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    server = FakePostHog()
+    sink = make_sink(store, clock, tmp_path, server)
+    events = [event(n, distinct_id="" if n in {2, 5} else "u") for n in range(8)]
+    await spool(store, clock, *events)
+
+    with capture_logs() as logs:
+        drained = await sink.drain(10.0)
+
+    assert drained
+    # One request, no bisection: capture never saw the two it would refuse.
+    assert server.sizes == [6]
+    assert numbers(server.delivered) == [0, 1, 3, 4, 6, 7]
+    letters = await store.call(lambda s: s.list_deadletters())
+    assert sorted((d.uuid, d.status, d.response, d.reason) for d in letters) == sorted(
+        (events[n].uuid, None, "", "refused before sending: distinct_id: is empty")
+        for n in (2, 5)
+    )
+    assert sink.counters.deadletters == 2
+    assert sink.counters.splits == 0
+    assert [e["event"] for e in logs].count("event_quarantined") == 2
+
+
+async def test_an_event_over_solo_event_bytes_travels_alone_in_order(
+    store: AsyncStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    server = FakePostHog()
+    sink = make_sink(store, clock, tmp_path, server, solo_event_bytes=3000)
+    big = event(2, size=1000)
+    await spool(store, clock, event(1), big, event(3), event(4))
+
+    await sink.drain(10.0)
+
+    assert server.sizes == [1, 1, 2]
+    assert numbers(server.delivered) == [1, 2, 3, 4]
+
+
+async def test_a_413_for_an_event_alone_dead_letters_it_and_resends_nothing(
+    store: AsyncStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    server = FakePostHog(
+        script=[Reply(200), Reply(413, text="event too large"), Reply(200)]
+    )
+    sink = make_sink(store, clock, tmp_path, server, solo_event_bytes=3000)
+    big = event(2, size=1000)
+    await spool(store, clock, event(1), big, event(3))
+
+    drained = await sink.drain(10.0)
+
+    assert drained
+    assert server.sizes == [1, 1, 1]
+    assert numbers(server.delivered) == [1, 3]
+    (dead,) = await store.call(lambda s: s.list_deadletters())
+    assert (dead.uuid, dead.status, dead.reason) == (big.uuid, 413, "too large")
+    assert sink.counters.splits == 0
+
+
+NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+
+
+async def test_old_events_go_in_historical_requests_and_live_ones_apart(
+    store: AsyncStore, tmp_path: Path
+) -> None:
+    clock = FakeClock(NOW)
+    server = FakePostHog()
+    sink = make_sink(store, clock, tmp_path, server, historical_migration="auto")
+    old, live = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 10, tzinfo=UTC)
+    await spool(
+        store,
+        clock,
+        event(1, at=old),
+        event(2, at=live),
+        event(3, at=old),
+        event(4, at=live),
+    )
+
+    with capture_logs() as logs:
+        await sink.drain(10.0)
+
+    assert [
+        (numbers(b["batch"]), b.get("historical_migration")) for b in server.bodies
+    ] == [
+        ([1, 3], True),
+        ([2, 4], None),
+    ]
+    assert sink.counters.historical_events == 2
+    sent = [e for e in logs if e["event"] == "batch_sent"]
+    assert [(e["events"], e["historical"]) for e in sent] == [(2, True), (2, False)]
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("never", [None]), ("always", [True])],
+    ids=["never", "always"],
+)
+async def test_the_historical_mode_overrides_the_age(
+    store: AsyncStore, tmp_path: Path, mode: str, expected: list[bool | None]
+) -> None:
+    clock = FakeClock(NOW)
+    server = FakePostHog()
+    sink = make_sink(store, clock, tmp_path, server, historical_migration=mode)
+    await spool(
+        store,
+        clock,
+        event(1, at=datetime(2026, 1, 1, tzinfo=UTC)),
+        event(2, at=NOW),
+    )
+
+    await sink.drain(10.0)
+
+    assert [b.get("historical_migration") for b in server.bodies] == expected
+    assert server.sizes == [2]
