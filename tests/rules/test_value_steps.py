@@ -166,7 +166,9 @@ def test_regex_captures_of_when_are_values_of_the_rule():
     }
 
 
-def _issues(spec: str, fields: dict[str, Any], extra: str = "") -> tuple[Any, list]:
+def _issues(
+    spec: str, fields: dict[str, Any], extra: str = ""
+) -> tuple[Any, list[Issue]]:
     ruleset = compile_text(rule_file(properties=f"{{p: {spec}}}", extra=extra))
     state = RuleState(ruleset)
     found = ruleset.apply(record(fields), state)
