@@ -125,11 +125,15 @@ class Line:
 
 @dataclass(slots=True)
 class Record:
-    """A parsed line: the fields of the line and when it was read."""
+    """
+    A parsed line: the fields of the line and when it was read; ``file_time`` is when
+    its file was last modified, as far as the reader knows (None: unknown).
+    """
 
     line: Line
     fields: Mapping[str, Any]
     read_at: datetime
+    file_time: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge import __version__
@@ -38,6 +38,8 @@ from bridge.spool.rows import encode_event
 __all__ = ["Pipeline", "PipelineStats", "PreparedChunk"]
 
 Row = tuple[str, bytes, str]
+# A UTF-8 byte-order mark, which only the start of a file may hold.
+_BOM = b"\xef\xbb\xbf"
 Needles = tuple[bytes | re.Pattern[bytes], ...]
 Matching = Callable[[Mapping[str, Any]], tuple[CompiledRule, ...]]
 
@@ -128,6 +130,8 @@ class Pipeline:
         self._geoip_disable = geoip_disable
         self._assemblers: dict[tuple[str, str], MultilineAssembler] = {}
         self._last: dict[str, Checkpoint] = {}
+        # Per file id, when its file was last modified (for year-less times).
+        self._file_times: dict[str, datetime | None] = {}
 
     def set_ruleset(self, ruleset: RuleSet) -> list[PreparedChunk]:
         """
@@ -157,6 +161,7 @@ class Pipeline:
             events = self.events_of(chunk, read_at, now)
             checkpoint = chunk.checkpoint
             self._last[checkpoint.file_id] = checkpoint
+            self._file_times[checkpoint.file_id] = _file_time(chunk.mtime_ns)
             prepared.append(
                 PreparedChunk(
                     checkpoint=self._held_back(checkpoint), rows=self._rows(events)
@@ -177,7 +182,9 @@ class Pipeline:
             records = assembler.flush(now, force=force)
             if not records:
                 continue
-            events = self._apply(source, records, read_at)
+            events = self._apply(
+                source, records, read_at, self._file_times.get(file_id)
+            )
             last = self._last.get(file_id)
             checkpoint = self._held_back(last) if last is not None else None
             if checkpoint is not None:
@@ -200,19 +207,21 @@ class Pipeline:
         name = chunk.checkpoint.source
         source = self.ruleset.source(name)
         block = chunk.block
+        file_time = _file_time(chunk.mtime_ns)
         if (
             block
             and source is not None
             and source.multiline is None
+            and not (chunk.start == 0 and block.startswith(_BOM))
             and _is_utf8(block)
         ):
             needles = self._literals.get(name)
             if source.format == "json":
-                return self._json_block(chunk, source, needles, read_at)
+                return self._json_block(chunk, source, needles, read_at, file_time)
             if needles is not None:
                 candidates = _candidates(chunk, needles)
                 self._count_block(chunk, len(candidates))
-                return self._apply(name, candidates, read_at)
+                return self._apply(name, candidates, read_at, file_time)
         stats = self.stats
         stats.lines[name] += len(chunk.lines)
         stats.too_long[name] += chunk.too_long
@@ -227,8 +236,8 @@ class Pipeline:
             records: list[Line] = []
             for line in chunk.lines:
                 records.extend(assembler.feed(line, now))
-            return self._apply(name, records, read_at)
-        return self._apply(name, chunk.lines, read_at)
+            return self._apply(name, records, read_at, file_time)
+        return self._apply(name, chunk.lines, read_at, file_time)
 
     def _count_block(self, chunk: Chunk, candidates: int | None) -> None:
         """Count a block's lines; ``candidates`` None: every line was parsed."""
@@ -247,6 +256,7 @@ class Pipeline:
         source: SourceDef,
         needles: Needles | None,
         read_at: datetime,
+        file_time: datetime | None,
     ) -> list[Event]:
         """
         The events of a block of JSON lines (valid UTF-8): the hot path.
@@ -269,12 +279,13 @@ class Pipeline:
             scan = scan_json_block(block, matching, candidates)
         for reason in scan.failures:
             stats.parse_errors[name, reason] += 1
+        stats.blank[name] += scan.blank
         unmatched = scan.dropped
         file_id, start = chunk.checkpoint.file_id, chunk.start
         events: list[Event] = []
         for begin, raw, fields, rules in scan.kept:
             line = Line(name, file_id, start + begin, raw.decode())
-            found = ruleset.emit(Record(line, fields, read_at), rules, state)
+            found = ruleset.emit(Record(line, fields, read_at, file_time), rules, state)
             if not found:
                 unmatched += 1
             events.extend(found)
@@ -283,7 +294,11 @@ class Pipeline:
         return events
 
     def _apply(
-        self, name: str, lines: Iterable[Line], read_at: datetime
+        self,
+        name: str,
+        lines: Iterable[Line],
+        read_at: datetime,
+        file_time: datetime | None = None,
     ) -> list[Event]:
         ruleset, state = self.ruleset, self.state
         source = ruleset.source(name)
@@ -294,13 +309,15 @@ class Pipeline:
                 # The source was removed by a reload while its file was still open.
                 stats.unmatched[name] += 1
                 continue
-            fields = source.parse(line.text)
+            text = line.text
+            if not text or text.isspace():
+                stats.blank[name] += 1
+                continue
+            fields = source.parse(text)
             if isinstance(fields, ParseFailure):
                 stats.parse_errors[name, fields.reason] += 1
                 continue
-            found = ruleset.apply(
-                Record(line=line, fields=fields, read_at=read_at), state
-            )
+            found = ruleset.apply(Record(line, fields, read_at, file_time), state)
             if not found:
                 stats.unmatched[name] += 1
             events.extend(found)
@@ -372,6 +389,10 @@ def _literals_by_source(ruleset: RuleSet) -> dict[str, Needles]:
         if literals is not None:
             found[source.name] = (*literals, ESCAPE)
     return found
+
+
+def _file_time(mtime_ns: int) -> datetime | None:
+    return datetime.fromtimestamp(mtime_ns / 1e9, UTC) if mtime_ns else None
 
 
 def _is_utf8(block: bytes) -> bool:

@@ -4,8 +4,9 @@ Invariants:
 
 - ``parse_json`` never raises, whatever the text; a line that is valid JSON but not
   an object is a failure, because rules address fields by name.
-- A leading byte-order mark is ignored; duplicate keys keep the last value (orjson
-  and the stdlib agree on that).
+- Duplicate keys keep the last value (orjson and the stdlib agree on that). A
+  byte-order mark is not JSON: the reader strips it from the start of a file, and
+  one anywhere else makes the line invalid.
 - Nesting deeper than orjson's 1024 levels is the failure ``too_deep``, kept apart
   from ``invalid_json`` so an operator can tell hostile or runaway input from noise.
 - No digit of an integer is lost: orjson reads integers beyond 64 bits as floats
@@ -30,8 +31,6 @@ from bridge.parse.failure import ParseFailure
 
 __all__ = ["BlockScan", "parse_json", "scan_json_block"]
 
-# Some writers put a byte-order mark at the start of a file; orjson refuses it.
-_BOM = "\ufeff"
 # orjson's fixed nesting limit reports itself with this message (orjson README,
 # "Deserialize": "depth limit exceeded" past 1024 levels).
 _TOO_DEEP = "depth limit exceeded"
@@ -64,8 +63,6 @@ def parse_json(text: str) -> dict[str, Any] | ParseFailure:
     """
     Return the fields of a JSON-object line, or why it is not one.
     """
-    if text.startswith(_BOM):
-        text = text[1:]
     try:
         # orjson also refuses numbers out of double range, lone surrogates, raw
         # control characters in strings and nesting deeper than 1024 levels.
@@ -101,6 +98,8 @@ class BlockScan:
     kept: list[tuple[int, bytes, dict[str, Any], Any]] = field(default_factory=list)
     dropped: int = 0
     failures: list[str] = field(default_factory=list)
+    # Empty or white-space lines: no record, and no parse error either.
+    blank: int = 0
 
 
 def scan_json_block(
@@ -138,6 +137,9 @@ def scan_json_block(
             or (suspects is None and _may_hold_huge_int_bytes(raw))
             or (suspects and begin in suspects)
         ):
+            if not raw.strip():
+                scan.blank += 1
+                continue
             exact = parse_json(raw.removesuffix(b"\r").decode())
             if isinstance(exact, ParseFailure):
                 failures.append(exact.reason)

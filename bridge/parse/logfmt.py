@@ -16,7 +16,8 @@ Invariants:
 - Malformed input is a failure, never a guess: an unterminated quote, a quote or
   ``=`` where a key should start, or text glued to a closing quote gives
   ``ParseFailure("invalid_logfmt")`` with the 1-based column, never the line text.
-- A leading byte-order mark is ignored; an empty line has no fields.
+- An empty line has no fields (the reader skips blank lines before parsing, and
+  strips a byte-order mark from the start of a file only).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from bridge.parse.failure import ParseFailure
 
 __all__ = ["parse_logfmt"]
 
-_BOM = "\ufeff"
 _SEPARATORS = " \t\r"
 _SEPARATOR = re.compile(r"[ \t\r]")
 _KEY = re.compile(r'[^ \t\r="]+')
@@ -52,8 +52,6 @@ def parse_logfmt(text: str) -> dict[str, Any] | ParseFailure:
     """
     Return the fields of a logfmt line, or why it is not one.
     """
-    if text.startswith(_BOM):
-        text = text[1:]
     fields: dict[str, Any] = {}
     end = len(text)
     pos = _skip_separators(text, 0)

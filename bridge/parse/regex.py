@@ -10,7 +10,8 @@ Invariants:
   part in the match become string fields; an optional group that did not is
   absent. A pattern without a named group, or with a name used twice (RE2 would
   quietly keep only the first group of that name), is refused at load.
-- A leading byte-order mark and a trailing ``\\r`` are not part of the line.
+- A trailing ``\\r`` is not part of the line (the reader strips a byte-order mark
+  from the start of a file; anywhere else it is text like any other).
 - The parser never raises and never returns a lone surrogate.
 """
 
@@ -31,7 +32,6 @@ __all__ = [
     "is_search_match",
 ]
 
-_BOM = "\ufeff"
 # What opens a named group in RE2's syntax: (?P<name> and (?<name>; escapes and
 # character classes are skipped so that \(?P<x> or [(?P<x>] do not count.
 _GROUP_SYNTAX = re.compile(r"\\.|\[\^?\]?(?:\\.|[^\]\\])*\]|\(\?P?<([^>]*)>", re.DOTALL)
@@ -80,8 +80,6 @@ def build_regex_parser(
     detail = f"the line matched none of the {count} pattern{'s' * (count != 1)}"
 
     def parse_regex(text: str) -> dict[str, Any] | ParseFailure:
-        if text.startswith(_BOM):
-            text = text[1:]
         if text.endswith("\r"):
             text = text[:-1]
         # RE2 works on UTF-8: matching bytes and slicing them by the byte offsets
@@ -108,8 +106,6 @@ def is_search_match(regex: re2._Regexp[str]) -> Callable[[str], bool]:
     search = regex.search
 
     def matches(text: str) -> bool:
-        if text.startswith(_BOM):
-            text = text[1:]
         return search(text.encode("utf-8", "surrogatepass")) is not None
 
     return matches

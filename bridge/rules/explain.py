@@ -25,8 +25,8 @@ from typing import Any
 from bridge.model import Event, Line, Record
 from bridge.parse import ParseFailure
 from bridge.rules.conditions import Check, Cond, FieldCond
-from bridge.rules.ruleset import CompiledRule, RuleSet
-from bridge.rules.values.failures import Issue
+from bridge.rules.ruleset import FUTURE_LIMIT, CompiledRule, RuleSet
+from bridge.rules.values.failures import Failed, Issue
 from bridge.rules.windows import from_us, to_us
 
 __all__ = [
@@ -99,6 +99,10 @@ class Explanation:
     failure: ParseFailure | None
     timestamp: datetime | None
     rules: tuple[RuleExplanation, ...]
+    # What went wrong with the line's time ("unparsed", "missing", "future"), if
+    # anything, and whether that skips the line.
+    time_issue: str = ""
+    time_skips: bool = False
 
 
 def explain(
@@ -119,17 +123,26 @@ def explain(
     if isinstance(parsed, ParseFailure):
         return Explanation(source_name, text, None, parsed, None, ())
     record = Record(Line(source_name, EXPLAIN_FILE_ID, 0, text), parsed, read_at)
-    timestamp = source.timestamp_of(record)
+    found = source.timestamp_of(record)
+    issue, skips = "", False
+    if isinstance(found, Failed):
+        issue, skips, timestamp = found.reason, found.skip, read_at
+    else:
+        timestamp = found
+        if found - read_at > FUTURE_LIMIT:
+            issue = "future"
     verdicts = tuple(
-        _explain_rule(rule, record, timestamp)
+        _explain_rule(rule, record, timestamp, skips)
         for rule in ruleset.rules
         if rule.source == source_name
     )
-    return Explanation(source_name, text, parsed, None, timestamp, verdicts)
+    return Explanation(
+        source_name, text, parsed, None, timestamp, verdicts, issue, skips
+    )
 
 
 def _explain_rule(
-    rule: CompiledRule, record: Record, timestamp: datetime
+    rule: CompiledRule, record: Record, timestamp: datetime, time_skips: bool
 ) -> RuleExplanation:
     checks: tuple[CheckResult, ...] = ()
     if rule.condition is not None:
@@ -137,6 +150,9 @@ def _explain_rule(
     matched = rule.matches(record.fields)
     if not matched:
         return RuleExplanation(rule.name, rule.event, False, checks, ())
+    if time_skips:
+        note = "no event: the line's time failed and the source says on_error: skip"
+        return RuleExplanation(rule.name, rule.event, True, checks, (), note)
     issues: list[Issue] = []
     events, note = _outcome(rule, record, timestamp, issues)
     values = tuple(

@@ -70,7 +70,13 @@ def render_explanation(explanation: Explanation) -> str:
     fields = explanation.fields or {}
     lines.append(f"{_OK} parsed: {render_value(dict(fields))}")
     moment = explanation.timestamp
-    lines.append(f"  time: {moment.isoformat() if moment else 'unknown'}")
+    time = moment.isoformat() if moment else "unknown"
+    if explanation.time_issue == "future":
+        time += " (more than 23 h ahead: PostHog will use its receive time)"
+    elif explanation.time_issue:
+        what = "the line is skipped" if explanation.time_skips else "read time used"
+        time += f" ({_FAIL} timestamp {explanation.time_issue}: {what})"
+    lines.append(f"  time: {time}")
     if not explanation.rules:
         lines.append("  no rule uses this source")
     for verdict in explanation.rules:

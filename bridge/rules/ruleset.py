@@ -13,7 +13,11 @@ Invariants:
 - A value that fails (``bridge.rules.values.failures.Failed``) is replaced as its
   ``on_error`` says, and recorded as an ``Issue`` in the list the caller passes
   (the ``RuleState``'s); with ``on_error: skip`` the rule emits nothing for the
-  record, and that is recorded too (``event: skipped``).
+  record, and that is recorded too (``event: skipped``). A record's time that is
+  missing or does not parse is recorded for each rule it matched, and the read
+  time is used (or nothing is emitted, with the source's ``on_error: skip``); a
+  time more than ``FUTURE_LIMIT`` ahead of the read time is recorded too, as
+  PostHog will replace it with the time it receives the event.
 - The RuleSet is immutable and ``apply(record)`` is pure: the same record always
   gives the same events. What needs memory (rate limits, aggregation windows) lives
   in a ``bridge.rules.state.RuleState`` the caller owns and passes in; without one,
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,16 +53,21 @@ if TYPE_CHECKING:
     from bridge.rules.state import RuleState
 
 __all__ = [
+    "FUTURE_LIMIT",
     "PERSONLESS_PROPERTY",
     "CompiledRule",
     "ExpectedEvent",
     "RuleCase",
     "RuleSet",
     "SourceDef",
+    "event_time",
 ]
 
 # PostHog skips person processing for events that carry this property set to false.
 PERSONLESS_PROPERTY = "$process_person_profile"
+# Capture replaces a timestamp more than 23 hours ahead of its clock with its receive
+# time (reference/posthog-capture.md §7, §9), so a resend would not collapse.
+FUTURE_LIMIT = timedelta(hours=23)
 
 StartAt = Literal["end", "beginning"]
 
@@ -240,6 +249,29 @@ def _distinct_id(value: Any) -> str | None:
     return text if isinstance(text, str) else None
 
 
+def event_time(
+    timestamp_of: TimestampFn,
+    record: Record,
+    rules: Sequence[CompiledRule],
+    issues: list[Issue] | None,
+) -> datetime | None:
+    """
+    The time of the events ``rules`` make of a record, or None (skip them); what
+    went wrong with it is recorded for each rule.
+    """
+    found = timestamp_of(record)
+    if isinstance(found, Failed):
+        if issues is not None:
+            for rule in rules:
+                issues.append(Issue(rule.name, found.where, found.reason))
+                if found.skip:
+                    issues.append(Issue(rule.name, "event", "skipped"))
+        return None if found.skip else record.read_at
+    if issues is not None and found - record.read_at > FUTURE_LIMIT:
+        issues.extend(Issue(rule.name, "timestamp", "future") for rule in rules)
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class ExpectedEvent:
     """
@@ -284,9 +316,9 @@ class RuleSet:
     warnings: tuple[Problem, ...] = ()
     digest: str = ""
     cases: tuple[RuleCase, ...] = ()
-    _plan: Mapping[
-        str, tuple[Callable[[Record], datetime], tuple[CompiledRule, ...]]
-    ] = field(init=False, repr=False, compare=False)
+    _plan: Mapping[str, tuple[TimestampFn, tuple[CompiledRule, ...]]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         # Per source, its time extractor and its rules in file order: apply() then
@@ -358,8 +390,10 @@ class RuleSet:
         events: list[Event] = []
         if not rules:
             return events
-        timestamp = self._plan[record.line.source][0](record)
         issues = state.issues if state is not None else None
+        timestamp = event_time(self._plan[record.line.source][0], record, rules, issues)
+        if timestamp is None:
+            return events
         for rule in rules:
             if rule.is_plain:
                 event = rule.build(record, timestamp, "", issues)

@@ -17,13 +17,21 @@ Formats (``format:``, default ``iso8601``):
   but no year (%Y, %y, %G, %c, %x) has its year inferred; one without a date at
   all is refused, because it would date every event to 1900.
 
-Invariants: the result is an aware datetime in UTC; a missing field or a value that
-does not parse gives the record's ``read_at``, never an exception. Naive times
+The year of a year-less format (``year:``):
+
+- ``read`` (default): the latest year that puts the time no more than a day after
+  the line was read (the day absorbs clock skew and zone confusion): a December
+  line read on January 1st belongs to the year before;
+- ``file``: the same, from the time the line's file was last modified, for files
+  older than a year (a backfill of rotated logs); read time when it is unknown;
+- a number: that year, for every line.
+
+Invariants: the result is an aware datetime in UTC, or a ``Failed`` when the field
+is absent (``missing``) or does not parse (``unparsed``), whose ``skip`` follows
+the spec's ``on_error`` (``read_time``, the default: the caller uses the record's
+``read_at``; ``skip``: the line gives no event); never an exception. Naive times
 (no offset in the value) are read in the spec's IANA ``timezone``, UTC by default;
 the zone is checked at load, with a did-you-mean hint over the names zoneinfo knows.
-An inferred year is the latest one that puts the time no more than a day after
-``read_at`` (the day absorbs clock skew and zone confusion): a December line read
-on January 1st belongs to the year before.
 """
 
 from __future__ import annotations
@@ -35,23 +43,27 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from bridge.model import Record
-from bridge.rules.fieldpaths import Getter, compile_getter, parse_field_path
+from bridge.rules.fieldpaths import MISSING, Getter, compile_getter, parse_field_path
 from bridge.rules.schema import (
     Reporter,
     check_keys,
+    choice,
     did_you_mean,
     expect_map,
     expect_str,
     one_of,
 )
+from bridge.rules.values.failures import Failed
 from bridge.rules.values.types import to_number
-from bridge.rules.yamlnodes import Node, child_path, show
+from bridge.rules.yamlnodes import Map, Node, Scalar, child_path, describe, show
 
 __all__ = ["FORMATS", "TimestampFn", "compile_timestamp", "read_time"]
 
-TimestampFn = Callable[[Record], datetime]
-# A field's value and the record's read time → the instant, or None.
-_ValueReader = Callable[[Any, datetime], datetime | None]
+TimestampFn = Callable[[Record], "datetime | Failed"]
+# A field's value and the record → the instant, or None.
+_ValueReader = Callable[[Any, Record], datetime | None]
+# The moment a year-less time may not be more than a day after, for a record.
+_YearReference = Callable[[Record], datetime]
 
 _EPOCH_UNITS = {
     "unix": timedelta(seconds=1),
@@ -61,7 +73,9 @@ _EPOCH_UNITS = {
     "unix_ns": timedelta(microseconds=1),
 }
 FORMATS = ("auto", "iso8601", "rfc3339", "syslog", *_EPOCH_UNITS)
-_KEYS = ("field", "format", "timezone")
+_KEYS = ("field", "format", "on_error", "timezone", "year")
+_ON_ERROR = ("read_time", "skip")
+_YEAR_WORDS = ("file", "read")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_US = 1000
 # auto: the largest magnitude read in each unit (see the module docstring).
@@ -94,7 +108,7 @@ _DIRECTIVE_HINTS = {
 _PROBE = datetime(2001, 2, 3, 4, 5, 6, 789000, tzinfo=UTC)
 
 
-def read_time(record: Record) -> datetime:
+def read_time(record: Record) -> datetime | Failed:
     """The event time of a source without a timestamp spec: when the line was read."""
     return record.read_at
 
@@ -113,29 +127,86 @@ def compile_timestamp(rep: Reporter, node: Node, path: str) -> TimestampFn | Non
     get = _compile_field(rep, mapping.get("field"), child_path(path, "field"))
     fmt = _compile_format(rep, mapping.get("format"), child_path(path, "format"))
     zone = _compile_zone(rep, mapping.get("timezone"), child_path(path, "timezone"))
-    if not ok or get is None or fmt is None or zone is None:
+    on_error = choice(rep, mapping, path, "on_error", _ON_ERROR, "read_time")
+    reference = _compile_year(rep, mapping, path, fmt)
+    if (
+        not ok
+        or get is None
+        or fmt is None
+        or zone is None
+        or on_error is None
+        or reference is None
+    ):
         return None
-    return _timestamp_fn(get, _value_reader(fmt, zone))
+    return _timestamp_fn(
+        get, _value_reader(fmt, zone, reference), skip=on_error == "skip"
+    )
 
 
-def _value_reader(fmt: str, zone: tzinfo) -> _ValueReader:
+def _value_reader(fmt: str, zone: tzinfo, reference: _YearReference) -> _ValueReader:
     if fmt in ("iso8601", "rfc3339"):
-        return lambda value, _read_at: _read_iso(value, zone)
+        return lambda value, _record: _read_iso(value, zone)
     if fmt == "auto":
-        return lambda value, _read_at: _read_auto(value, zone)
+        return lambda value, _record: _read_auto(value, zone)
     if fmt == "syslog":
-        return lambda value, read_at: _read_syslog(value, zone, read_at)
+        return lambda value, record: _read_syslog(value, zone, reference(record))
     if fmt in _EPOCH_UNITS:
-        return lambda value, _read_at: _read_epoch(to_number(value), fmt)
-    return _strptime_reader(fmt, zone)
+        return lambda value, _record: _read_epoch(to_number(value), fmt)
+    return _strptime_reader(fmt, zone, reference)
 
 
-def _timestamp_fn(get: Getter, read: _ValueReader) -> TimestampFn:
-    def timestamp_of(record: Record) -> datetime:
-        instant = read(get(record.fields), record.read_at)
-        return record.read_at if instant is None else instant
+def _timestamp_fn(get: Getter, read: _ValueReader, *, skip: bool) -> TimestampFn:
+    missing = Failed("missing", MISSING, skip=skip, where="timestamp")
+    unparsed = Failed("unparsed", MISSING, skip=skip, where="timestamp")
+
+    def timestamp_of(record: Record) -> datetime | Failed:
+        value = get(record.fields)
+        if value is MISSING:
+            return missing
+        instant = read(value, record)
+        return unparsed if instant is None else instant
 
     return timestamp_of
+
+
+def _compile_year(
+    rep: Reporter, mapping: Map, path: str, fmt: str | None
+) -> _YearReference | None:
+    """Where a year-less format takes its year from (see the module docstring)."""
+    node = mapping.get("year")
+    where = child_path(path, "year")
+    if node is not None and fmt is not None and not _is_year_less_format(fmt):
+        message = f"'year' applies only to a format without a year, not {show(fmt)}"
+        rep.error(
+            node, where, message, "hint: syslog, or a strptime pattern without %Y"
+        )
+        return None
+    value = node.value if isinstance(node, Scalar) else None
+    if node is None or value == "read":
+        return _read_time
+    if value == "file":
+        return _file_time
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 9998:
+        # The day after Dec 31 of that year: the latest year not past it is that one.
+        limit = datetime(value + 1, 1, 1, tzinfo=UTC) - _YEAR_SLACK
+        return lambda _record: limit
+    message = f"expected 'read', 'file' or a year for 'year', got {describe(node)}"
+    rep.error(node, where, message, "hint: e.g. year: 2025")
+    return None
+
+
+def _read_time(record: Record) -> datetime:
+    return record.read_at
+
+
+def _file_time(record: Record) -> datetime:
+    return record.file_time or record.read_at
+
+
+def _is_year_less_format(fmt: str) -> bool:
+    if fmt == "syslog":
+        return True
+    return "%" in fmt and _is_year_less(set(re.findall("%(.)", fmt)))
 
 
 def _compile_field(rep: Reporter, node: Node | None, path: str) -> Getter | None:
@@ -281,7 +352,7 @@ def _read_auto(value: Any, zone: tzinfo) -> datetime | None:
     return _read_epoch(number, unit_name)
 
 
-def _read_syslog(value: Any, zone: tzinfo, read_at: datetime) -> datetime | None:
+def _read_syslog(value: Any, zone: tzinfo, reference: datetime) -> datetime | None:
     if not isinstance(value, str):
         return None
     found = _SYSLOG.fullmatch(value.strip())
@@ -305,14 +376,16 @@ def _read_syslog(value: Any, zone: tzinfo, read_at: datetime) -> datetime | None
         )
     except ValueError:
         return None
-    return _infer_year(moment, read_at)
+    return _infer_year(moment, reference)
 
 
-def _strptime_reader(pattern: str, zone: tzinfo) -> _ValueReader:
+def _strptime_reader(
+    pattern: str, zone: tzinfo, reference: _YearReference
+) -> _ValueReader:
     directives = set(re.findall("%(.)", pattern))
     if not _is_year_less(directives):
 
-        def read_dated(value: Any, _read_at: datetime) -> datetime | None:
+        def read_dated(value: Any, _record: Record) -> datetime | None:
             if not isinstance(value, str):
                 return None
             try:
@@ -328,7 +401,7 @@ def _strptime_reader(pattern: str, zone: tzinfo) -> _ValueReader:
     # year, so Feb 29 would fail) and Python 3.13's warning about year-less dates.
     with_year = f"%Y|{pattern}"
 
-    def read_year_less(value: Any, read_at: datetime) -> datetime | None:
+    def read_year_less(value: Any, record: Record) -> datetime | None:
         if not isinstance(value, str):
             return None
         try:
@@ -338,17 +411,18 @@ def _strptime_reader(pattern: str, zone: tzinfo) -> _ValueReader:
             return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=zone)
-        return _infer_year(parsed, read_at)
+        return _infer_year(parsed, reference(record))
 
     return read_year_less
 
 
-def _infer_year(moment: datetime, read_at: datetime) -> datetime | None:
-    """Give an aware ``moment`` the latest year that keeps it within a day of read_at."""
+def _infer_year(moment: datetime, reference: datetime) -> datetime | None:
+    """Give an aware ``moment`` the latest year that keeps it within a day of
+    ``reference``."""
     try:
-        limit = read_at + _YEAR_SLACK
+        limit = reference + _YEAR_SLACK
     except OverflowError:
-        limit = read_at
+        limit = reference
     for year in range(limit.year + 1, limit.year + 1 - _YEARS_TRIED, -1):
         try:
             candidate = moment.replace(year=year)

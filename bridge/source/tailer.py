@@ -81,11 +81,13 @@ class Chunk:
     the lines it wants (``line_at``); ``block`` is empty otherwise.
     """
 
-    __slots__ = ("_cut", "_invalid", "_lines", "checkpoint", "too_long")
+    __slots__ = ("_cut", "_invalid", "_lines", "checkpoint", "mtime_ns", "too_long")
 
-    def __init__(self, checkpoint: Checkpoint, cut: Cut) -> None:
+    def __init__(self, checkpoint: Checkpoint, cut: Cut, mtime_ns: int = 0) -> None:
         # offset: just past the last consumed byte.
         self.checkpoint = checkpoint
+        # When the file was last modified (0: unknown).
+        self.mtime_ns = mtime_ns
         # Over-long lines skipped in this chunk.
         self.too_long = cut.too_long
         self._cut = cut
@@ -445,6 +447,7 @@ class Tailer:
             size=cand.size,
             stat_key=(cand.size, cand.mtime_ns),
             changed_at=self._clock(),
+            mtime_ns=cand.mtime_ns,
         )
         file.update_head()
         file.dirty = resumed is None or _place(resumed) != _place(file.checkpoint())
@@ -479,7 +482,7 @@ class Tailer:
         if file.buffer.consumed == before and not file.dirty:
             return None
         file.dirty = False
-        return Chunk(file.checkpoint(), cut)
+        return Chunk(file.checkpoint(), cut, file.mtime_ns)
 
     # -- notices ----------------------------------------------------------------------------
 

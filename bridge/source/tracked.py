@@ -40,6 +40,7 @@ __all__ = [
 # O_NONBLOCK: a path swapped for a FIFO after the scan's stat must not block the open
 # (it changes nothing for regular files).
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+_BOM = "\ufeff"
 # Block size for finding the last line end when a source starts at the end of a file.
 _TAIL_BLOCK_BYTES = 64 * 1024
 
@@ -92,6 +93,8 @@ class TrackedFile:
     # The first bytes read so far, up to HEAD_CHECK_BYTES, and their digest.
     first_bytes: bytes = b""
     first_hash: str = ""
+    # When the file was last modified, as of the last read (for year-less times).
+    mtime_ns: int = 0
 
     def checkpoint(self) -> Checkpoint:
         """Return where the file stands, to be stored with the events read from it."""
@@ -186,7 +189,8 @@ class TrackedFile:
         """
         if self.fd is None:
             return b""
-        self.size = os.fstat(self.fd).st_size
+        st = os.fstat(self.fd)
+        self.size, self.mtime_ns = st.st_size, st.st_mtime_ns
         wanted = min(chunk_bytes, self.size - self.buffer.position)
         if wanted <= 0:
             return None if wanted < 0 else b""
@@ -281,5 +285,8 @@ def decode_lines(source: str, file_id: str, cut: Cut) -> tuple[tuple[Line, ...],
         except UnicodeDecodeError:
             text = raw.decode(errors="replace")
             invalid += 1
+        if offset == 0 and text.startswith(_BOM):
+            # A byte-order mark starts a file, not a line: elsewhere it is text.
+            text = text[1:]
         lines.append(Line(source, file_id, offset, text))
     return tuple(lines), invalid

@@ -21,7 +21,7 @@ FIELDS_CASES = [
     ("bare-key-then-pair", "flag a=1", {"flag": True, "a": "1"}),
     ("many-spaces-and-tabs", "  a=1 \t  b=2  ", {"a": "1", "b": "2"}),
     ("crlf", "a=1 b=2\r", {"a": "1", "b": "2"}),
-    ("byte-order-mark", "\ufeffa=1", {"a": "1"}),
+    ("byte-order-mark-is-text", "\ufeffa=1", {"\ufeffa": "1"}),
     ("empty-quoted", 'a="" b=1', {"a": "", "b": "1"}),
     ("quoted-equals", 'q="a=b c"', {"q": "a=b c"}),
     ("quote-inside-unquoted", 'a=b"c', {"a": 'b"c'}),

@@ -15,6 +15,7 @@ from bridge.model import BigInt, Line
 from bridge.parse import MultilineAssembler, ParseFailure
 from bridge.rules import SourceDef
 from bridge.source.linebuffer import LineBuffer
+from bridge.source.tracked import decode_lines
 from tests.rules.support import compile_text
 
 BIG = 3 * 1024 * 1024
@@ -28,13 +29,10 @@ def read_lines(path: Path) -> tuple[list[Line], int]:
     lines: list[Line] = []
     invalid = 0
     for start in range(0, len(data), CHUNK_BYTES):
-        for offset, raw in buffer.feed(data[start : start + CHUNK_BYTES]).lines:
-            try:
-                text = raw.decode()
-            except UnicodeDecodeError:
-                text = raw.decode(errors="replace")
-                invalid += 1
-            lines.append(Line("app", "fp", offset, text))
+        cut = buffer.feed(data[start : start + CHUNK_BYTES])
+        decoded, bad = decode_lines("app", "fp", cut)
+        lines.extend(decoded)
+        invalid += bad
     return lines, invalid
 
 

@@ -429,8 +429,8 @@ ERROR_CASES = [
             ),
             (
                 "rules/a.yaml:4:32: error: sources[0].timestamp: unknown key "
-                "'fmt'; expected one of field, format, timezone (did you mean "
-                "'format'?)"
+                "'fmt'; expected one of field, format, on_error, timezone, year (did "
+                "you mean 'format'?)"
             ),
         ],
         id="ts-field",

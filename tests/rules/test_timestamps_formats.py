@@ -11,15 +11,18 @@ from hypothesis import strategies as st
 
 from bridge.model import Line, Record
 from bridge.rules.timestamps import FORMATS
+from bridge.rules.values.failures import Failed
 from tests.rules.support import READ_AT, compile_text, errors
 
 # READ_AT is 2026-01-02T03:04:05Z: year-less times are placed against it.
 
 
 def time_of(spec: str, value: Any, read_at: datetime = READ_AT) -> datetime:
+    """The event time; a time that fails is replaced by the read time, as events are."""
     text = f"sources:\n  - name: app\n    paths: [/a.log]\n    timestamp: {spec}\n"
     (source,) = compile_text(text).sources
-    return source.timestamp_of(Record(Line("app", "fp", 0, ""), {"t": value}, read_at))
+    found = source.timestamp_of(Record(Line("app", "fp", 0, ""), {"t": value}, read_at))
+    return read_at if isinstance(found, Failed) else found
 
 
 def utc(

@@ -1,0 +1,187 @@
+"""The pipeline on real files: what every line becomes, and how each is counted."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.daemon.pipeline import Pipeline, PipelineStats
+from bridge.rules import compile_rules
+from bridge.source import SourceSpec, Tailer
+from bridge.spool.rows import decode_event
+
+READ_AT = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+
+def run(
+    tmp_path: Path, rules: str, content: bytes, *, prefilter: bool = True
+) -> tuple[list[dict[str, Any]], PipelineStats]:
+    """Every event (as sent) the rules make of one file ``app.log``, and the counts."""
+    ruleset = compile_rules([("rules.yaml", rules)])
+    log = tmp_path / "app.log"
+    if not log.exists():
+        log.write_bytes(content)
+    stats = PipelineStats()
+    pipeline = Pipeline(ruleset, stats, geoip_disable=True, prefilter=prefilter)
+    spec = SourceSpec("app", (str(log),), "beginning")
+    tailer = Tailer([spec], [], first_start=True)
+    events: list[dict[str, Any]] = []
+    try:
+        tailer.scan()
+        while True:
+            for prepared in pipeline.prepare(tailer.read(), READ_AT, 0.0):
+                events.extend(decode_event(body) for _, body, _ in prepared.rows)
+            if not tailer.has_backlog():
+                break
+    finally:
+        tailer.close()
+    return events, stats
+
+
+def source(fmt: str, extra: str = "") -> str:
+    return (
+        f"sources:\n  - name: app\n    paths: [app.log]\n    format: {fmt}\n{extra}"
+        "rules:\n  - name: every\n    source: app\n    event: line\n"
+        "    properties: {n: {field: n}}\n"
+    )
+
+
+REGEX = "    pattern: '(?P<word>\\w+)'\n"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "extra", "content"),
+    [
+        ("json", "", b'{"a":1}\n\n   \n\t\r\n{"a":2}\n'),
+        ("logfmt", "", b"a=1\n\n   \n\t\r\na=2\n"),
+        ("regex", REGEX, b"one\n\n   \n\t\r\ntwo\n"),
+    ],
+    ids=["json", "logfmt", "regex"],
+)
+@pytest.mark.parametrize("prefilter", [True, False], ids=["prefilter", "all"])
+def test_blank_lines_are_skipped_and_counted_as_blank_in_every_format(
+    tmp_path, fmt, extra, content, prefilter
+):
+    events, stats = run(tmp_path, source(fmt, extra), content, prefilter=prefilter)
+
+    assert len(events) == 2
+    assert stats.blank["app"] == 3
+    assert stats.parse_errors == {}
+    assert stats.lines["app"] == 5
+
+
+@pytest.mark.parametrize(
+    ("fmt", "extra", "first", "middle"),
+    [
+        ("json", "", b'{"n":1}', b'\xef\xbb\xbf{"n":2}'),
+        ("logfmt", "", b"n=1", b"\xef\xbb\xbfn=2"),
+        ("regex", "    pattern: '^(?P<n>\\d)'\n", b"1", b"\xef\xbb\xbf2"),
+    ],
+    ids=["json", "logfmt", "regex"],
+)
+def test_a_byte_order_mark_is_stripped_at_the_start_of_a_file_only(
+    tmp_path, fmt, extra, first, middle
+):
+    content = b"\xef\xbb\xbf" + first + b"\n" + middle + b"\n"
+
+    events, stats = run(tmp_path, source(fmt, extra), content)
+
+    values = [
+        str(e["properties"]["n"]) if "n" in e["properties"] else None for e in events
+    ]
+    if fmt == "logfmt":
+        # A logfmt key may hold any character: inside the file, the mark is part of it.
+        assert values == ["1", None]
+    else:
+        assert values == ["1"]
+        assert sum(stats.parse_errors.values()) == 1
+
+
+SYSLOG = """\
+sources:
+  - name: app
+    paths: [app.log]
+    format: regex
+    pattern: '^(?P<time>\\w{3} +\\d+ [\\d:]+) (?P<msg>.*)'
+    timestamp: {field: time, format: syslog, year: YEAR}
+rules:
+  - name: r
+    source: app
+    event: e
+"""
+
+
+@pytest.mark.parametrize(
+    ("year", "expected"),
+    [("read", 2025), ("file", 2023), ("2021", 2021)],
+    ids=["read", "file", "fixed"],
+)
+def test_the_year_of_syslog_times_comes_from_the_rule(tmp_path, year, expected):
+    log = tmp_path / "app.log"
+    log.write_bytes(b"Dec 24 23:59:01 sshd[1]: hello\n")
+    written = datetime(2023, 12, 31, tzinfo=UTC).timestamp()
+    os.utime(log, (written, written))
+
+    (event,) = run(tmp_path, SYSLOG.replace("YEAR", year), b"")[0]
+
+    assert event["timestamp"] == f"{expected}-12-24T23:59:01.000000+00:00"
+
+
+TIMED = """\
+sources:
+  - name: app
+    paths: [app.log]
+    timestamp: {field: ts ON_ERROR}
+rules:
+  - name: a
+    source: app
+    event: e
+  - name: b
+    source: app
+    when: {kind: x}
+    event: e
+"""
+
+
+def test_times_that_fail_or_lie_ahead_are_counted_per_rule(tmp_path):
+    content = (
+        b'{"kind":"x"}\n'
+        b'{"kind":"x","ts":"yesterday"}\n'
+        b'{"kind":"y","ts":"2026-12-09T12:00:00Z"}\n'
+        b'{"kind":"y","ts":"2026-12-06T11:00:00Z"}\n'
+    )
+
+    events, stats = run(tmp_path, TIMED.replace(" ON_ERROR", ""), content)
+
+    read = READ_AT.isoformat(timespec="microseconds")
+    assert [e["timestamp"] for e in events] == [
+        read,
+        read,
+        read,
+        read,
+        "2026-12-09T12:00:00.000000+00:00",
+        "2026-12-06T11:00:00.000000+00:00",
+    ]
+    assert dict(stats.issues) == {
+        ("a", "timestamp: missing"): 1,
+        ("b", "timestamp: missing"): 1,
+        ("a", "timestamp: unparsed"): 1,
+        ("b", "timestamp: unparsed"): 1,
+        ("a", "timestamp: future"): 1,
+    }
+
+
+def test_a_source_may_skip_the_lines_whose_time_fails(tmp_path):
+    content = b'{"kind":"x"}\n{"kind":"x","ts":"2026-12-06T11:00:00Z"}\n'
+
+    events, stats = run(
+        tmp_path, TIMED.replace(" ON_ERROR", ", on_error: skip"), content
+    )
+
+    assert len(events) == 2
+    assert stats.issues["a", "event: skipped"] == 1
+    assert stats.issues["b", "timestamp: missing"] == 1
