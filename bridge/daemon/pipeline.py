@@ -28,8 +28,9 @@ from typing import Any
 
 from bridge import __version__
 from bridge.model import Checkpoint, Event, Line, Record
-from bridge.parse import MultilineAssembler, ParseFailure, scan_json_block
+from bridge.parse import Assembler, ParseFailure, scan_json_block
 from bridge.rules import CompiledRule, RuleSet, SourceDef
+from bridge.rules.layers import Refiner
 from bridge.rules.literals import ESCAPE, source_literals
 from bridge.rules.state import RuleState
 from bridge.source import Chunk
@@ -128,7 +129,7 @@ class Pipeline:
         self._literals = _literals_by_source(ruleset) if prefilter else {}
         self._matching = _matching_by_source(ruleset)
         self._geoip_disable = geoip_disable
-        self._assemblers: dict[tuple[str, str], MultilineAssembler] = {}
+        self._assemblers: dict[tuple[str, str], Assembler] = {}
         self._last: dict[str, Checkpoint] = {}
         # Per file id, when its file was last modified (for year-less times).
         self._file_times: dict[str, datetime | None] = {}
@@ -211,7 +212,7 @@ class Pipeline:
         if (
             block
             and source is not None
-            and source.multiline is None
+            and source.joins is None
             and not (chunk.start == 0 and block.startswith(_BOM))
             and _is_utf8(block)
         ):
@@ -228,11 +229,11 @@ class Pipeline:
         stats.invalid_utf8[name] += chunk.invalid_utf8
         if chunk.lines:
             stats.bytes[name] += chunk.checkpoint.offset - chunk.lines[0].offset
-        if source is not None and source.multiline is not None:
+        if source is not None and source.joins is not None:
             key = (name, chunk.checkpoint.file_id)
             assembler = self._assemblers.get(key)
             if assembler is None:
-                assembler = self._assemblers[key] = MultilineAssembler(source.multiline)
+                assembler = self._assemblers[key] = source.joins()
             records: list[Line] = []
             for line in chunk.lines:
                 records.extend(assembler.feed(line, now))
@@ -270,6 +271,9 @@ class Pipeline:
         name = source.name
         ruleset, state, stats = self.ruleset, self.state, self.stats
         matching = self._matching[name]
+        layered: list[tuple[tuple[str, ...], bool]] = []
+        if source.refine is not None:
+            matching = _refined(matching, source.refine, layered)
         if needles is None:
             self._count_block(chunk, None)
             scan = scan_json_block(block, matching)
@@ -281,6 +285,11 @@ class Pipeline:
             stats.parse_errors[name, reason] += 1
         stats.blank[name] += scan.blank
         unmatched = scan.dropped
+        for failed, skipped in layered:
+            for label in failed:
+                stats.parse_errors[name, label] += 1
+            # A line a layer made a parse error is no unmatched line.
+            unmatched -= skipped
         file_id, start = chunk.checkpoint.file_id, chunk.start
         events: list[Event] = []
         for begin, raw, fields, rules in scan.kept:
@@ -313,7 +322,9 @@ class Pipeline:
             if not text or text.isspace():
                 stats.blank[name] += 1
                 continue
-            fields = source.parse(text)
+            fields, failed = source.read(text)
+            for label in failed:
+                stats.parse_errors[name, label] += 1
             if isinstance(fields, ParseFailure):
                 stats.parse_errors[name, fields.reason] += 1
                 continue
@@ -382,13 +393,31 @@ def _literals_by_source(ruleset: RuleSet) -> dict[str, Needles]:
     """
     found = {}
     for source in ruleset.sources:
-        if source.multiline is not None:
+        if source.joins is not None:
             continue  # every line may belong to a record that matches
         rules = [rule for rule in ruleset.rules if rule.source == source.name]
-        literals = source_literals(rules, json=source.format == "json")
+        literals = source_literals(
+            rules, json=source.format == "json", layers=source.layers
+        )
         if literals is not None:
             found[source.name] = (*literals, ESCAPE)
     return found
+
+
+def _refined(
+    matching: Matching, refine: Refiner, failures: list[tuple[tuple[str, ...], bool]]
+) -> Matching:
+    """``matching`` after the source's ``parse:`` layers; what fails goes to failures."""
+
+    def refined(fields: Mapping[str, Any]) -> tuple[CompiledRule, ...]:
+        failed, skip = refine(fields)  # type: ignore[arg-type]  # a parser's dict
+        if failed:
+            failures.append((failed, skip))
+            if skip:
+                return ()
+        return matching(fields)
+
+    return refined
 
 
 def _file_time(mtime_ns: int) -> datetime | None:

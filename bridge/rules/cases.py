@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.model import Event, Line, Record
-from bridge.parse import MultilineAssembler, ParseFailure
+from bridge.parse import ParseFailure
 from bridge.rules.ruleset import ExpectedEvent, RuleCase, RuleSet
 from bridge.rules.schema import (
     Item,
@@ -264,21 +264,30 @@ def _events_of(
     lines = [
         Line(case.source, CASE_FILE_ID, i, text) for i, text in enumerate(case.lines)
     ]
-    if source.multiline is not None:
-        assembler = MultilineAssembler(source.multiline)
+    if source.joins is not None:
+        assembler = source.joins()
         joined = [record for line in lines for record in assembler.feed(line, 0.0)]
         lines = joined + assembler.flush(0.0, force=True)
     state = RuleState(ruleset)
     events: list[Event] = []
     notes: list[str] = []
     for line in lines:
-        fields = source.parse(line.text)
+        if not line.text or line.text.isspace():
+            continue
+        fields, failed = source.read(line.text)
+        notes.extend(f"line {line.offset + 1}: {label}" for label in failed)
         if isinstance(fields, ParseFailure):
+            detail = f": {fields.detail}" if fields.detail else ""
             notes.append(
-                f"line {line.offset + 1} does not parse: {fields.reason}: {fields.detail}"
+                f"line {line.offset + 1} does not parse: {fields.reason}{detail}"
             )
             continue
         events.extend(ruleset.apply(Record(line, fields, read_at), state))
+        notes.extend(
+            f"line {line.offset + 1}: rule {issue.rule}: {issue.label}"
+            for issue in state.issues
+        )
+        state.issues.clear()
     events.extend(ruleset.flush(state, now=None))
     return events, tuple(notes)
 

@@ -20,6 +20,12 @@ expression over the raw bytes) selects every line that may match, whatever the k
 nesting or repetition: each occurrence that is not plainly below makes the line a
 candidate. Strings, booleans, arrays and exponents are never "plainly below".
 
+Fields made by a source's ``parse:`` layers (``bridge.rules.layers``): their values
+come from a field's text, so they are in the raw line as written when the layer's
+format keeps values verbatim (JSON, logfmt, regex) and the line holds no backslash;
+a query string is decoded, so conditions on what it makes require no literal. No
+threshold is ever derived for them: their keys are not written ``"key":`` in the line.
+
 Invariants: ``None`` means "no literal can be required" (the line must be parsed);
 a tuple is a set of alternatives, at least one of which any matching line contains.
 """
@@ -32,7 +38,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bridge.rules.conditions import Check, Cond, FieldCond
-from bridge.rules.fieldpaths import parse_field_path
+from bridge.rules.fieldpaths import Segment, parse_field_path
+from bridge.rules.layers import Layer
 from bridge.rules.ruleset import CompiledRule
 
 __all__ = ["ESCAPE", "Needle", "Threshold", "required_literals", "source_literals"]
@@ -85,19 +92,48 @@ class Threshold:
 Needle = str | Threshold
 
 
+@dataclass(frozen=True, slots=True)
+class _Layered:
+    """The fields ``parse:`` layers make: where they go, and whether verbatim."""
+
+    targets: tuple[tuple[tuple[Segment, ...], bool], ...] = ()
+
+    def of(self, path: str) -> tuple[bool, bool]:
+        """(made by a layer, verbatim) for a condition's field path."""
+        segments = parse_field_path(path)
+        if isinstance(segments, str):
+            return True, False
+        keys = [key for key, _ in segments]
+        verbatim = True
+        layered = False
+        for into, is_verbatim in self.targets:
+            if keys[: len(into)] == [key for key, _ in into]:
+                layered = True
+                verbatim = verbatim and is_verbatim
+        return layered, verbatim
+
+
 def source_literals(
-    rules: Sequence[CompiledRule], *, json: bool = False
+    rules: Sequence[CompiledRule],
+    *,
+    json: bool = False,
+    layers: Sequence[Layer] = (),
 ) -> tuple[bytes | re.Pattern[bytes], ...] | None:
     """
     Alternatives one of which every line matching any of ``rules`` contains (UTF-8
     literals, and with ``json`` the patterns of thresholds); None when some rule
-    could match a line without any.
+    could match a line without any. ``layers`` are the source's ``parse:`` layers.
     """
     if not rules:
         return None
+    layered = _Layered(tuple((layer.into, layer.verbatim) for layer in layers))
     alternatives: set[Needle] = set()
     for rule in rules:
-        found = required_literals(rule.condition, json=json) if rule.condition else None
+        found = (
+            required_literals(rule.condition, json=json, layered=layered)
+            if rule.condition
+            else None
+        )
         if found is None:
             return None
         alternatives.update(found)
@@ -109,16 +145,28 @@ def source_literals(
     return (*literals, *(threshold.pattern() for threshold in thresholds))
 
 
-def required_literals(cond: Cond, *, json: bool = False) -> frozenset[Needle] | None:
+def required_literals(
+    cond: Cond, *, json: bool = False, layered: _Layered | None = None
+) -> frozenset[Needle] | None:
     """Alternatives a line satisfying ``cond`` must contain one of, or None."""
+    layered = layered or _Layered()
     if isinstance(cond, FieldCond):
-        return _best(_check_literals(cond, check, json=json) for check in cond.checks)
+        made, verbatim = layered.of(cond.path)
+        if made and not verbatim:
+            return None
+        return _best(
+            _check_literals(cond, check, json=json and not made)
+            for check in cond.checks
+        )
     if cond.kind == "all":
-        return _best(required_literals(child, json=json) for child in cond.children)
+        return _best(
+            required_literals(child, json=json, layered=layered)
+            for child in cond.children
+        )
     if cond.kind == "any":
         union: set[Needle] = set()
         for child in cond.children:
-            found = required_literals(child, json=json)
+            found = required_literals(child, json=json, layered=layered)
             if found is None:
                 return None
             union.update(found)

@@ -38,10 +38,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bridge.errors import Problem
 from bridge.model import Event, Record, event_uuid
-from bridge.parse import MultilineSpec, ParseFailure, Parser
+from bridge.parse import Assembler, MultilineSpec, ParseFailure, Parser
 from bridge.rules.aggregate import Aggregate
 from bridge.rules.conditions import GroupCond, Predicate
 from bridge.rules.fieldpaths import MISSING
+from bridge.rules.layers import Layer, Refiner
 from bridge.rules.limits import RateLimit, is_sampled_in, sample_threshold
 from bridge.rules.timestamps import TimestampFn
 from bridge.rules.values.failures import Failed, Issue, TraceFn, settle
@@ -80,8 +81,11 @@ class SourceDef:
     ``digest`` changes exactly when the source's definition in the rule file changes,
     so a reload can tell changed sources from unchanged ones. ``fields`` is every
     field the parser can produce (a regex source's group names), None when any
-    field may appear. ``multiline``, when set, says how lines join into records
-    (``bridge.parse.MultilineAssembler``); ``parser`` then reads whole records.
+    field may appear. ``multiline`` is the spec of a multi-line source. ``joins``,
+    when set, makes the assembler that joins a file's
+    lines before they are parsed (a multi-line record, a long container line);
+    ``parser`` then reads what it joined. ``refine`` applies the ``parse:`` layers
+    (``bridge.rules.layers``) to a record's fields.
     """
 
     name: str
@@ -93,10 +97,30 @@ class SourceDef:
     timestamp_of: TimestampFn = field(repr=False, compare=False)
     fields: frozenset[str] | None = None
     multiline: MultilineSpec | None = None
+    joins: Callable[[], Assembler] | None = field(
+        default=None, repr=False, compare=False
+    )
+    layers: tuple[Layer, ...] = ()
+    refine: Refiner | None = field(default=None, repr=False, compare=False)
 
     def parse(self, text: str) -> dict[str, Any] | ParseFailure:
-        """Parse one line with the source's parser; never raises."""
-        return self.parser(text)
+        """Parse one line with the source's parser and its layers; never raises."""
+        return self.read(text)[0]
+
+    def read(self, text: str) -> tuple[dict[str, Any] | ParseFailure, tuple[str, ...]]:
+        """
+        Parse one line; also return the layers that failed ("field: reason").
+
+        With a layer's ``on_error: skip``, its failure is the line's: a
+        ``ParseFailure`` whose reason is the layer's.
+        """
+        fields = self.parser(text)
+        if self.refine is None or isinstance(fields, ParseFailure):
+            return fields, ()
+        failed, skip = self.refine(fields)
+        if skip:
+            return ParseFailure(failed[-1]), failed[:-1]
+        return fields, failed
 
 
 @dataclass(frozen=True, slots=True)

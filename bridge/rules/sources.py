@@ -10,19 +10,37 @@ the source carries its built parser, so parsing a line is one call.
 Entry shape::
 
     name, paths, start_at, timestamp
-    format: json | logfmt | regex
+    format: json | logfmt | regex | docker | cri
     pattern: RE2 | patterns: [RE2, ...]     # regex only, exactly one of the two
     multiline: {start: RE2 | continuation: RE2, max_lines, flush_seconds, rest_field}
+    parse: [{field, format, into, on_error, pattern | patterns}, ...]  # layers.py
+
+Lines that must be joined before parsing get an assembler per file: a multi-line
+record's lines (``multiline``), or the parts of a long container line (``docker``,
+``cri``); the two do not combine.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from collections.abc import Callable
 
 import re2
 
-from bridge.parse import FORMATS, PARSERS, MultilineSpec, Parser, record_parser
+from bridge.parse import (
+    CONTAINER_FORMATS,
+    FORMATS,
+    PARSERS,
+    Assembler,
+    MultilineAssembler,
+    MultilineSpec,
+    Parser,
+    PartialAssembler,
+    record_parser,
+)
+from bridge.parse.containers import CONTAINER_FIELDS
 from bridge.parse.multiline import DEFAULT_FLUSH_SECONDS, DEFAULT_MAX_LINES
 from bridge.parse.regex import (
     build_regex_parser,
@@ -30,6 +48,7 @@ from bridge.parse.regex import (
     duplicate_group_name,
     is_search_match,
 )
+from bridge.rules.layers import Layer, Refiner, compile_layers
 from bridge.rules.ruleset import SourceDef
 from bridge.rules.schema import (
     Item,
@@ -61,6 +80,7 @@ _SOURCE_KEYS = (
     "format",
     "multiline",
     "name",
+    "parse",
     "paths",
     "pattern",
     "patterns",
@@ -100,11 +120,21 @@ def _compile_source(item: Item, sites: dict[str, Site]) -> SourceDef | None:
     if multiline_node is not None:
         where = child_path(path, "multiline")
         multiline = _compile_multiline(rep, multiline_node, where)
+    if multiline_node is not None and fmt in CONTAINER_FORMATS:
+        message = f"multiline cannot be combined with format {fmt!r}"
+        hint = "hint: the parts of a long container line are joined already"
+        rep.error(multiline_node, child_path(path, "multiline"), message, hint)
+        keys_ok = False
     timestamp_node = mapping.get("timestamp")
     timestamp_of: TimestampFn | None = read_time
     if timestamp_node is not None:
         where = child_path(path, "timestamp")
         timestamp_of = compile_timestamp(rep, timestamp_node, where)
+    layers: tuple[tuple[Layer, ...], Refiner] | None = None
+    parse_node = mapping.get("parse")
+    if parse_node is not None:
+        where = child_path(path, "parse")
+        layers = compile_layers(rep, parse_node, where, _regex_layer_parser)
     if (
         not keys_ok
         or name is None
@@ -113,10 +143,12 @@ def _compile_source(item: Item, sites: dict[str, Site]) -> SourceDef | None:
         or start_at is None
         or parsing is None
         or (multiline_node is not None and multiline is None)
+        or (parse_node is not None and layers is None)
         or timestamp_of is None
     ):
         return None
     parser, fields = parsing
+    joins = _joins(fmt, multiline)
     if multiline is not None:
         # A JSON record may be one object printed over several lines; logfmt and
         # regex describe a line, so they read the record's first line.
@@ -125,6 +157,8 @@ def _compile_source(item: Item, sites: dict[str, Site]) -> SourceDef | None:
         )
         if fields is not None and multiline.rest_field is not None:
             fields |= {multiline.rest_field}
+    if fields is not None and layers is not None:
+        fields |= {layer.into[0][0] for layer in layers[0]}
     return SourceDef(
         name=name,
         paths=paths,
@@ -135,7 +169,20 @@ def _compile_source(item: Item, sites: dict[str, Site]) -> SourceDef | None:
         timestamp_of=timestamp_of,
         fields=fields,
         multiline=multiline,
+        joins=joins,
+        layers=layers[0] if layers else (),
+        refine=layers[1] if layers else None,
     )
+
+
+def _joins(fmt: str, multiline: MultilineSpec | None) -> Callable[[], Assembler] | None:
+    """How a file's lines are joined before they are parsed, if they are."""
+    if multiline is not None:
+        return functools.partial(MultilineAssembler, multiline)
+    container = CONTAINER_FORMATS.get(fmt)
+    if container is not None:
+        return functools.partial(PartialAssembler, container)
+    return None
 
 
 def _compile_paths(
@@ -177,7 +224,22 @@ def _compile_parser(
             rep.error(key, child_path(path, key.text), message, hint)
         if fmt is None or entries:
             return None
-        return PARSERS[fmt], None
+        fields = CONTAINER_FIELDS if fmt in CONTAINER_FORMATS else None
+        return PARSERS[fmt], fields
+    return _regex_parser(rep, mapping, path, entries)
+
+
+def _regex_layer_parser(rep: Reporter, mapping: Map, path: str) -> Parser | None:
+    """The parser of a ``parse:`` layer of format regex."""
+    parsing = _regex_parser(
+        rep, mapping, path, _entries(mapping, ("pattern", "patterns"))
+    )
+    return None if parsing is None else parsing[0]
+
+
+def _regex_parser(
+    rep: Reporter, mapping: Map, path: str, entries: list[tuple[Key, Node]]
+) -> tuple[Parser, frozenset[str] | None] | None:
     if len(entries) != 1:
         if entries:
             second = entries[1][0]

@@ -185,3 +185,54 @@ def test_a_source_may_skip_the_lines_whose_time_fails(tmp_path):
     assert len(events) == 2
     assert stats.issues["a", "event: skipped"] == 1
     assert stats.issues["b", "timestamp: missing"] == 1
+
+
+CRI_RULES = """\
+sources:
+  - name: app
+    paths: [app.log]
+    format: cri
+    parse:
+      - {field: log, format: json}
+    timestamp: {field: time}
+rules:
+  - name: r
+    source: app
+    when: {log.level: error}
+    event: failed
+    properties: {stream: "{stream}", message: {field: log.msg}}
+"""
+
+
+def test_cri_parts_are_joined_and_a_waiting_part_holds_the_checkpoint(tmp_path):
+    body = '{"level":"error","msg":"' + "x" * 40 + '"}'
+    content = (
+        f"2026-12-06T10:00:00Z stdout P {body[:20]}\n"
+        "2026-12-06T10:00:01Z stderr F not json\n"
+        f"2026-12-06T10:00:02Z stdout F {body[20:]}\n"
+        '2026-12-06T10:00:03Z stdout P {"level":"error",\n'
+    ).encode()
+    ruleset = compile_rules([("rules.yaml", CRI_RULES)])
+    (tmp_path / "app.log").write_bytes(content)
+    stats = PipelineStats()
+    pipeline = Pipeline(ruleset, stats, geoip_disable=True)
+    tailer = Tailer(
+        [SourceSpec("app", (str(tmp_path / "app.log"),), "beginning")],
+        [],
+        first_start=True,
+    )
+    tailer.scan()
+    try:
+        prepared = pipeline.prepare(tailer.read(), READ_AT, 0.0)
+    finally:
+        tailer.close()
+
+    (chunk,) = prepared
+    (event,) = [decode_event(body) for _, body, _ in chunk.rows]
+    assert event["properties"]["message"] == "x" * 40
+    assert event["properties"]["stream"] == "stdout"
+    assert event["timestamp"] == "2026-12-06T10:00:00.000000+00:00"
+    assert stats.parse_errors["app", "log: invalid_json"] == 1
+    # The last part waits for its end: the checkpoint stays before it.
+    assert chunk.checkpoint is not None
+    assert chunk.checkpoint.offset == content.rindex(b"2026-12-06T10:00:03Z")

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -217,3 +218,50 @@ def test_an_event_json_cannot_hold_is_counted_not_fatal() -> None:
 
     assert [uuid for uuid, _, _ in rows] == ["u1"]
     assert stats.parse_errors == {("app", "unencodable"): 1}
+
+
+LAYERED_RULES = """\
+sources:
+  - name: app
+    paths: [app.log]
+    parse:
+      - {field: msg, format: logfmt}
+      - {field: url, format: query}
+rules:
+  - name: slow
+    source: app
+    when: {msg.took: {gt: 1000}}
+    event: slow
+  - name: search
+    source: app
+    when: {url.q: red shoes}
+    event: searched
+"""
+LAYERED_LINES = [
+    '{"msg":"done took=1500"}',
+    '{"msg":"done took=15"}',
+    '{"url":"/search?q=red+shoes"}',
+    '{"url":"/search?q=red%20shoes"}',
+    '{"url":"/search?q=blue"}',
+]
+
+
+@pytest.mark.parametrize("prefilter", [True, False], ids=["prefilter", "all"])
+def test_fields_made_by_layers_never_let_the_prefilter_skip_a_match(
+    tmp_path: Path, prefilter: bool
+) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("\n".join(LAYERED_LINES) + "\n")
+    ruleset = compile_rules([("rules.yaml", LAYERED_RULES)])
+    pipeline = Pipeline(
+        ruleset, PipelineStats(), geoip_disable=True, prefilter=prefilter
+    )
+    tailer = Tailer([SourceSpec("app", (str(log),), "beginning")], [], first_start=True)
+    tailer.scan()
+    try:
+        events = [e for c in tailer.read() for e in pipeline.events_of(c, READ_AT, 0.0)]
+    finally:
+        tailer.close()
+
+    assert [e.name for e in events] == ["slow", "searched", "searched"]
+    assert "app" not in pipeline._literals

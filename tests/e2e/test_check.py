@@ -52,7 +52,7 @@ rules:
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "rules/app.yaml:4:13: error: sources[0].format: unknown format 'jsn'; "
-        "expected one of json, logfmt, regex (did you mean 'json'?)",
+        "expected one of cri, docker, json, logfmt, regex (did you mean 'json'?)",
         "rules/app.yaml:7:13: error: rules[0].source: unknown source 'shpo' "
         "(did you mean 'shop'?)",
         "rules/app.yaml:9:24: error: rules[0].when.message: RE2 cannot compile "

@@ -11,6 +11,8 @@ from bridge.parse import (
     FORMATS,
     PARSERS,
     ParseFailure,
+    parse_cri,
+    parse_docker,
     parse_json,
     parse_logfmt,
     scan_json_block,
@@ -211,8 +213,13 @@ def test_line_of_megabytes_parses():
 
 
 def test_registry_maps_option_free_formats_to_their_parsers():
-    assert dict(PARSERS) == {"json": parse_json, "logfmt": parse_logfmt}
-    assert FORMATS == ("json", "logfmt", "regex")
+    assert dict(PARSERS) == {
+        "json": parse_json,
+        "logfmt": parse_logfmt,
+        "docker": parse_docker,
+        "cri": parse_cri,
+    }
+    assert FORMATS == ("json", "logfmt", "docker", "cri", "regex")
 
 
 def test_registry_is_read_only():

@@ -227,7 +227,7 @@ ERROR_CASES = [
         [
             (
                 "rules/a.yaml:4:5: error: sources[0]: unknown key 'formt'; "
-                "expected one of format, multiline, name, paths, pattern, patterns, "
+                "expected one of format, multiline, name, parse, paths, pattern, patterns, "
                 "start_at, timestamp (did you mean 'format'?)"
             ),
         ],
@@ -293,7 +293,7 @@ ERROR_CASES = [
         [
             (
                 "rules/a.yaml:4:13: error: sources[0].format: unknown format "
-                "'jsn'; expected one of json, logfmt, regex (did you mean 'json'?)"
+                "'jsn'; expected one of cri, docker, json, logfmt, regex (did you mean 'json'?)"
             ),
         ],
         id="src-format",
@@ -303,7 +303,7 @@ ERROR_CASES = [
         [
             (
                 "rules/a.yaml:4:13: error: sources[0].format: expected one of "
-                "json, logfmt, regex, got a list"
+                "cri, docker, json, logfmt, regex, got a list"
             ),
         ],
         id="src-format-type",

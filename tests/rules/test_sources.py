@@ -220,7 +220,7 @@ ERROR_CASES = [
         "    format: regx\n    pattern: '(?P<a>x)'\n",
         [
             "rules/a.yaml:4:13: error: sources[0].format: unknown format 'regx'; "
-            "expected one of json, logfmt, regex (did you mean 'regex'?)"
+            "expected one of cri, docker, json, logfmt, regex (did you mean 'regex'?)"
         ],
         id="format-typo-reported-once",
     ),

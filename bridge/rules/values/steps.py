@@ -32,12 +32,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 import re2
 
 from bridge.model import JSON_OPTIONS, exact_int, json_default
+from bridge.parse.query import parse_query
 from bridge.rules.fieldpaths import MISSING
 from bridge.rules.patterns import compile_pattern
 from bridge.rules.schema import (
@@ -345,10 +345,9 @@ def _compile_query(rep: Reporter, node: Node | None, path: str) -> StepFn | None
         return None
 
     def query(text: str) -> Any:
-        _, mark, rest = text.partition("?")
-        string = (rest if mark else text).partition("#")[0]
-        values = parse_qs(string, keep_blank_values=True).get(name)
-        return values[0] if values else NO_MATCH
+        params = parse_query(text)
+        # Any text is a query string: parse_query never gives a ParseFailure.
+        return params.get(name, NO_MATCH) if isinstance(params, dict) else NO_MATCH
 
     return _text_step(query)
 
