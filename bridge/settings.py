@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from bridge.errors import Problem, SettingsError
+from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
 
 __all__ = [
     "BatchSettings",
@@ -129,6 +130,8 @@ class ReadSettings:
     # Skip, unparsed, the lines no rule can match (literals and thresholds derived
     # from the rules); off: every line is parsed (and its parse errors counted).
     prefilter: bool = True
+    # JSON nested deeper is a parse error (too_deep): bridge.parse.jsonl.
+    max_depth: int = DEFAULT_MAX_DEPTH
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -213,6 +216,7 @@ _SCHEMA: dict[str, _Kind | dict[str, _Kind]] = {
         "max_line_bytes": int,
         "rescan_seconds": float,
         "prefilter": bool,
+        "max_depth": int,
     },
     "metrics": {
         "enabled": bool,
@@ -243,6 +247,8 @@ _BOUNDS: dict[str, tuple[float, float | None]] = {
     "read.chunk_bytes": (4096, None),
     "read.max_line_bytes": (256, None),
     "read.rescan_seconds": (0.1, None),
+    # orjson reads at most 1024 levels, and writes back 254 (with the event around).
+    "read.max_depth": (1, 250),
     "spool.max_bytes": (1024 * 1024, None),
     "metrics.port": (0, 65535),
     "metrics.sink_failing_seconds": (1.0, None),

@@ -627,7 +627,11 @@ def _request_reload(rt: _Runtime, explicit: bool) -> None:
 
 def _commit(prepared: list[PreparedChunk], now: float, store: Store) -> int:
     """Commit the chunks; return the spool's bytes afterwards."""
-    store.commit_chunks([(chunk.rows, chunk.checkpoint) for chunk in prepared], now)
+    store.commit_chunks(
+        [(chunk.rows, chunk.checkpoint) for chunk in prepared],
+        now,
+        deadletters=[letter for chunk in prepared for letter in chunk.deadletters],
+    )
     return store.stats().bytes
 
 

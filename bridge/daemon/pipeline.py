@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from bridge import __version__
-from bridge.model import Checkpoint, Event, Line, Record
+from bridge.model import JSON_OPTIONS, Checkpoint, Event, Line, Record, json_default
 from bridge.parse import Assembler, ParseFailure, scan_json_block
 from bridge.rules import CompiledRule, RuleSet, SourceDef
 from bridge.rules.layers import Refiner
@@ -104,11 +106,13 @@ class PreparedChunk:
     Rows and the checkpoint to store with them, in one transaction.
 
     ``checkpoint`` is None for rows that belong to no single file (the summaries of
-    aggregation windows, the closing of windows of a removed rule).
+    aggregation windows, the closing of windows of a removed rule). ``deadletters``
+    are the events that could not be encoded: (uuid, body as shown, rule, reason).
     """
 
     checkpoint: Checkpoint | None
     rows: tuple[Row, ...]
+    deadletters: tuple[tuple[str, bytes, str, str], ...] = ()
 
 
 class Pipeline:
@@ -145,11 +149,8 @@ class Pipeline:
         self._literals = _literals_by_source(ruleset) if self.prefilter else {}
         self._matching = _matching_by_source(ruleset)
         closed = self.state.adopt(ruleset)
-        self._count(closed)
         self._drain_issues()
-        return (
-            [PreparedChunk(checkpoint=None, rows=self._rows(closed))] if closed else []
-        )
+        return [self._prepared(None, closed)] if closed else []
 
     # -- the daemon's entry points -------------------------------------------------------
 
@@ -163,11 +164,7 @@ class Pipeline:
             checkpoint = chunk.checkpoint
             self._last[checkpoint.file_id] = checkpoint
             self._file_times[checkpoint.file_id] = _file_time(chunk.mtime_ns)
-            prepared.append(
-                PreparedChunk(
-                    checkpoint=self._held_back(checkpoint), rows=self._rows(events)
-                )
-            )
+            prepared.append(self._prepared(self._held_back(checkpoint), events))
         self._drain_issues()
         return prepared
 
@@ -189,9 +186,7 @@ class Pipeline:
             last = self._last.get(file_id)
             checkpoint = self._held_back(last) if last is not None else None
             if checkpoint is not None:
-                prepared.append(
-                    PreparedChunk(checkpoint=checkpoint, rows=self._rows(events))
-                )
+                prepared.append(self._prepared(checkpoint, events))
         self._drain_issues()
         return prepared
 
@@ -276,11 +271,11 @@ class Pipeline:
             matching = _refined(matching, source.refine, layered)
         if needles is None:
             self._count_block(chunk, None)
-            scan = scan_json_block(block, matching)
+            scan = scan_json_block(block, matching, max_depth=source.max_depth)
         else:
             candidates = _candidate_spans(block, needles)
             self._count_block(chunk, len(candidates))
-            scan = scan_json_block(block, matching, candidates)
+            scan = scan_json_block(block, matching, candidates, source.max_depth)
         for reason in scan.failures:
             stats.parse_errors[name, reason] += 1
         stats.blank[name] += scan.blank
@@ -299,7 +294,6 @@ class Pipeline:
                 unmatched += 1
             events.extend(found)
         stats.unmatched[name] += unmatched
-        self._count(events)
         return events
 
     def _apply(
@@ -332,7 +326,6 @@ class Pipeline:
             if not found:
                 stats.unmatched[name] += 1
             events.extend(found)
-        self._count(events)
         return events
 
     def _drain_issues(self) -> None:
@@ -344,24 +337,28 @@ class Pipeline:
                 counts[issue.rule, issue.label] += 1
             issues.clear()
 
-    def _count(self, events: Iterable[Event]) -> None:
-        counts = self.stats.events
-        for event in events:
-            counts[event.rule] += 1
-
-    def _rows(self, events: Iterable[Event]) -> tuple[Row, ...]:
+    def _prepared(
+        self, checkpoint: Checkpoint | None, events: Iterable[Event]
+    ) -> PreparedChunk:
+        """The events as rows, counted per rule; those JSON cannot hold, as letters."""
         geoip = self._geoip_disable
+        counts = self.stats.events
         rows = []
+        letters = []
         for event in events:
             try:
                 body = encode_event(event, lib_version=__version__, geoip_disable=geoip)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError) as exc:
                 # A value JSON cannot hold must not stop the daemon (and, the line
-                # being read again after a restart, stop it for good): count it.
-                self.stats.parse_errors[event.source, "unencodable"] += 1
+                # being read again after a restart, stop it for good): the event is
+                # kept as a dead letter with what can be shown of it, and counted.
+                self.stats.issues[event.rule, "event: unencodable"] += 1
+                reason = f"unencodable: {str(exc)[:200]}"
+                letters.append((event.uuid, _shown(event), event.rule, reason))
                 continue
+            counts[event.rule] += 1
             rows.append((event.uuid, body, event.rule))
-        return tuple(rows)
+        return PreparedChunk(checkpoint, tuple(rows), tuple(letters))
 
     def _held_back(
         self, checkpoint: Checkpoint, counted: dict[str, int] | None = None
@@ -402,6 +399,24 @@ def _literals_by_source(ruleset: RuleSet) -> dict[str, Needles]:
         if literals is not None:
             found[source.name] = (*literals, ESCAPE)
     return found
+
+
+def _shown(event: Event) -> bytes:
+    """What can be kept of an event JSON cannot hold: each property that cannot be
+    written becomes its type and a note, so the letter says what went wrong."""
+    properties: dict[str, Any] = {}
+    for name, value in event.properties.items():
+        try:
+            orjson.dumps(value, option=JSON_OPTIONS, default=json_default)
+        except (TypeError, ValueError):
+            properties[name] = f"<not JSON: a {type(value).__name__} JSON cannot hold>"
+        else:
+            properties[name] = value
+    shown = dataclasses.replace(event, properties=properties)
+    try:
+        return encode_event(shown, lib_version=__version__)
+    except (TypeError, ValueError):
+        return orjson.dumps({"uuid": event.uuid, "event": event.name})
 
 
 def _refined(

@@ -102,7 +102,11 @@ def load_ruleset(settings: Settings, *, strict: bool = False) -> RuleSet:
     if problems:
         raise RuleFileError(problems)
     return compile_rules(
-        files, hostname=settings.hostname, strict=strict, salt=settings.hash_salt
+        files,
+        hostname=settings.hostname,
+        strict=strict,
+        salt=settings.hash_salt,
+        max_depth=settings.read.max_depth,
     )
 
 

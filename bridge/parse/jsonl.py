@@ -7,8 +7,10 @@ Invariants:
 - Duplicate keys keep the last value (orjson and the stdlib agree on that). A
   byte-order mark is not JSON: the reader strips it from the start of a file, and
   one anywhere else makes the line invalid.
-- Nesting deeper than orjson's 1024 levels is the failure ``too_deep``, kept apart
-  from ``invalid_json`` so an operator can tell hostile or runaway input from noise.
+- Nesting deeper than ``max_depth`` levels (``read.max_depth``, 128 by default; orjson
+  itself stops at 1024) is the failure ``too_deep``, kept apart from
+  ``invalid_json`` so an operator can tell hostile or runaway input from noise. What
+  is accepted can be shown by every tool and written back by orjson (254 levels).
 - No digit of an integer is lost: orjson reads integers beyond 64 bits as floats
   (1.2345678901234568e+29), so a line that holds a run of 20 or more digits is read
   again with the stdlib, and an integer beyond 64 bits becomes a ``BigInt``, which
@@ -29,7 +31,17 @@ import orjson
 from bridge.model import exact_int
 from bridge.parse.failure import ParseFailure
 
-__all__ = ["BlockScan", "parse_json", "scan_json_block"]
+__all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "BlockScan",
+    "exceeds_depth",
+    "parse_json",
+    "scan_json_block",
+]
+
+# Logs nest a handful of levels; this leaves room for odd ones while staying far below
+# what orjson writes back (254 levels) once a value sits inside an event.
+DEFAULT_MAX_DEPTH = 128
 
 # orjson's fixed nesting limit reports itself with this message (orjson README,
 # "Deserialize": "depth limit exceeded" past 1024 levels).
@@ -47,6 +59,10 @@ _RUN_OF_19 = b"0" * 19
 _ZERO = ord("0")
 _MINUS = ord("-")
 _JSON_SPACE = frozenset(b" \t\r\n")
+_OPENERS = frozenset(b"{[")
+_CLOSERS = frozenset(b"}]")
+_QUOTE = ord('"')
+_BACKSLASH = ord("\\")
 _VALUE_OPENERS = frozenset(b":[,")
 
 _JSON_KINDS = {
@@ -59,7 +75,9 @@ _JSON_KINDS = {
 }
 
 
-def parse_json(text: str) -> dict[str, Any] | ParseFailure:
+def parse_json(
+    text: str, max_depth: int = DEFAULT_MAX_DEPTH
+) -> dict[str, Any] | ParseFailure:
     """
     Return the fields of a JSON-object line, or why it is not one.
     """
@@ -84,7 +102,49 @@ def parse_json(text: str) -> dict[str, Any] | ParseFailure:
     if not isinstance(value, dict):
         kind = _JSON_KINDS.get(type(value), "a non-object value")
         return ParseFailure("not_an_object", f"expected a JSON object, got {kind}")
+    if exceeds_depth(text, max_depth):
+        return _too_deep(max_depth)
     return value
+
+
+def _too_deep(max_depth: int) -> ParseFailure:
+    return ParseFailure("too_deep", f"nested deeper than {max_depth} levels")
+
+
+def exceeds_depth(text: str | bytes, max_depth: int) -> bool:
+    """Whether a JSON text nests objects and arrays deeper than ``max_depth``."""
+    # Two counts in C settle nearly every line: it cannot nest deeper than it has
+    # brackets.
+    if isinstance(text, str):
+        if text.count("{") + text.count("[") <= max_depth:
+            return False
+        return _depth_above(text.encode(errors="surrogatepass"), max_depth)
+    if text.count(b"{") + text.count(b"[") <= max_depth:
+        return False
+    return _depth_above(text, max_depth)
+
+
+def _depth_above(data: bytes, max_depth: int) -> bool:
+    """The exact walk: brackets count outside strings only."""
+    depth = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == _BACKSLASH:
+                escaped = True
+            else:
+                in_string = byte != _QUOTE
+        elif byte == _QUOTE:
+            in_string = True
+        elif byte in _OPENERS:
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif byte in _CLOSERS:
+            depth -= 1
+    return False
 
 
 @dataclass(slots=True)
@@ -106,6 +166,7 @@ def scan_json_block(
     block: bytes,
     keep: Callable[[dict[str, Any]], Any],
     spans: Iterable[tuple[int, bytes]] | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> BlockScan:
     """
     Parse the lines of ``block`` (valid UTF-8, each line ending in ``\\n``), or only
@@ -140,13 +201,17 @@ def scan_json_block(
             if not raw.strip():
                 scan.blank += 1
                 continue
-            exact = parse_json(raw.removesuffix(b"\r").decode())
+            exact = parse_json(raw.removesuffix(b"\r").decode(), max_depth)
             if isinstance(exact, ParseFailure):
                 failures.append(exact.reason)
                 continue
             fields = exact
         verdict = keep(fields)
         if verdict:
+            # Only a kept line becomes a record: the depth matters there alone.
+            if exceeds_depth(raw, max_depth):
+                failures.append("too_deep")
+                continue
             kept.append((begin, raw.removesuffix(b"\r"), fields, verdict))
         else:
             dropped += 1

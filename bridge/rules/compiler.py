@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from bridge.errors import Problem, RuleFileError
+from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
 from bridge.rules.cases import compile_cases
 from bridge.rules.conditions import FieldCond, GroupCond, compile_when_tree
 from bridge.rules.conditions import predicate_of as predicate_of_tree
@@ -102,6 +103,7 @@ def compile_rules(
     hostname: str = "localhost",
     strict: bool = False,
     salt: bytes | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> RuleSet:
     """
     Compile rule files, given as (display name, YAML text) pairs, into a RuleSet.
@@ -110,8 +112,9 @@ def compile_rules(
         files: the display name is what problems print, e.g. "rules/orders.yaml".
         hostname: what ``{$hostname}`` stands for.
         strict: report warnings as errors.
-        salt: the key of ``hash: true`` values (``rules.hash_salt``); a rule that
-            hashes without one is an error.
+        salt: the key of ``hash: true`` values (``hash_salt`` in the
+            configuration); a rule that hashes without one is an error.
+        max_depth: how deep a JSON line may nest (``read.max_depth``).
 
     Raises:
         RuleFileError: with every problem of every file, sorted by position.
@@ -125,7 +128,7 @@ def compile_rules(
         for key, found in _sections(rep, root):
             items[key].extend(found)
 
-    sources, source_sites = compile_sources(items["sources"])
+    sources, source_sites = compile_sources(items["sources"], max_depth=max_depth)
     by_name = {source.name: source for source in sources}
     rules = _compile_rules(items["rules"], source_sites, by_name, hostname, salt)
     cases = compile_cases(items["tests"], source_sites)

@@ -28,12 +28,14 @@ verbatim slices of the raw line (``bridge.rules.literals``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from bridge.parse import ParseFailure, Parser, parse_json, parse_logfmt, parse_query
+from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
 from bridge.rules.fieldpaths import MISSING, Segment, compile_getter, parse_field_path
 from bridge.rules.schema import (
     Reporter,
@@ -82,7 +84,12 @@ LAYER_FORMATS: Mapping[str, Parser | None] = MappingProxyType(
 
 
 def compile_layers(
-    rep: Reporter, node: Any, path: str, compile_patterns: PatternsCompiler
+    rep: Reporter,
+    node: Any,
+    path: str,
+    compile_patterns: PatternsCompiler,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> tuple[tuple[Layer, ...], Refiner] | None:
     """
     Compile a ``parse`` list; ``compile_patterns`` builds a regex layer's parser from
@@ -100,6 +107,10 @@ def compile_layers(
         layer = _compile_layer(rep, item, item_path(path, i), compile_patterns)
         if layer is None:
             ok = False
+        elif layer[0].format == "json":
+            compiled.append(
+                (layer[0], functools.partial(parse_json, max_depth=max_depth))
+            )
         else:
             compiled.append(layer)
     if not ok:

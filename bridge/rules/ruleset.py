@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from bridge.errors import Problem
 from bridge.model import Event, Record, event_uuid
 from bridge.parse import Assembler, MultilineSpec, ParseFailure, Parser
+from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
 from bridge.rules.aggregate import Aggregate
 from bridge.rules.conditions import GroupCond, Predicate
 from bridge.rules.fieldpaths import MISSING
@@ -102,6 +103,8 @@ class SourceDef:
     )
     layers: tuple[Layer, ...] = ()
     refine: Refiner | None = field(default=None, repr=False, compare=False)
+    # How deep a JSON line may nest (read.max_depth).
+    max_depth: int = DEFAULT_MAX_DEPTH
 
     def parse(self, text: str) -> dict[str, Any] | ParseFailure:
         """Parse one line with the source's parser and its layers; never raises."""

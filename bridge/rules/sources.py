@@ -41,6 +41,7 @@ from bridge.parse import (
     record_parser,
 )
 from bridge.parse.containers import CONTAINER_FIELDS
+from bridge.parse.jsonl import DEFAULT_MAX_DEPTH, parse_json
 from bridge.parse.multiline import DEFAULT_FLUSH_SECONDS, DEFAULT_MAX_LINES
 from bridge.parse.regex import (
     build_regex_parser,
@@ -92,18 +93,25 @@ _START_AT = ("beginning", "end")
 _SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
 
-def compile_sources(items: list[Item]) -> tuple[list[SourceDef], dict[str, Site]]:
-    """Compile sources; also return every validly named source with its site."""
+def compile_sources(
+    items: list[Item], *, max_depth: int = DEFAULT_MAX_DEPTH
+) -> tuple[list[SourceDef], dict[str, Site]]:
+    """
+    Compile sources; also return every validly named source with its site.
+    ``max_depth`` bounds the nesting of JSON lines and of JSON layers.
+    """
     sources: list[SourceDef] = []
     sites: dict[str, Site] = {}
     for item in items:
-        source = _compile_source(item, sites)
+        source = _compile_source(item, sites, max_depth)
         if source is not None:
             sources.append(source)
     return sources, sites
 
 
-def _compile_source(item: Item, sites: dict[str, Site]) -> SourceDef | None:
+def _compile_source(
+    item: Item, sites: dict[str, Site], max_depth: int
+) -> SourceDef | None:
     rep, path = item.rep, item.path
     mapping = expect_map(rep, item.node, path)
     if mapping is None:
@@ -115,50 +123,24 @@ def _compile_source(item: Item, sites: dict[str, Site]) -> SourceDef | None:
     fmt = choice(rep, mapping, path, "format", FORMATS, "json")
     start_at = choice(rep, mapping, path, "start_at", _START_AT, "end")
     parsing = _compile_parser(rep, mapping, path, fmt)
-    multiline_node = mapping.get("multiline")
-    multiline: MultilineSpec | None = None
-    if multiline_node is not None:
-        where = child_path(path, "multiline")
-        multiline = _compile_multiline(rep, multiline_node, where)
-    if multiline_node is not None and fmt in CONTAINER_FORMATS:
-        message = f"multiline cannot be combined with format {fmt!r}"
-        hint = "hint: the parts of a long container line are joined already"
-        rep.error(multiline_node, child_path(path, "multiline"), message, hint)
-        keys_ok = False
+    multiline_ok, multiline = _compile_joining(rep, mapping, path, fmt)
     timestamp_node = mapping.get("timestamp")
     timestamp_of: TimestampFn | None = read_time
     if timestamp_node is not None:
         where = child_path(path, "timestamp")
         timestamp_of = compile_timestamp(rep, timestamp_node, where)
-    layers: tuple[tuple[Layer, ...], Refiner] | None = None
-    parse_node = mapping.get("parse")
-    if parse_node is not None:
-        where = child_path(path, "parse")
-        layers = compile_layers(rep, parse_node, where, _regex_layer_parser)
+    layers_ok, layers = _compile_source_layers(rep, mapping, path, max_depth)
     if (
-        not keys_ok
+        not (keys_ok and multiline_ok and layers_ok)
         or name is None
         or paths is None
         or fmt is None
         or start_at is None
         or parsing is None
-        or (multiline_node is not None and multiline is None)
-        or (parse_node is not None and layers is None)
         or timestamp_of is None
     ):
         return None
-    parser, fields = parsing
-    joins = _joins(fmt, multiline)
-    if multiline is not None:
-        # A JSON record may be one object printed over several lines; logfmt and
-        # regex describe a line, so they read the record's first line.
-        parser = record_parser(
-            parser, whole_first=fmt == "json", rest_field=multiline.rest_field
-        )
-        if fields is not None and multiline.rest_field is not None:
-            fields |= {multiline.rest_field}
-    if fields is not None and layers is not None:
-        fields |= {layer.into[0][0] for layer in layers[0]}
+    parser, fields = _record_parsing(fmt, parsing, multiline, layers, max_depth)
     return SourceDef(
         name=name,
         paths=paths,
@@ -169,10 +151,64 @@ def _compile_source(item: Item, sites: dict[str, Site]) -> SourceDef | None:
         timestamp_of=timestamp_of,
         fields=fields,
         multiline=multiline,
-        joins=joins,
+        joins=_joins(fmt, multiline),
         layers=layers[0] if layers else (),
         refine=layers[1] if layers else None,
+        max_depth=max_depth,
     )
+
+
+def _compile_joining(
+    rep: Reporter, mapping: Map, path: str, fmt: str | None
+) -> tuple[bool, MultilineSpec | None]:
+    """Whether ``multiline`` is valid (and allowed with the format), and its spec."""
+    node = mapping.get("multiline")
+    if node is None:
+        return True, None
+    where = child_path(path, "multiline")
+    multiline = _compile_multiline(rep, node, where)
+    if fmt in CONTAINER_FORMATS:
+        message = f"multiline cannot be combined with format {fmt!r}"
+        hint = "hint: the parts of a long container line are joined already"
+        rep.error(node, where, message, hint)
+        return False, None
+    return multiline is not None, multiline
+
+
+def _compile_source_layers(
+    rep: Reporter, mapping: Map, path: str, max_depth: int
+) -> tuple[bool, tuple[tuple[Layer, ...], Refiner] | None]:
+    """Whether ``parse`` is valid, and its layers and refiner (None: none)."""
+    node = mapping.get("parse")
+    if node is None:
+        return True, None
+    where = child_path(path, "parse")
+    layers = compile_layers(rep, node, where, _regex_layer_parser, max_depth=max_depth)
+    return layers is not None, layers
+
+
+def _record_parsing(
+    fmt: str,
+    parsing: tuple[Parser, frozenset[str] | None],
+    multiline: MultilineSpec | None,
+    layers: tuple[tuple[Layer, ...], Refiner] | None,
+    max_depth: int,
+) -> tuple[Parser, frozenset[str] | None]:
+    """The parser of a record, and the fields it may produce (None: any)."""
+    parser, fields = parsing
+    if fmt == "json":
+        parser = functools.partial(parse_json, max_depth=max_depth)
+    if multiline is not None:
+        # A JSON record may be one object printed over several lines; logfmt and
+        # regex describe a line, so they read the record's first line.
+        parser = record_parser(
+            parser, whole_first=fmt == "json", rest_field=multiline.rest_field
+        )
+        if fields is not None and multiline.rest_field is not None:
+            fields |= {multiline.rest_field}
+    if fields is not None and layers is not None:
+        fields |= {layer.into[0][0] for layer in layers[0]}
+    return parser, fields
 
 
 def _joins(fmt: str, multiline: MultilineSpec | None) -> Callable[[], Assembler] | None:

@@ -334,11 +334,15 @@ class Store:
         self,
         chunks: Sequence[tuple[Sequence[tuple[str, bytes, str]], Checkpoint | None]],
         now: float,
+        *,
+        deadletters: Sequence[tuple[str, bytes, str, str]] = (),
     ) -> None:
         """
         ``commit_chunk`` for several chunks in ONE transaction: one fsync, not one each.
 
-        Their events become one segment, in order.
+        Their events become one segment, in order. ``deadletters`` (uuid, body, rule,
+        reason) are events the chunks made that can never be sent (JSON cannot hold
+        them): they go straight to the dead letters, in the same transaction.
 
         Raises:
             StoreError: the database refused the transaction, or a field holds a
@@ -355,6 +359,12 @@ class Store:
         with self._transaction("commit a chunk") as conn:
             if segment is not None:
                 _insert_segment(conn, segment, now)
+            conn.executemany(
+                "INSERT INTO deadletters"
+                " (uuid, body, rule, status, response, reason, created_at)"
+                " VALUES (?, ?, ?, NULL, '', ?, ?)",
+                ((*letter, now) for letter in deadletters),
+            )
             conn.executemany(
                 "INSERT INTO checkpoints"
                 ' (file_id, source, path, dev, ino, "offset", size, updated_at,'

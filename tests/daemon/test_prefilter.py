@@ -207,17 +207,26 @@ def test_any_json_lines_give_the_same_events_with_and_without_prefilter(
     assert with_filter == without == reference
 
 
-def test_an_event_json_cannot_hold_is_counted_not_fatal() -> None:
+def test_an_event_json_cannot_hold_is_counted_and_kept_as_a_dead_letter() -> None:
     ruleset = compile_rules([("rules.yaml", RULES)])
     stats = PipelineStats()
     pipeline = Pipeline(ruleset, stats, geoip_disable=True)
+    deep: list[object] = []
+    for _ in range(300):  # deeper than orjson writes
+        deep = [deep]
     good = Event("u1", "e", "d", READ_AT, {"n": 1}, "order", "app")
-    bad = Event("u2", "e", "d", READ_AT, {"n": 2**70}, "order", "app")
+    bad = Event("u2", "e", "d", READ_AT, {"n": 2, "deep": deep}, "order", "app")
 
-    rows = pipeline._rows([good, bad])
+    prepared = pipeline._prepared(None, [good, bad])
 
-    assert [uuid for uuid, _, _ in rows] == ["u1"]
-    assert stats.parse_errors == {("app", "unencodable"): 1}
+    assert [uuid for uuid, _, _ in prepared.rows] == ["u1"]
+    ((uuid, body, rule, reason),) = prepared.deadletters
+    assert (uuid, rule) == ("u2", "order")
+    assert reason.startswith("unencodable: ")
+    assert json.loads(body)["properties"]["n"] == 2
+    assert stats.events == {"order": 1}
+    assert stats.issues == {("order", "event: unencodable"): 1}
+    assert stats.parse_errors == {}
 
 
 LAYERED_RULES = """\

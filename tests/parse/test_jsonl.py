@@ -149,19 +149,35 @@ def test_nesting_beyond_orjson_limit_is_too_deep(text):
     assert (result.reason == "too_deep") == text.startswith(("[", '{"a"'))
 
 
-def test_nesting_at_orjson_limit_parses():
+def test_nesting_at_orjson_limit_parses_when_allowed():
     text = '{"a":' + "[" * 1023 + "]" * 1023 + "}"
+
+    result = parse_json(text, max_depth=1024)
+
+    assert isinstance(result, dict)
+
+
+@pytest.mark.parametrize(
+    ("depth", "too_deep"),
+    [(127, False), (128, True), (200, True)],
+    ids=["at-the-limit", "one-past", "far-past"],
+)
+def test_nesting_past_max_depth_is_too_deep(depth, too_deep):
+    # The object itself is one level: depth lists inside it make depth + 1.
+    text = '{"a":' + "[" * depth + "]" * depth + ', "s": "[[[[[[[[[[[[[[[[[[[[[[["}'
 
     result = parse_json(text)
 
-    assert isinstance(result, dict)
+    assert (
+        result == ParseFailure("too_deep", "nested deeper than 128 levels")
+    ) is too_deep
 
 
 def test_huge_int_nested_too_deep_for_the_stdlib_keeps_orjson_reading():
     # orjson takes 1024 levels, the stdlib fewer: the line still parses, lossily.
     text = '{"a":' + "[" * 1020 + "1" * 25 + "]" * 1020 + "}"
 
-    result = parse_json(text)
+    result = parse_json(text, max_depth=1024)
 
     assert isinstance(result, dict)
     inner = result["a"]

@@ -265,7 +265,8 @@ ERROR_CASES = [
         None,
         [
             "rules/a.yaml:9:38: error: rules[0].properties.p.hash: hash needs a salt "
-            "(hint: set rules.hash_salt in the configuration)"
+            "(hint: set hash_salt or hash_salt_file in the configuration, "
+            "LOGBRIDGE_HASH_SALT, or the systemd credential hash_salt)"
         ],
         id="hash-without-salt",
     ),
@@ -274,7 +275,8 @@ ERROR_CASES = [
         b"",
         [
             "rules/a.yaml:9:38: error: rules[0].properties.p.hash: hash needs a salt "
-            "(hint: set rules.hash_salt in the configuration)"
+            "(hint: set hash_salt or hash_salt_file in the configuration, "
+            "LOGBRIDGE_HASH_SALT, or the systemd credential hash_salt)"
         ],
         id="hash-empty-salt",
     ),

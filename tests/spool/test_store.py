@@ -754,3 +754,25 @@ def test_meta_is_missing_then_set_then_overwritten(store: Store) -> None:
     seen.append(store.get_meta("k"))
 
     assert seen == [None, "one", "two"]
+
+
+def test_events_that_can_never_be_sent_go_to_the_dead_letters_with_their_chunk(
+    store: Store,
+) -> None:
+    checkpoint = Checkpoint("f", "app", "/a.log", 1, 2, 40, 40)
+
+    store.commit_chunks(
+        [([("u1", b'{"n":1}', "r")], checkpoint)],
+        1000.0,
+        deadletters=[("u2", b'{"n":2}', "r", "unencodable: too deep")],
+    )
+
+    (letter,) = store.list_deadletters()
+    assert (letter.uuid, letter.rule, letter.status, letter.reason) == (
+        "u2",
+        "r",
+        None,
+        "unencodable: too deep",
+    )
+    assert store.stats().events == 1
+    assert store.load_checkpoints() == [checkpoint]

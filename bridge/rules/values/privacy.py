@@ -122,7 +122,10 @@ def compile_hash(
     if not node.value:
         return True, None
     if not salt:
-        hint = "hint: set rules.hash_salt in the configuration"
+        hint = (
+            "hint: set hash_salt or hash_salt_file in the configuration, "
+            "LOGBRIDGE_HASH_SALT, or the systemd credential hash_salt"
+        )
         rep.error(node, path, "hash needs a salt", hint)
         return False, None
     return True, lambda value: hash_text(salt, value)
