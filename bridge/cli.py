@@ -18,6 +18,9 @@ from bridge.errors import ConfigError, StoreError
 from bridge.logs import configure_logging
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from bridge.daemon.replay import Origin
     from bridge.rules import RuleSet
     from bridge.settings import Settings
 
@@ -85,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
         "--explain",
         action="store_true",
         help="explain every line instead of the events",
+    )
+    replay.add_argument("--rule", help="only this rule")
+    replay.add_argument(
+        "--lines", metavar="FIRST-LAST", help="only these line numbers (120-180, 120-)"
     )
 
     explain = commands.add_parser(
@@ -327,12 +334,20 @@ def _replay(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from bridge.daemon.replay import pick_source, render_summary, replay
-    from bridge.rules import explain, render_explanation
+    from bridge.daemon.replay import (
+        keep_rule,
+        parse_line_range,
+        pick_source,
+        render_summary,
+        replay,
+    )
 
     ruleset, settings = _rules_for_tools(args, args.rules)
     try:
         files = [(p, pick_source(ruleset, p, args.source)) for p in args.logfiles]
+        if args.rule is not None:
+            ruleset = keep_rule(ruleset, args.rule)
+        lines = parse_line_range(args.lines) if args.lines is not None else None
     except ValueError as exc:
         print(f"logbridge: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -342,14 +357,7 @@ def _replay(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     now = datetime.now(UTC)
     if args.explain:
-        for path, source in files:
-            with path.open(encoding="utf-8", errors="replace") as f:
-                for text in f:
-                    line = text.rstrip("\r\n")
-                    print(
-                        render_explanation(explain(ruleset, source, line, read_at=now))
-                    )
-                    print()
+        _explain_lines(ruleset, files, lines, now)
         return EXIT_OK
     report = replay(
         ruleset,
@@ -357,21 +365,47 @@ def _replay(args: argparse.Namespace) -> int:
         read_at=now,
         max_line_bytes=settings.read.max_line_bytes,
         geoip_disable=settings.posthog.geoip_disable,
+        lines=lines,
     )
     if args.json or not sys.stdout.isatty():
-        for event in report.events:
-            print(orjson.dumps(event).decode())
+        for event, origin in zip(report.events, report.origins, strict=True):
+            print(orjson.dumps({"origin": origin.as_json(), "event": event}).decode())
     else:
-        print(_event_table(report.events))
+        print(_event_table(report.events, report.origins))
     print(render_summary(report), file=sys.stderr)
     return EXIT_OK
 
 
-def _event_table(events: list[dict[str, object]]) -> str:
+def _explain_lines(
+    ruleset: RuleSet,
+    files: list[tuple[Path, str]],
+    lines: tuple[int, int | None] | None,
+    now: datetime,
+) -> None:
+    """``replay --explain``: each line (of the range) explained, under its file:line."""
+    from bridge.rules import explain, render_explanation
+
+    first, last = lines if lines is not None else (1, None)
+    for path, source in files:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            for number, text in enumerate(f, start=1):
+                if number < first:
+                    continue
+                if last is not None and number > last:
+                    break
+                line = text.rstrip("\r\n")
+                if number == 1:
+                    line = line.removeprefix("\ufeff")
+                print(f"{path}:{number}")
+                print(render_explanation(explain(ruleset, source, line, read_at=now)))
+                print()
+
+
+def _event_table(events: list[dict[str, object]], origins: list[Origin]) -> str:
     import orjson
 
-    rows = [("TIMESTAMP", "EVENT", "DISTINCT_ID", "PROPERTIES")]
-    for event in events:
+    rows = [("LINE", "TIMESTAMP", "EVENT", "DISTINCT_ID", "PROPERTIES")]
+    for event, origin in zip(events, origins, strict=True):
         properties = {
             k: v
             for k, v in event["properties"].items()  # type: ignore[attr-defined]
@@ -380,13 +414,14 @@ def _event_table(events: list[dict[str, object]]) -> str:
         shown = orjson.dumps(properties).decode()
         rows.append(
             (
+                f"{origin.file}:{origin.line}" if origin.line else "(summary)",
                 str(event["timestamp"])[:23],
                 str(event["event"]),
                 str(event["distinct_id"])[:36],
                 shown if len(shown) <= 80 else shown[:77] + "...",
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
         for r in rows

@@ -138,7 +138,10 @@ class Record:
 
 @dataclass(slots=True)
 class Event:
-    """A business event ready to be spooled and sent to PostHog."""
+    """
+    A business event ready to be spooled and sent to PostHog; ``offset`` is where
+    the line it came from starts in its file (-1: no line, such as the daemon's own).
+    """
 
     uuid: str
     name: str
@@ -147,6 +150,7 @@ class Event:
     properties: Mapping[str, Any]
     rule: str
     source: str
+    offset: int = -1
 
 
 _NAMESPACE_BYTES = EVENT_NAMESPACE.bytes

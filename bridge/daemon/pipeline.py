@@ -108,11 +108,13 @@ class PreparedChunk:
     ``checkpoint`` is None for rows that belong to no single file (the summaries of
     aggregation windows, the closing of windows of a removed rule). ``deadletters``
     are the events that could not be encoded: (uuid, body as shown, rule, reason).
+    ``offsets`` says, for each row, where its line starts in the file (for replay).
     """
 
     checkpoint: Checkpoint | None
     rows: tuple[Row, ...]
     deadletters: tuple[tuple[str, bytes, str, str], ...] = ()
+    offsets: tuple[int, ...] = ()
 
 
 class Pipeline:
@@ -172,8 +174,10 @@ class Pipeline:
         self, read_at: datetime, now: float, *, force: bool = False
     ) -> list[PreparedChunk]:
         """
-        Close the multi-line records that have waited long enough (all with ``force``),
-        and give their rows with their files' checkpoints.
+        Close what has waited long enough, also when no new line came: multi-line
+        records (``flush_seconds``) with their files' checkpoints, and aggregation
+        windows past their end plus grace (summaries, with no checkpoint). With
+        ``force``, all of them: the files end here.
         """
         prepared = []
         for (source, file_id), assembler in list(self._assemblers.items()):
@@ -187,6 +191,9 @@ class Pipeline:
             checkpoint = self._held_back(last) if last is not None else None
             if checkpoint is not None:
                 prepared.append(self._prepared(checkpoint, events))
+        summaries = self.ruleset.flush(self.state, now=None if force else read_at)
+        if summaries:
+            prepared.append(self._prepared(None, summaries))
         self._drain_issues()
         return prepared
 
@@ -345,6 +352,7 @@ class Pipeline:
         counts = self.stats.events
         rows = []
         letters = []
+        offsets = []
         for event in events:
             try:
                 body = encode_event(event, lib_version=__version__, geoip_disable=geoip)
@@ -358,7 +366,8 @@ class Pipeline:
                 continue
             counts[event.rule] += 1
             rows.append((event.uuid, body, event.rule))
-        return PreparedChunk(checkpoint, tuple(rows), tuple(letters))
+            offsets.append(event.offset)
+        return PreparedChunk(checkpoint, tuple(rows), tuple(letters), tuple(offsets))
 
     def _held_back(
         self, checkpoint: Checkpoint, counted: dict[str, int] | None = None

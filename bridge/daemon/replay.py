@@ -2,12 +2,18 @@
 
 It reads the files with the daemon's own tail and pipeline (so the events, uuids
 included, are those the daemon would deliver for these files) but never opens the
-state database and never sends anything.
+state database and never sends anything. Each event comes with its origin: the
+rule, the file, the line number and the byte offset of the line that made it. A
+replay may keep to one rule (``only_rule``) or to a range of line numbers
+(``lines``), whose lines keep their offsets (and so their uuids).
 """
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import fnmatch
+from array import array
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,14 +21,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bridge.daemon.pipeline import Pipeline, PipelineStats
+from bridge.daemon.pipeline import Pipeline, PipelineStats, PreparedChunk
+from bridge.model import Checkpoint
 from bridge.rules import RuleSet
-from bridge.source import SourceSpec, Tailer
+from bridge.source import Chunk, LineBuffer, SourceSpec, Tailer, file_fingerprint
 from bridge.spool.rows import decode_event
 
 __all__ = [
     "FREE_TIER_EVENTS_PER_MONTH",
+    "LineIndex",
+    "Origin",
     "ReplayReport",
+    "keep_rule",
+    "parse_line_range",
     "pick_source",
     "render_summary",
     "replay",
@@ -37,11 +48,31 @@ MIN_PROJECTION_SECONDS = 1.0
 SHORT_SAMPLE_SECONDS = 3600.0
 
 
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an event comes from: its rule, and its line (number from 1, offset)."""
+
+    rule: str
+    file: str
+    line: int
+    offset: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The origin as ``replay --json`` prints it."""
+        return {
+            "rule": self.rule,
+            "file": self.file,
+            "line": self.line,
+            "offset": self.offset,
+        }
+
+
 @dataclass(slots=True)
 class ReplayReport:
-    """What a replay found."""
+    """What a replay found: the events as sent, each with its origin."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
+    origins: list[Origin] = field(default_factory=list)
     stats: PipelineStats = field(default_factory=PipelineStats)
     dropped: Counter[str] = field(default_factory=Counter)
 
@@ -88,6 +119,71 @@ def pick_source(ruleset: RuleSet, path: Path, wanted: str | None) -> str:
     raise ValueError(msg)
 
 
+def keep_rule(ruleset: RuleSet, name: str) -> RuleSet:
+    """
+    The rule set reduced to one rule (its sources all kept).
+
+    Raises:
+        ValueError: no rule is called ``name``.
+    """
+    rule = ruleset.rule(name)
+    if rule is None:
+        known = ", ".join(r.name for r in ruleset.rules) or "none"
+        msg = f"unknown rule {name!r}; expected one of {known}"
+        raise ValueError(msg)
+    return dataclasses.replace(ruleset, rules=(rule,))
+
+
+def parse_line_range(text: str) -> tuple[int, int | None]:
+    """
+    ``"120-180"``, ``"120-"`` or ``"120"`` → the first and last line (None: to the end).
+
+    Raises:
+        ValueError: the text is not such a range.
+    """
+    first, dash, last = text.partition("-")
+    try:
+        start = int(first)
+        end = (int(last) if last else None) if dash else start
+    except ValueError:
+        msg = f"expected a line range such as 120-180, 120- or 120, got {text!r}"
+        raise ValueError(msg) from None
+    if start < 1 or (end is not None and end < start):
+        msg = (
+            f"expected line numbers from 1, the first not after the last, got {text!r}"
+        )
+        raise ValueError(msg)
+    return start, end
+
+
+class LineIndex:
+    """Where each line of a file starts: line numbers from byte offsets and back."""
+
+    def __init__(self, path: Path, block_bytes: int = 1 << 20) -> None:
+        # Offsets of every "\n", in an array: 8 bytes a line, for files of millions.
+        self._newlines = array("q")
+        self.size = 0
+        with path.open("rb") as f:
+            while block := f.read(block_bytes):
+                at = block.find(b"\n")
+                while at >= 0:
+                    self._newlines.append(self.size + at)
+                    at = block.find(b"\n", at + 1)
+                self.size += len(block)
+
+    def line_of(self, offset: int) -> int:
+        """The number (from 1) of the line starting at or holding ``offset``."""
+        return bisect.bisect_left(self._newlines, offset) + 1
+
+    def start_of(self, line: int) -> int:
+        """The offset where line number ``line`` starts (the file's size past its end)."""
+        if line <= 1:
+            return 0
+        if line - 2 < len(self._newlines):
+            return self._newlines[line - 2] + 1
+        return self.size
+
+
 def replay(
     ruleset: RuleSet,
     files: Sequence[tuple[Path, str]],
@@ -95,27 +191,33 @@ def replay(
     read_at: datetime,
     max_line_bytes: int,
     geoip_disable: bool = True,
+    lines: tuple[int, int | None] | None = None,
 ) -> ReplayReport:
-    """Run the rules over each (file, source name) from its first byte to its end."""
+    """
+    Run the rules over each (file, source name) from its first byte to its end, or
+    over the line numbers ``lines`` (first, last; None: to the end).
+    """
     report = ReplayReport()
     # Every line is parsed: a dry run is where a rule author wants to see each parse
     # error, and the prefilter never changes the events anyway.
     pipeline = Pipeline(
         ruleset, report.stats, geoip_disable=geoip_disable, prefilter=False
     )
+    # By the path chunks carry (absolute): the index, and the path as given.
+    indexes: dict[str, tuple[LineIndex, str]] = {}
     for path, source in files:
-        spec = SourceSpec(
-            name=source, globs=(str(path.absolute()),), start_at="beginning"
-        )
-        tailer = Tailer([spec], [], first_start=True, max_line_bytes=max_line_bytes)
-        try:
-            tailer.scan()
-            for rows in _read_all(tailer, pipeline, read_at):
-                report.events.extend(decode_event(body) for _, body, _ in rows)
-        finally:
-            tailer.close()
-    for prepared in pipeline.flush(read_at, 0.0, force=True):
-        report.events.extend(decode_event(body) for _, body, _ in prepared.rows)
+        index = LineIndex(path)
+        indexes[str(path.absolute())] = (index, str(path))
+        if lines is None:
+            prepared = _read_whole(pipeline, path, source, read_at, max_line_bytes)
+        else:
+            chunk = _range_chunk(path, source, index, lines, max_line_bytes)
+            prepared = iter(pipeline.prepare([chunk], read_at, 0.0))
+        for chunk_rows in prepared:
+            _collect(report, chunk_rows, indexes)
+    # The files end here: what is still being assembled or counted comes out.
+    for chunk_rows in pipeline.flush(read_at, 0.0, force=True):
+        _collect(report, chunk_rows, indexes)
     state = pipeline.state
     for name, counter in (
         ("sampled_out", state.sampled_out),
@@ -128,15 +230,64 @@ def replay(
     return report
 
 
-def _read_all(
-    tailer: Tailer, pipeline: Pipeline, read_at: datetime
-) -> Iterator[tuple[tuple[str, bytes, str], ...]]:
-    while True:
-        chunks = tailer.read()
-        if chunks:
-            yield from (p.rows for p in pipeline.prepare(chunks, read_at, 0.0))
-        if not tailer.has_backlog():
-            return
+def _collect(
+    report: ReplayReport,
+    prepared: PreparedChunk,
+    indexes: dict[str, tuple[LineIndex, str]],
+) -> None:
+    """Add a chunk's events, with their origins (no line: an aggregate's summary)."""
+    checkpoint = prepared.checkpoint
+    found = indexes.get(checkpoint.path) if checkpoint is not None else None
+    for (_, body, rule), offset in zip(prepared.rows, prepared.offsets, strict=True):
+        report.events.append(decode_event(body))
+        if found is None or offset < 0:
+            report.origins.append(Origin(rule, "", 0, offset))
+        else:
+            index, shown = found
+            report.origins.append(Origin(rule, shown, index.line_of(offset), offset))
+
+
+def _read_whole(
+    pipeline: Pipeline, path: Path, source: str, read_at: datetime, max_line_bytes: int
+) -> Iterator[PreparedChunk]:
+    spec = SourceSpec(name=source, globs=(str(path.absolute()),), start_at="beginning")
+    tailer = Tailer([spec], [], first_start=True, max_line_bytes=max_line_bytes)
+    try:
+        tailer.scan()
+        while True:
+            chunks = tailer.read()
+            if chunks:
+                yield from pipeline.prepare(chunks, read_at, 0.0)
+            if not tailer.has_backlog():
+                return
+    finally:
+        tailer.close()
+
+
+def _range_chunk(
+    path: Path,
+    source: str,
+    index: LineIndex,
+    lines: tuple[int, int | None],
+    max_line_bytes: int,
+) -> Chunk:
+    """One chunk of the lines ``lines`` of a file, at their offsets in it."""
+    first, last = lines
+    start = index.start_of(first)
+    end = index.size if last is None else index.start_of(last + 1)
+    with path.open("rb") as f:
+        head = f.read(1024)
+        f.seek(start)
+        data = f.read(end - start)
+    if data and not data.endswith(b"\n"):
+        data += b"\n"  # a last line without its newline, read whole all the same
+    cut = LineBuffer(start, max_line_bytes=max_line_bytes).feed(data)
+    st = path.stat()
+    file_id = file_fingerprint(head) or "replay"
+    checkpoint = Checkpoint(
+        file_id, source, str(path.absolute()), st.st_dev, st.st_ino, end, st.st_size
+    )
+    return Chunk(checkpoint, cut, st.st_mtime_ns)
 
 
 def render_summary(report: ReplayReport) -> str:

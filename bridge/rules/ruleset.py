@@ -191,7 +191,14 @@ class CompiledRule:
             properties[PERSONLESS_PROPERTY] = False
         # Positional: keywords double the cost of building an Event.
         return Event(
-            uuid, self.event, distinct_id, timestamp, properties, self.name, line.source
+            uuid,
+            self.event,
+            distinct_id,
+            timestamp,
+            properties,
+            self.name,
+            line.source,
+            line.offset,
         )
 
     def _properties(self, record: Record, failed: list[Failed]) -> dict[str, Any]:

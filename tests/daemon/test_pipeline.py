@@ -236,3 +236,41 @@ def test_cri_parts_are_joined_and_a_waiting_part_holds_the_checkpoint(tmp_path):
     # The last part waits for its end: the checkpoint stays before it.
     assert chunk.checkpoint is not None
     assert chunk.checkpoint.offset == content.rindex(b"2026-12-06T10:00:03Z")
+
+
+AGGREGATE_RULES = """\
+sources:
+  - name: app
+    paths: [app.log]
+    timestamp: {field: ts}
+rules:
+  - name: hits
+    source: app
+    event: hits
+    aggregate: {window_seconds: 60, count: n}
+"""
+
+
+def test_a_window_closes_by_time_when_the_file_stays_quiet(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text('{"ts":"2026-12-06T11:00:05Z"}\n{"ts":"2026-12-06T11:00:30Z"}\n')
+    ruleset = compile_rules([("rules.yaml", AGGREGATE_RULES)])
+    pipeline = Pipeline(ruleset, PipelineStats(), geoip_disable=True)
+    tailer = Tailer([SourceSpec("app", (str(log),), "beginning")], [], first_start=True)
+    tailer.scan()
+    read_at = datetime(2026, 12, 6, 11, 0, 31, tzinfo=UTC)
+    try:
+        (chunk,) = pipeline.prepare(tailer.read(), read_at, 0.0)
+    finally:
+        tailer.close()
+    early = pipeline.flush(datetime(2026, 12, 6, 11, 1, 1, tzinfo=UTC), 1.0)
+    late = pipeline.flush(datetime(2026, 12, 6, 11, 1, 7, tzinfo=UTC), 2.0)
+
+    assert chunk.rows == ()
+    assert chunk.checkpoint is not None
+    assert chunk.checkpoint.offset == 0  # held back while its lines are counted
+    assert early == []
+    ((_, body, rule),) = late[0].rows
+    summary = decode_event(body)
+    assert (rule, summary["properties"]["n"]) == ("hits", 2)
+    assert summary["timestamp"] == "2026-12-06T11:00:00.000000+00:00"

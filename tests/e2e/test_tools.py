@@ -74,8 +74,15 @@ def test_replay_gives_the_events_the_daemon_delivers(
 
     assert replayed.returncode == 0, replayed.stderr
     assert delivered.returncode == 0, delivered.stderr
-    events = [json.loads(line) for line in replayed.stdout.splitlines()]
+    printed = [json.loads(line) for line in replayed.stdout.splitlines()]
+    events = [item["event"] for item in printed]
     assert len(events) == 28
+    lines = log.read_bytes().splitlines(keepends=True)
+    for item in printed:
+        origin = item["origin"]
+        assert origin["file"] == str(log)
+        offset = sum(len(line) for line in lines[: origin["line"] - 1])
+        assert origin["offset"] == offset
     stored = {e.uuid: e for e in posthog.dedup_view().values()}
     assert set(stored) == {e["uuid"] for e in events}
     for event in events:
@@ -120,3 +127,43 @@ def test_explain_shows_each_condition_with_the_value_it_saw() -> None:
     assert "✗ rule db-query-slow → db_query_slow" in out
     assert '✓ fields.message eq "query executed" (saw "query executed")' in out
     assert "✗ fields.duration_ms gt 1000 (saw 450)" in out
+
+
+def test_replay_keeps_to_one_rule_and_a_line_range_with_their_uuids(
+    tmp_path: Path,
+) -> None:
+    rules = REPO / "rules"
+    log = REPO / "examples" / "logs" / "tl-engine.log"
+    whole = _logbridge("replay", str(rules), str(log), "--json", cwd=tmp_path)
+    part = _logbridge(
+        "replay",
+        str(rules),
+        str(log),
+        "--json",
+        "--rule",
+        "order-processed",
+        "--lines",
+        "3-20",
+        cwd=tmp_path,
+    )
+    explained = _logbridge(
+        "replay", str(rules), str(log), "--explain", "--lines", "4-5", cwd=tmp_path
+    )
+    bad = _logbridge("replay", str(rules), str(log), "--lines", "9-2", cwd=tmp_path)
+
+    everything = [json.loads(line) for line in whole.stdout.splitlines()]
+    kept = [json.loads(line) for line in part.stdout.splitlines()]
+    expected = [
+        item
+        for item in everything
+        if item["origin"]["rule"] == "order-processed"
+        and 3 <= item["origin"]["line"] <= 20
+    ]
+    assert kept == expected
+    assert kept
+    assert [line for line in explained.stdout.splitlines() if ".log:" in line] == [
+        f"{log}:4",
+        f"{log}:5",
+    ]
+    assert bad.returncode == 2
+    assert "expected line numbers from 1, the first not after the last" in bad.stderr
