@@ -167,7 +167,7 @@ def test_encode_then_decode_gives_back_the_event(
 
     library = {"$lib": "logbridge", "$lib_version": lib_version, "$is_server": True}
     if geoip_disable:
-        library["$geoip_disable"] = True  # type: ignore[assignment]
+        library["$geoip_disable"] = True
     rule_properties = {
         k: v
         for k, v in event.properties.items()
