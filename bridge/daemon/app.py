@@ -24,6 +24,7 @@ import fcntl
 import functools
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,8 @@ class _Runtime:
     sink: Sink
     pipeline: Pipeline
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # ``stop`` for the scan's thread: a glob walk in progress ends when it is set.
+    scan_stop: threading.Event = field(default_factory=threading.Event)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     controls: asyncio.Queue[Control] = field(default_factory=asyncio.Queue)
     # Sources of a reloaded rule set, handed to the tailer by the reader between chunks:
@@ -291,6 +294,8 @@ class Daemon:
             self.health.reader_tick = self.clock.monotonic()
             await asyncio.to_thread(self._scan, rt)
             self._notices(rt)
+            if rt.stop.is_set():
+                break
             if not self.health.started:
                 # State loaded and the first scan done: positions of files present now
                 # are fixed, so lines appended from here on will be read.
@@ -350,7 +355,7 @@ class Daemon:
         specs, rt.pending_specs = rt.pending_specs, None
         if specs is not None:
             rt.tailer.set_sources(specs)
-        rt.tailer.scan()
+        rt.tailer.scan(rt.scan_stop)
         self.health.files_seen(rt.tailer.file_states())
 
     def _read_and_prepare(self, rt: _Runtime) -> list[PreparedChunk]:
@@ -442,6 +447,15 @@ class Daemon:
         self.health.notices(notices)
         for notice in notices:
             self._log.info(notice.kind, path=notice.path, offset=notice.offset)
+        for limit in rt.tailer.drain_glob_limits():
+            self._log.warning(
+                "glob_limited",
+                path=limit.pattern,
+                entries=limit.entries,
+                revisited=limit.revisited,
+                too_deep=limit.too_deep,
+                exhausted=limit.exhausted,
+            )
 
     # -- own events and supervision ----------------------------------------------------
 
@@ -531,6 +545,7 @@ class Daemon:
             if control is Control.STOP:
                 self._log.info("shutdown_requested")
                 rt.stop.set()
+                rt.scan_stop.set()
                 rt.wake.set()
             elif control is Control.RELOAD:
                 # Cleared before reading the files: an edit from now on queues another.
