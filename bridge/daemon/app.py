@@ -634,18 +634,23 @@ def _exclusive(state_dir: Path) -> Iterator[None]:
     Hold a lock on the state directory for the daemon's lifetime.
 
     Two daemons on one spool would both send every event; PostHog would deduplicate
-    them, but the operator would pay twice and the counts in the logs would lie.
+    them, but the operator would pay twice and the counts in the logs would lie. The
+    lock is taken on the directory itself: a lock file could be deleted while the
+    daemon runs, and the next daemon would lock a new one (the directory cannot go
+    while the database is in it, and a renamed one takes its database along).
     """
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock = (state_dir / "lock").open("a")
+        fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         msg = f"{state_dir}: cannot use the state directory: {exc.strerror}"
         raise StoreError(msg) from None
-    with lock:
+    try:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             msg = f"{state_dir}: another logbridge is already running with this state directory"
             raise StoreError(msg) from None
         yield
+    finally:
+        os.close(fd)

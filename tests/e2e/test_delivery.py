@@ -147,3 +147,23 @@ def test_a_second_daemon_on_the_same_state_directory_refuses_to_start(
         in second.stderr
     )
     assert code == 0
+
+
+def test_a_deleted_lock_file_does_not_let_a_second_daemon_in(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+    first = workspace.start_ready()
+    # What an operator's clean-up script, or an older logbridge's lock, leaves there.
+    (workspace.state_db.parent / "lock").unlink(missing_ok=True)
+
+    second = workspace.run_once()
+    code = workspace.stop(first)
+
+    assert second.returncode == 1, second.stderr.decode()
+    assert (
+        b"another logbridge is already running with this state directory"
+        in second.stderr
+    )
+    assert code == 0
+
