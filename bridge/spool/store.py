@@ -46,7 +46,9 @@ A connection belongs to one thread. ``Store`` is synchronous and not thread-safe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -251,6 +253,7 @@ class Store:
             msg = f"{state_dir}: cannot create the state directory: {exc.strerror}"
             raise StoreError(msg) from None
         path = state_dir / DB_NAME
+        _make_private(path)
         conn = _connect(path, str(path))
         try:
             version = _prepare(conn)
@@ -704,6 +707,33 @@ def _insert_segment(
         (segment_id, segment.bodies, segment.uuids, segment.rules),
     )
     conn.execute(_ADD_TOTALS, (segment.events, segment.bytes))
+
+
+def _make_private(path: Path) -> None:
+    """
+    Create the database file (if missing) readable by its owner only, and tighten
+    one created otherwise.
+
+    Spooled events may carry personal data, and a state directory made by someone
+    else (systemd's ``StateDirectory=`` is 0755 by default) does not protect them.
+    SQLite creates a database 0644 less the umask, and its ``-wal`` and ``-shm``
+    files with the database's mode: created here first, they are all 0600.
+
+    Raises:
+        StoreError: the file cannot be created or its mode changed.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(f"{path}{suffix}", 0o600)  # noqa: PTH101 (str path)
+    except OSError as exc:
+        msg = f"{path}: cannot open the state database: {exc.strerror}"
+        raise StoreError(msg) from None
 
 
 def _connect(path: Path, target: str) -> sqlite3.Connection:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from datetime import timedelta
 
 import orjson
@@ -167,3 +168,28 @@ def test_a_deleted_lock_file_does_not_let_a_second_daemon_in(
     )
     assert code == 0
 
+
+def test_the_state_files_are_private_in_a_state_directory_open_to_all(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+    workspace.state_db.parent.chmod(0o755)
+    LogWriter(workspace.logs / "app.log").append(range(1))
+    umask = os.umask(0o022)  # the child inherits it
+    try:
+        proc = workspace.start_ready()
+    finally:
+        os.umask(umask)
+
+    modes = {
+        path.name: oct(path.stat().st_mode & 0o777)
+        for path in workspace.state_db.parent.iterdir()
+    }
+    code = workspace.stop(proc)
+
+    assert code == 0
+    assert modes == {
+        "state.db": "0o600",
+        "state.db-wal": "0o600",
+        "state.db-shm": "0o600",
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -89,6 +90,38 @@ def test_open_creates_the_directory_and_a_new_database(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "state").stat().st_mode & 0o777 == 0o700
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o000], ids=["022", "002", "000"])
+def test_the_database_and_its_wal_files_are_private_whatever_the_umask(
+    tmp_path: Path, umask: int
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    old = os.umask(umask)
+    try:
+        store = Store.open(state)
+        store.commit_chunk(rows(3), checkpoint(), NOW)
+        modes = {
+            path.name: path.stat().st_mode & 0o777 for path in sorted(state.iterdir())
+        }
+        store.close()
+    finally:
+        os.umask(old)
+
+    assert modes == {"state.db": 0o600, "state.db-shm": 0o600, "state.db-wal": 0o600}
+
+
+def test_opening_makes_a_database_created_readable_by_others_private(
+    tmp_path: Path,
+) -> None:
+    Store.open(tmp_path).close()
+    for path in tmp_path.iterdir():
+        path.chmod(0o644)
+
+    Store.open(tmp_path).close()
+
+    assert {path.stat().st_mode & 0o777 for path in tmp_path.iterdir()} == {0o600}
+
+
 def test_open_uses_wal_and_records_the_schema_version(tmp_path: Path) -> None:
     Store.open(tmp_path).close()
 
@@ -113,10 +146,7 @@ def test_commits_are_fsynced_for_power_loss(store: Store) -> None:
 def test_open_reports_a_database_path_that_cannot_be_opened(tmp_path: Path) -> None:
     (tmp_path / "state.db").mkdir()
 
-    message = (
-        f"{tmp_path / 'state.db'}: cannot open the state database:"
-        " unable to open database file"
-    )
+    message = f"{tmp_path / 'state.db'}: cannot open the state database: Is a directory"
     with pytest.raises(StoreError, match=exactly(message)):
         Store.open(tmp_path)
 
