@@ -178,10 +178,14 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _state_dir(args: argparse.Namespace) -> Path:
+def _state_settings(args: argparse.Namespace) -> Settings:
     from bridge.settings import load_settings
 
-    return load_settings(args.config, state_dir=args.state_dir).state_dir
+    return load_settings(args.config, state_dir=args.state_dir)
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    return _state_settings(args).state_dir
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -190,18 +194,20 @@ def _status(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from bridge.daemon.app import RULES_STATUS
+    from bridge.daemon.app import RULES_STATUS, disk_headroom
     from bridge.sink.posthog import LAST_SEND_ERROR
     from bridge.spool.store import Store
-    from bridge.status import FileReport, build_status, render_status
+    from bridge.status import DiskReport, FileReport, build_status, render_status
 
-    state_dir = _state_dir(args)
+    settings = _state_settings(args)
+    state_dir = settings.state_dir
     store = Store.open_readonly(state_dir)
     try:
         checkpoints = store.load_checkpoints()
         spool = store.stats()
         last_error = store.get_meta(LAST_SEND_ERROR)
         rules = store.get_meta(RULES_STATUS)
+        room = store.room()
     finally:
         store.close()
     files = []
@@ -226,6 +232,7 @@ def _status(args: argparse.Namespace) -> int:
         files=files,
         files_gone=gone,
         spool=spool,
+        disk=DiskReport(free_bytes=room, headroom_bytes=disk_headroom(settings)),
         last_send_error=last_error,
         rules_status=rules,
         now=time.time(),

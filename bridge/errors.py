@@ -5,6 +5,7 @@
      │    ├── SettingsError     the daemon's configuration file or environment
      │    └── RuleFileError     one or more rule files
      ├── StoreError             the state database cannot be opened or written
+     │    └── StoreFull         no room left for it; writing works again once there is
      └── SinkHalted             PostHog refused the API key (401/403); sending stops
 
 Transient HTTP failures are not exceptions: the sink's policy turns every
@@ -25,6 +26,7 @@ __all__ = [
     "SettingsError",
     "SinkHalted",
     "StoreError",
+    "StoreFull",
     "format_problems",
 ]
 
@@ -92,6 +94,14 @@ class RuleFileError(ConfigError):
 
 class StoreError(BridgeError):
     """The state database cannot be opened, migrated or written."""
+
+
+class StoreFull(StoreError):
+    """
+    The state database has no room to grow: its filesystem is full (or a quota).
+
+    Nothing was written; the same write succeeds once space returns.
+    """
 
 
 class SinkHalted(BridgeError):

@@ -18,6 +18,7 @@ from bridge.model import Checkpoint
 from bridge.spool.store import DeadLetter, SpoolStats
 
 __all__ = [
+    "DiskReport",
     "FileReport",
     "build_status",
     "deadletter_json",
@@ -34,12 +35,21 @@ class FileReport:
     size: int  # now, from stat
 
 
+@dataclass(frozen=True, slots=True)
+class DiskReport:
+    """Room for the state database, and the room below which the daemon stops reading."""
+
+    free_bytes: int
+    headroom_bytes: int
+
+
 def build_status(  # noqa: PLR0913 (keyword-only facts)
     *,
     state_db: str,
     files: Sequence[FileReport],
     files_gone: int,
     spool: SpoolStats,
+    disk: DiskReport,
     last_send_error: str | None,
     rules_status: str | None,
     now: float,
@@ -73,6 +83,11 @@ def build_status(  # noqa: PLR0913 (keyword-only facts)
             if oldest is None
             else round(max(0.0, now - oldest), 3),
         },
+        "disk": {
+            "free_bytes": disk.free_bytes,
+            "headroom_bytes": disk.headroom_bytes,
+            "full": disk.free_bytes < disk.headroom_bytes,
+        },
         "deadletters": spool.deadletters,
         "last_send_error": last_send_error,
         "rules": rules,
@@ -93,11 +108,16 @@ def render_status(report: Mapping[str, Any]) -> str:
         rules_line = (
             f"REJECTED at {rules['at']}, old rules kept (hash {rules['hash']}): {first}"
         )
+    disk = report["disk"]
+    disk_line = f"{_size(disk['free_bytes'])} free"
+    if disk["full"]:
+        disk_line += f": FULL, reading paused until {_size(disk['headroom_bytes'])} are"
     lines = [
         f"state:          {report['state_db']}",
         f"rules:          {rules_line}",
         f"spool:          {spool['events']} events, {_size(spool['bytes'])}"
         + ("" if age is None else f", oldest {age:.0f} s old"),
+        f"disk:           {disk_line}",
         f"dead letters:   {report['deadletters']}",
         f"last error:     {report['last_send_error'] or 'none'}",
         "",

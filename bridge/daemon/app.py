@@ -7,7 +7,9 @@ Theory of operation:
   the file's new checkpoint in one SQLite transaction on the store's thread. A crash at any
   point therefore loses nothing and spools nothing twice.
 - The sink task sends the oldest spooled events and deletes them only after a 2xx.
-- When the spool reaches its cap, the reader waits: the log files are the buffer.
+- When the spool reaches its cap, or the state filesystem runs out of room, the reader
+  waits: the log files are the buffer. A commit the full disk refused is retried as it
+  was; the sink keeps sending meanwhile, and the pages it frees make room again.
 - The supervisor task publishes metrics, systemd's STATUS= and the watchdog (fed only
   while the pipeline makes progress), and spools the periodic ``health_check`` event.
 - Signal handlers only queue a ``Control``. STOP: the reader finishes its current chunk,
@@ -46,7 +48,7 @@ from bridge.daemon.reload import (
     source_specs,
 )
 from bridge.daemon.systemd import Notifier
-from bridge.errors import Problem, RuleFileError, StoreError
+from bridge.errors import Problem, RuleFileError, StoreError, StoreFull
 from bridge.logs import get_logger
 from bridge.model import Event
 from bridge.rules import RuleSet
@@ -55,12 +57,18 @@ from bridge.sink.posthog import Sink
 from bridge.source import SourceSpec, Tailer, watch_changes
 from bridge.source.discover import watched_dirs
 from bridge.spool.rows import encode_event
-from bridge.spool.store import AsyncStore, Store
+from bridge.spool.store import PAGE_SIZE, AsyncStore, SpoolStats, Store
 
-__all__ = ["RULES_STATUS", "Daemon"]
+__all__ = ["RULES_STATUS", "Daemon", "disk_headroom"]
 
 # How often the reader re-checks a full spool for room.
 SPOOL_FULL_POLL_SECONDS = 0.2
+# How often a write the full disk refused is tried again (a commit, the sink's
+# settling, opening the database).
+DISK_FULL_POLL_SECONDS = 1.0
+# SQLite copies the WAL into the database once it holds this many pages (the default
+# wal_autocheckpoint): new pages among them need room a second time, in the database.
+WAL_CHECKPOINT_PAGES = 1000
 # Bytes read at once, in chunks of at most read.chunk_bytes: with a thousand busy
 # files, a chunk from each would hold a gigabyte; the files still take turns, and
 # many small chunks (many files, a few lines each) share one commit.
@@ -106,6 +114,13 @@ class _Runtime:
     # it): the reader checks the cap against it without a store round trip, which
     # would wait behind the commit in flight and undo the overlap.
     spooled_bytes: int = 0
+    # Bytes the state database can still grow by, as of the last commit.
+    room: int = 0
+    # When (clock.monotonic()) reading paused for want of disk space; None: it did not.
+    disk_full_since: float | None = None
+    # A commit was given up (a stop came while the disk was full): no later chunk may
+    # be committed, or its checkpoint would pass the lines of the one given up.
+    commits_abandoned: bool = False
 
 
 class Daemon:
@@ -118,7 +133,13 @@ class Daemon:
         once: bool = False,
         clock: Clock | None = None,
         write_out: Callable[[bytes], None] | None = None,
+        open_store: Callable[[Path], Store] = Store.open,
     ) -> None:
+        """
+        Args:
+            open_store: opens the state database of a state directory (a seam: tests
+                give the database a size limit).
+        """
         self.settings = settings
         self.once = once
         self.clock: Clock = clock or SystemClock()
@@ -133,6 +154,10 @@ class Daemon:
         )
         # None: the sink's default, standard output.
         self._write_out = write_out
+        self._store_opener = open_store
+        self.disk_headroom = disk_headroom(settings)
+        # Writes of the daemon's own (own events, the rules status) a full disk refused.
+        self.writes_skipped = 0
         self._log = get_logger()
         self._interrupts = 0
 
@@ -144,8 +169,10 @@ class Daemon:
             return await self._run_locked(ruleset, state_dir)
 
     async def _run_locked(self, ruleset: RuleSet, state_dir: Path) -> int:
-        store = AsyncStore(lambda: Store.open(state_dir))
-        await store.open()
+        store = AsyncStore(lambda: self._store_opener(state_dir))
+        if not await self._open_store(store):
+            self._log.info("shutdown_requested")
+            return 0
         client = self._make_client()
         server = None
         try:
@@ -214,6 +241,32 @@ class Daemon:
                 await client.aclose()
             await store.close()
 
+    async def _open_store(self, store: AsyncStore) -> bool:
+        """
+        Open the state database, waiting while its filesystem is full.
+
+        Returns False if a stop was asked for first. systemd hears why the start takes
+        long, and is asked to wait (a restart would find the same full disk).
+        """
+        warned = False
+        while True:
+            try:
+                await store.open()
+            except StoreFull as exc:
+                if not warned:
+                    self._log.warning("disk_full", error=str(exc))
+                    warned = True
+                self.notifier.status(f"state filesystem full, waiting for room: {exc}")
+                self.notifier.extend_timeout(3 * DISK_FULL_POLL_SECONDS)
+                self.notifier.watchdog()
+            else:
+                if warned:
+                    self._log.info("disk_space_returned")
+                return True
+            if early_stop_requested():
+                return False
+            await self.clock.sleep(DISK_FULL_POLL_SECONDS)
+
     def _make_client(self) -> httpx.AsyncClient | None:
         if not self.settings.posthog.api_key:
             return None
@@ -250,7 +303,7 @@ class Daemon:
         sink_stop = asyncio.Event()
         try:
             async with asyncio.TaskGroup() as tg:
-                sink_task = tg.create_task(rt.sink.run(sink_stop))
+                sink_task = tg.create_task(self._run_sink(rt, sink_stop))
                 helpers = [
                     tg.create_task(self._control_loop(rt)),
                     tg.create_task(self._watch(rt)),
@@ -273,7 +326,12 @@ class Daemon:
             ),
         )
         timeout = None if self.once else self.settings.shutdown_timeout_seconds
-        drained = await rt.sink.drain(timeout)
+        try:
+            drained = await rt.sink.drain(timeout)
+        except StoreFull as exc:
+            # Sent, maybe, but not settled: those events go again, same uuids.
+            self._log.warning("disk_full", task="sink", error=str(exc))
+            drained = False
         spool = await rt.store.call(lambda s: s.stats())
         self._log.info(
             "engine_stopped",
@@ -281,11 +339,34 @@ class Daemon:
             drained=drained,
             spooled=spool.events,
             halted=rt.sink.halted,
+            writes_skipped=self.writes_skipped,
             **self.stats.snapshot(),
         )
         if self.once and not drained:
             return 1
         return 0
+
+    async def _run_sink(self, rt: _Runtime, stop: asyncio.Event) -> None:
+        """
+        Run the sink; after a write the full disk refused, wait for room and run it
+        again.
+
+        The batch whose settling failed is fetched and sent again, with the same uuids:
+        PostHog keeps one copy.
+        """
+        while True:
+            try:
+                await rt.sink.run(stop)
+            except StoreFull as exc:
+                self._log.warning("disk_full", task="sink", error=str(exc))
+            else:
+                return
+            while not await _wait_event(stop, DISK_FULL_POLL_SECONDS):
+                if await rt.store.call(lambda s: s.can_write()):
+                    self._log.info("disk_space_returned", task="sink")
+                    break
+            else:
+                return
 
     # -- reading -----------------------------------------------------------------------
 
@@ -319,12 +400,15 @@ class Daemon:
         time and in order, and the loop ends only once the last one is done.
         """
         committing: asyncio.Task[None] | None = None
-        await self._wait_for_spool_room(rt)  # which also learns the spool's size
+        await self._wait_for_room(rt)  # which also learns the spool's size and room
         try:
             while not rt.stop.is_set():
                 self.health.reader_tick = self.clock.monotonic()
-                if rt.spooled_bytes >= self.settings.spool_max_bytes:
-                    await self._wait_for_spool_room(rt)
+                if (
+                    rt.spooled_bytes >= self.settings.spool_max_bytes
+                    or rt.room < self.disk_headroom
+                ):
+                    await self._wait_for_room(rt)
                 if rt.stop.is_set():
                     break
                 prepared = await asyncio.to_thread(self._read_and_prepare, rt)
@@ -339,12 +423,33 @@ class Daemon:
                 await committing
 
     async def _commit(self, rt: _Runtime, prepared: list[PreparedChunk]) -> None:
-        if not prepared:
+        """
+        Commit chunks, in order; while the disk is full, try again until it works.
+
+        If a stop comes first, they stay uncommitted, and so does every later chunk:
+        their lines are read again from the stored checkpoints at the next start.
+        """
+        if not prepared or rt.commits_abandoned:
             return
-        now = self.clock.now().timestamp()
-        rt.spooled_bytes = await rt.store.call(
-            functools.partial(_commit, prepared, now)
-        )
+        while True:
+            now = self.clock.now().timestamp()
+            try:
+                rt.spooled_bytes, rt.room = await rt.store.call(
+                    functools.partial(_commit, prepared, now)
+                )
+            except StoreFull as exc:
+                # Nothing was written: the same chunks go again once there is room.
+                rt.room = 0
+                self._disk_full(rt, str(exc))
+                if await _wait_event(rt.stop, DISK_FULL_POLL_SECONDS):
+                    rt.commits_abandoned = True
+                    self._log.info("commit_abandoned", events=_events_in(prepared))
+                    return
+                self.health.reader_tick = self.clock.monotonic()
+                continue
+            break
+        if rt.disk_full_since is not None and rt.room >= self.disk_headroom:
+            self._disk_space_returned(rt)
         if any(chunk.rows for chunk in prepared):
             rt.sink.notify()
 
@@ -375,21 +480,51 @@ class Daemon:
         prepared.extend(pipeline.flush(read_at, now))
         return prepared
 
-    async def _wait_for_spool_room(self, rt: _Runtime) -> None:
+    async def _wait_for_room(self, rt: _Runtime) -> None:
+        """Wait until the spool is under its cap and the state filesystem has room."""
         cap = self.settings.spool_max_bytes
         warned = False
         while not rt.stop.is_set():
-            spool = await rt.store.call(lambda s: s.stats())
+            spool, rt.room = await rt.store.call(_spool_and_room)
             rt.spooled_bytes = spool.bytes
-            if spool.bytes < cap:
+            if spool.bytes >= cap:
+                if not warned:
+                    self._log.warning(
+                        "spool_full", bytes=spool.bytes, events=spool.events
+                    )
+                    warned = True
+            elif rt.room < self.disk_headroom:
+                self._disk_full(
+                    rt, f"{rt.room} bytes free, {self.disk_headroom} kept free"
+                )
+            else:
                 if warned:
                     self._log.info("spool_resumed", bytes=spool.bytes)
+                if rt.disk_full_since is not None:
+                    self._disk_space_returned(rt)
                 return
-            if not warned:
-                self._log.warning("spool_full", bytes=spool.bytes, events=spool.events)
-                warned = True
             self.health.reader_tick = self.clock.monotonic()
             await self.clock.sleep(SPOOL_FULL_POLL_SECONDS)
+
+    def _disk_full(self, rt: _Runtime, error: str) -> None:
+        """Reading pauses for want of disk space: say so once, until it resumes."""
+        if rt.disk_full_since is not None:
+            return
+        rt.disk_full_since = self.clock.monotonic()
+        self._log.warning(
+            "disk_full",
+            error=error,
+            bytes=rt.spooled_bytes,
+            room=rt.room,
+            headroom=self.disk_headroom,
+        )
+        self.notifier.status(f"state filesystem full, reading paused: {error}")
+
+    def _disk_space_returned(self, rt: _Runtime) -> None:
+        assert rt.disk_full_since is not None  # noqa: S101 (callers check)
+        paused = self.clock.monotonic() - rt.disk_full_since
+        rt.disk_full_since = None
+        self._log.info("disk_space_returned", room=rt.room, paused_s=round(paused, 3))
 
     async def _wait_for_wake(self, rt: _Runtime) -> None:
         stop_wait = asyncio.ensure_future(rt.stop.wait())
@@ -469,7 +604,13 @@ class Daemon:
         )
         now = self.clock.now().timestamp()
         rows = ((event.uuid, body, event.rule),)
-        await rt.store.call(lambda s: s.commit_chunk(rows, None, now))
+        try:
+            await rt.store.call(lambda s: s.commit_chunk(rows, None, now))
+        except StoreFull as exc:
+            # The daemon's report on itself, not a line's event: skipped, and counted.
+            self.writes_skipped += 1
+            self._log.warning("own_event_skipped", rule=event.name, error=str(exc))
+            return
         rt.sink.notify()
 
     def _counters(self, rt: _Runtime) -> dict[str, int]:
@@ -500,7 +641,10 @@ class Daemon:
             self.health.spool_seen(await rt.store.call(lambda s: s.stats()))
             self.health.publish(self.stats, rt.sink, self.clock.now().timestamp())
             if self.health.started:
-                self.notifier.status(self.health.status_line(rt.sink))
+                line = self.health.status_line(rt.sink)
+                if rt.disk_full_since is not None:
+                    line = f"state filesystem full, reading paused; {line}"
+                self.notifier.status(line)
             if interval and self.health.is_progressing(rt.sink, now, 2 * interval):
                 self.notifier.watchdog()
             if now >= next_health and not self.once:
@@ -612,7 +756,26 @@ class Daemon:
                 "error": error,
             }
         ).decode()
-        await rt.store.call(lambda s: s.set_meta(RULES_STATUS, status))
+        try:
+            await rt.store.call(lambda s: s.set_meta(RULES_STATUS, status))
+        except StoreFull as exc:
+            self.writes_skipped += 1
+            self._log.warning("rules_status_skipped", error=str(exc))
+
+
+def disk_headroom(settings: Settings) -> int:
+    """
+    The room kept free for the state database; reading pauses below it.
+
+    WAL pages waiting to be copied into the database, plus one read's events twice
+    (in the WAL, then in the database). A database whose WAL cannot be copied back
+    cannot even delete delivered events, so reading pauses before the disk is full,
+    not once it is.
+    """
+    return (
+        WAL_CHECKPOINT_PAGES * PAGE_SIZE
+        + 2 * CHUNKS_PER_READ * settings.read.chunk_bytes
+    )
 
 
 def _request_reload(rt: _Runtime, explicit: bool) -> None:
@@ -622,10 +785,25 @@ def _request_reload(rt: _Runtime, explicit: bool) -> None:
         rt.controls.put_nowait(Control.RELOAD)
 
 
-def _commit(prepared: list[PreparedChunk], now: float, store: Store) -> int:
-    """Commit the chunks; return the spool's bytes afterwards."""
+def _commit(prepared: list[PreparedChunk], now: float, store: Store) -> tuple[int, int]:
+    """Commit the chunks; return the spool's bytes and the room left afterwards."""
     store.commit_chunks([(chunk.rows, chunk.checkpoint) for chunk in prepared], now)
-    return store.stats().bytes
+    return store.stats().bytes, store.room()
+
+
+def _spool_and_room(store: Store) -> tuple[SpoolStats, int]:
+    return store.stats(), store.room()
+
+
+def _events_in(prepared: list[PreparedChunk]) -> int:
+    return sum(len(chunk.rows) for chunk in prepared)
+
+
+async def _wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for ``event`` at most ``seconds``; return whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
 
 
 @contextlib.contextmanager

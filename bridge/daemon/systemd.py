@@ -76,6 +76,10 @@ class Notifier:
         """Show ``text`` in ``systemctl status``."""
         self._send([_status_line(text)])
 
+    def extend_timeout(self, seconds: float) -> None:
+        """A start (or stop) takes longer on purpose: ``EXTEND_TIMEOUT_USEC=``."""
+        self._send([f"EXTEND_TIMEOUT_USEC={round(seconds * 1_000_000)}"])
+
     def watchdog(self) -> None:
         """The daemon is alive and making progress: ``WATCHDOG=1``."""
         self._send(["WATCHDOG=1"])

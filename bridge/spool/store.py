@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import os
 import sqlite3
@@ -58,7 +59,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
-from bridge.errors import StoreError
+from bridge.errors import StoreError, StoreFull
 from bridge.model import Checkpoint
 from bridge.spool.segments import (
     INDEX_BITS,
@@ -96,6 +97,9 @@ BUSY_TIMEOUT_MS = 5000
 # is a quarter as many pages to write, fsync and free (about 15% less CPU per event
 # spooled and sent); small transactions write a few 16 KiB pages instead of 4 KiB ones.
 PAGE_SIZE = 16384
+# SQLite's result codes for "no room": sqlite3.h.
+SQLITE_FULL = 13
+SQLITE_IOERR_SHMSIZE = 4874
 # Segments written by the migration and by ``retry_deadletters`` hold at most this
 # many events, so that no segment is too big to decode at once.
 MAX_SEGMENT_EVENTS = 10_000
@@ -260,8 +264,8 @@ class Store:
         except (sqlite3.Error, ValueError) as exc:
             # ValueError: a version 1 event that cannot be put in a segment.
             conn.close()
-            msg = f"{path}: cannot open the state database: {exc}"
-            raise StoreError(msg) from None
+            what = f"{path}: cannot open the state database"
+            raise _store_error(what, exc) from None
         _check_version(conn, path, version)
         return cls(conn, path, is_new=version == 0, readonly=False)
 
@@ -283,8 +287,8 @@ class Store:
             version = _user_version(conn)
         except sqlite3.Error as exc:
             conn.close()
-            msg = f"{path}: cannot read the state database: {exc}"
-            raise StoreError(msg) from None
+            what = f"{path}: cannot read the state database"
+            raise _store_error(what, exc) from None
         _check_version(conn, path, version)
         if 0 < version < SCHEMA_VERSION:
             conn.close()
@@ -413,6 +417,30 @@ class Store:
             oldest_created_at=None if head is None else head[0],
             deadletters=deadletters,
         )
+
+    def room(self) -> int:
+        """
+        Bytes the database can still grow by: free space on its filesystem (for this
+        user) plus its own free pages, which deleted events leave for new ones.
+        """
+        with self._reading("measure free space"):
+            (pages,) = self._conn.execute("PRAGMA freelist_count").fetchone()
+            (page_size,) = self._conn.execute("PRAGMA page_size").fetchone()
+        try:
+            fs = os.statvfs(self.path.parent)
+        except OSError as exc:
+            msg = f"{self.path.parent}: cannot measure free space: {exc.strerror}"
+            raise StoreError(msg) from None
+        return int(fs.f_bavail * fs.f_frsize + pages * page_size)
+
+    def can_write(self) -> bool:
+        """Whether a small write transaction commits now (False: no room for it)."""
+        try:
+            with self._transaction("write a probe") as conn:
+                conn.execute("UPDATE spool_totals SET events = events WHERE id = 0")
+        except StoreFull:
+            return False
+        return True
 
     def fetch_oldest(self, max_events: int, max_bytes: int) -> list[SpooledEvent]:
         """
@@ -686,8 +714,8 @@ class Store:
         try:
             yield
         except sqlite3.Error as exc:
-            msg = f"{self.path}: cannot {action}: {exc}"
-            raise StoreError(msg) from None
+            what = f"{self.path}: cannot {action}"
+            raise _store_error(what, exc) from None
 
 
 # ``SpooledEvent(*fields)`` without a Python-level ``__new__`` per event.
@@ -733,6 +761,8 @@ def _make_private(path: Path) -> None:
                 os.chmod(f"{path}{suffix}", 0o600)  # noqa: PTH101 (str path)
     except OSError as exc:
         msg = f"{path}: cannot open the state database: {exc.strerror}"
+        if exc.errno in {errno.ENOSPC, errno.EDQUOT}:
+            raise StoreFull(msg) from None
         raise StoreError(msg) from None
 
 
@@ -743,10 +773,28 @@ def _connect(path: Path, target: str) -> sqlite3.Connection:
             target, isolation_level=None, uri=target.startswith("file:")
         )
     except sqlite3.Error as exc:
-        msg = f"{path}: cannot open the state database: {exc}"
-        raise StoreError(msg) from None
+        what = f"{path}: cannot open the state database"
+        raise _store_error(what, exc) from None
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
+
+
+def _store_error(what: str, exc: Exception) -> StoreError:
+    """
+    ``what: why`` as a ``StoreFull`` when there is no room to write, else a StoreError.
+
+    SQLite answers SQLITE_FULL when a write meets ENOSPC (or its max_page_count), and
+    SQLITE_IOERR_SHMSIZE when it cannot size its shared-memory file, which on opening
+    a WAL database on a full filesystem is the first thing to fail.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and (
+        code & 0xFF == SQLITE_FULL or code == SQLITE_IOERR_SHMSIZE
+    ):
+        if code == SQLITE_IOERR_SHMSIZE:
+            return StoreFull(f"{what}: {exc} (no room for its -shm file)")
+        return StoreFull(f"{what}: {exc}")
+    return StoreError(f"{what}: {exc}")
 
 
 def _prepare(conn: sqlite3.Connection) -> int:
