@@ -196,7 +196,7 @@ def _status(args: argparse.Namespace) -> int:
 
     from bridge.daemon.app import RULES_STATUS, disk_headroom
     from bridge.sink.posthog import LAST_SEND_ERROR
-    from bridge.spool.store import Store
+    from bridge.spool.store import Store, set_aside_databases
     from bridge.status import DiskReport, FileReport, build_status, render_status
 
     settings = _state_settings(args)
@@ -208,6 +208,7 @@ def _status(args: argparse.Namespace) -> int:
         last_error = store.get_meta(LAST_SEND_ERROR)
         rules = store.get_meta(RULES_STATUS)
         room = store.room()
+        damaged = store.list_damaged()
     finally:
         store.close()
     files = []
@@ -233,6 +234,8 @@ def _status(args: argparse.Namespace) -> int:
         files_gone=gone,
         spool=spool,
         disk=DiskReport(free_bytes=room, headroom_bytes=disk_headroom(settings)),
+        damaged=damaged,
+        set_aside=[str(path) for path in set_aside_databases(state_dir)],
         last_send_error=last_error,
         rules_status=rules,
         now=time.time(),

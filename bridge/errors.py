@@ -5,7 +5,8 @@
      │    ├── SettingsError     the daemon's configuration file or environment
      │    └── RuleFileError     one or more rule files
      ├── StoreError             the state database cannot be opened or written
-     │    └── StoreFull         no room left for it; writing works again once there is
+     │    ├── StoreFull         no room left for it; writing works again once there is
+     │    └── StoreCorrupt      it is damaged (a page, its header): set aside, not fixed
      └── SinkHalted             PostHog refused the API key (401/403); sending stops
 
 Transient HTTP failures are not exceptions: the sink's policy turns every
@@ -25,6 +26,7 @@ __all__ = [
     "RuleFileError",
     "SettingsError",
     "SinkHalted",
+    "StoreCorrupt",
     "StoreError",
     "StoreFull",
     "format_problems",
@@ -101,6 +103,15 @@ class StoreFull(StoreError):
     The state database has no room to grow: its filesystem is full (or a quota).
 
     Nothing was written; the same write succeeds once space returns.
+    """
+
+
+class StoreCorrupt(StoreError):
+    """
+    The state database is damaged: SQLite found a malformed page or header.
+
+    A damaged segment is quarantined by the store itself; this reaches the daemon
+    only for damage elsewhere, and the daemon then sets the database aside.
     """
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from bridge.model import Checkpoint
-from bridge.spool.store import DeadLetter, SpoolStats
+from bridge.spool.store import DamagedSegment, DeadLetter, SpoolStats
 
 __all__ = [
     "DiskReport",
@@ -50,6 +50,8 @@ def build_status(  # noqa: PLR0913 (keyword-only facts)
     files_gone: int,
     spool: SpoolStats,
     disk: DiskReport,
+    damaged: Sequence[DamagedSegment],
+    set_aside: Sequence[str],
     last_send_error: str | None,
     rules_status: str | None,
     now: float,
@@ -59,6 +61,8 @@ def build_status(  # noqa: PLR0913 (keyword-only facts)
 
     ``files`` are the files still where they were last seen; ``files_gone`` counts
     the checkpoints of files deleted or replaced since, which are not listed.
+    ``damaged``: spool segments quarantined; ``set_aside``: damaged databases renamed
+    out of the way.
     """
     oldest = spool.oldest_created_at
     rules: Any = orjson.loads(rules_status) if rules_status else None
@@ -89,6 +93,18 @@ def build_status(  # noqa: PLR0913 (keyword-only facts)
             "full": disk.free_bytes < disk.headroom_bytes,
         },
         "deadletters": spool.deadletters,
+        "damaged_segments": [
+            {
+                "id": segment.id,
+                "events": segment.events,
+                "salvaged": segment.salvaged,
+                "error": segment.error,
+                "spooled_at": _iso(segment.created_at),
+                "quarantined_at": _iso(segment.quarantined_at),
+            }
+            for segment in damaged
+        ],
+        "set_aside": list(set_aside),
         "last_send_error": last_send_error,
         "rules": rules,
     }
@@ -119,6 +135,7 @@ def render_status(report: Mapping[str, Any]) -> str:
         + ("" if age is None else f", oldest {age:.0f} s old"),
         f"disk:           {disk_line}",
         f"dead letters:   {report['deadletters']}",
+        *_damage_lines(report),
         f"last error:     {report['last_send_error'] or 'none'}",
         "",
     ]
@@ -137,6 +154,28 @@ def render_status(report: Mapping[str, Any]) -> str:
     if report["files_gone"]:
         lines.append(f"({report['files_gone']} files read before are gone)")
     return "\n".join(lines)
+
+
+def _damage_lines(report: Mapping[str, Any]) -> list[str]:
+    lines = []
+    damaged = report["damaged_segments"]
+    if damaged:
+        events = sum(segment["events"] for segment in damaged)
+        salvaged = sum(segment["salvaged"] for segment in damaged)
+        lines.append(
+            f"damaged:        {len(damaged)} spool segment(s) quarantined, {events}"
+            f" events; {salvaged} recognisable, in the dead letters"
+            " (logbridge deadletter retry)"
+        )
+    lines.extend(
+        f"set aside:      {path} (damaged; a new database took over)"
+        for path in report["set_aside"]
+    )
+    return lines
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 def render_deadletters(letters: Sequence[DeadLetter]) -> str:

@@ -7,6 +7,13 @@ Theory of operation:
   the file's new checkpoint in one SQLite transaction on the store's thread. A crash at any
   point therefore loses nothing and spools nothing twice.
 - The sink task sends the oldest spooled events and deletes them only after a 2xx.
+- A damaged segment of the spool is quarantined by the store (``segment_quarantined``)
+  and the rest goes on. A state database damaged beyond that (a header, a page outside
+  the spool) is set aside, renamed and kept (``database_set_aside``): at start, and
+  the daemon goes on with a new one; while running, and it exits 1 for the next start
+  to do so. A new database next to a set-aside one is not a first start: the files are
+  read from their beginning, and the events already sent go again under the same
+  uuids, which PostHog keeps once.
 - When the spool reaches its cap, or the state filesystem runs out of room, the reader
   waits: the log files are the buffer. A commit the full disk refused is retried as it
   was; the sink keeps sending meanwhile, and the pages it frees make room again.
@@ -48,16 +55,31 @@ from bridge.daemon.reload import (
     source_specs,
 )
 from bridge.daemon.systemd import Notifier
-from bridge.errors import Problem, RuleFileError, StoreError, StoreFull
+from bridge.errors import (
+    BridgeError,
+    Problem,
+    RuleFileError,
+    StoreCorrupt,
+    StoreError,
+    StoreFull,
+)
 from bridge.logs import get_logger
-from bridge.model import Event
+from bridge.model import Checkpoint, Event
 from bridge.rules import RuleSet
 from bridge.settings import Settings
 from bridge.sink.posthog import Sink
 from bridge.source import SourceSpec, Tailer, watch_changes
 from bridge.source.discover import watched_dirs
 from bridge.spool.rows import encode_event
-from bridge.spool.store import PAGE_SIZE, AsyncStore, SpoolStats, Store
+from bridge.spool.store import (
+    PAGE_SIZE,
+    AsyncStore,
+    DamagedSegment,
+    SpoolStats,
+    Store,
+    set_aside,
+    set_aside_databases,
+)
 
 __all__ = ["RULES_STATUS", "Daemon", "disk_headroom"]
 
@@ -162,22 +184,41 @@ class Daemon:
         self._interrupts = 0
 
     async def run(self) -> int:
-        """Run until stopped; return the process exit code."""
+        """
+        Run until stopped; return the process exit code.
+
+        Raises:
+            BridgeError: what made a task fail (not wrapped in an exception group).
+        """
         ruleset = load_ruleset(self.settings)
         state_dir = self.settings.state_dir
         with _exclusive(state_dir):
-            return await self._run_locked(ruleset, state_dir)
+            try:
+                return await self._run_locked(ruleset, state_dir)
+            except BaseExceptionGroup as group:
+                error = _sole_error(group)
+                if error is None:
+                    raise
+            if isinstance(error, StoreCorrupt):
+                path = set_aside(state_dir, self.clock.now())
+                self._log.error("database_set_aside", path=str(path), error=str(error))
+                msg = (
+                    f"{error} (set aside as {path.name}; the next start begins a new"
+                    " state database and reads the log files again)"
+                )
+                raise StoreCorrupt(msg) from None
+            raise error
 
     async def _run_locked(self, ruleset: RuleSet, state_dir: Path) -> int:
-        store = AsyncStore(lambda: self._store_opener(state_dir))
-        if not await self._open_store(store):
+        store = AsyncStore(functools.partial(self._open_on_store_thread, state_dir))
+        opened = await self._open_store(store, state_dir)
+        if opened is None:
             self._log.info("shutdown_requested")
             return 0
+        first_start, checkpoints = opened
         client = self._make_client()
         server = None
         try:
-            first_start = await store.call(lambda s: s.is_new)
-            checkpoints = await store.call(lambda s: s.load_checkpoints())
             specs = source_specs(ruleset, self.settings)
             tailer = Tailer(
                 specs,
@@ -241,30 +282,62 @@ class Daemon:
                 await client.aclose()
             await store.close()
 
-    async def _open_store(self, store: AsyncStore) -> bool:
-        """
-        Open the state database, waiting while its filesystem is full.
+    def _open_on_store_thread(self, state_dir: Path) -> Store:
+        store = self._store_opener(state_dir)
+        store.on_damaged = self._segment_quarantined
+        return store
 
-        Returns False if a stop was asked for first. systemd hears why the start takes
-        long, and is asked to wait (a restart would find the same full disk).
+    def _segment_quarantined(self, damaged: DamagedSegment) -> None:
+        self._log.error(
+            "segment_quarantined",
+            segment=damaged.id,
+            events=damaged.events,
+            salvaged=damaged.salvaged,
+            error=damaged.error,
+        )
+
+    async def _open_store(
+        self, store: AsyncStore, state_dir: Path
+    ) -> tuple[bool, list[Checkpoint]] | None:
         """
-        warned = False
+        Open the state database; return whether this is a first start, and the
+        checkpoints.
+
+        While its filesystem is full, wait: systemd hears why the start takes long and
+        is asked to wait (a restart would find the same full disk). A damaged database
+        is set aside and a new one begun. None if a stop was asked for first.
+
+        Raises:
+            StoreCorrupt: the new database is damaged too.
+        """
+        warned = set_aside_now = False
         while True:
             try:
                 await store.open()
+                is_new, checkpoints = await store.call(_startup_state)
             except StoreFull as exc:
+                await store.close()
                 if not warned:
                     self._log.warning("disk_full", error=str(exc))
                     warned = True
                 self.notifier.status(f"state filesystem full, waiting for room: {exc}")
                 self.notifier.extend_timeout(3 * DISK_FULL_POLL_SECONDS)
                 self.notifier.watchdog()
+            except StoreCorrupt as exc:
+                await store.close()
+                if set_aside_now:
+                    raise
+                path = await asyncio.to_thread(set_aside, state_dir, self.clock.now())
+                self._log.error("database_set_aside", path=str(path), error=str(exc))
+                set_aside_now = True
+                continue
             else:
                 if warned:
                     self._log.info("disk_space_returned")
-                return True
+                aside = await asyncio.to_thread(set_aside_databases, state_dir)
+                return is_new and not aside, checkpoints
             if early_stop_requested():
-                return False
+                return None
             await self.clock.sleep(DISK_FULL_POLL_SECONDS)
 
     def _make_client(self) -> httpx.AsyncClient | None:
@@ -638,7 +711,11 @@ class Daemon:
         while True:
             await self.clock.sleep(period)
             now = self.clock.monotonic()
-            self.health.spool_seen(await rt.store.call(lambda s: s.stats()))
+            spool = await rt.store.call(lambda s: s.stats())
+            self.health.spool_seen(spool)
+            if spool.events:
+                # Events another process spooled (``deadletter retry``) wake no one.
+                rt.sink.notify()
             self.health.publish(self.stats, rt.sink, self.clock.now().timestamp())
             if self.health.started:
                 line = self.health.status_line(rt.sink)
@@ -783,6 +860,29 @@ def _request_reload(rt: _Runtime, explicit: bool) -> None:
     if not rt.reload_queued:
         rt.reload_queued = True
         rt.controls.put_nowait(Control.RELOAD)
+
+
+def _startup_state(store: Store) -> tuple[bool, list[Checkpoint]]:
+    """What a start reads first; a damaged database shows here, not later."""
+    store.stats()
+    return store.is_new, store.load_checkpoints()
+
+
+def _sole_error(group: BaseExceptionGroup[BaseException]) -> BridgeError | None:
+    """The one BridgeError that made the task group fail, if that is all there is."""
+    leaves: list[BaseException] = []
+
+    def collect(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                collect(inner)
+        else:
+            leaves.append(error)
+
+    collect(group)
+    if len(leaves) == 1 and isinstance(leaves[0], BridgeError):
+        return leaves[0]
+    return None
 
 
 def _commit(prepared: list[PreparedChunk], now: float, store: Store) -> tuple[int, int]:
