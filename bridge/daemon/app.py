@@ -68,7 +68,7 @@ from bridge.model import Checkpoint, Event
 from bridge.rules import RuleSet
 from bridge.settings import Settings
 from bridge.sink.posthog import Sink
-from bridge.source import SourceSpec, Tailer, watch_changes
+from bridge.source import FileState, SourceSpec, Tailer, watch_changes
 from bridge.source.discover import watched_dirs
 from bridge.spool.rows import encode_event
 from bridge.spool.store import (
@@ -384,6 +384,7 @@ class Daemon:
                     tg.create_task(self._watch_rules(rt)),
                 ]
                 await self._read_loop(rt)
+                unfinished = self._unfinished(rt)
                 self.notifier.stopping()
                 sink_stop.set()
                 await sink_task
@@ -413,11 +414,32 @@ class Daemon:
             spooled=spool.events,
             halted=rt.sink.halted,
             writes_skipped=self.writes_skipped,
+            lines_unfinished=len(unfinished),
             **self.stats.snapshot(),
         )
-        if self.once and not drained:
+        if self.once and (not drained or unfinished):
             return 1
         return 0
+
+    def _unfinished(self, rt: _Runtime) -> list[FileState]:
+        """
+        With ``once``, the last lines left unread for want of their newline, logged.
+
+        They make ``--once`` fail: its exit 0 says that the files were read and
+        delivered to their end, and a line that never gets its newline (a file
+        written without a last one) would otherwise be lost without a word.
+        """
+        if not self.once or rt.stop.is_set():
+            return []
+        unfinished = rt.tailer.unfinished_lines()
+        for state in unfinished:
+            self._log.warning(
+                "line_unfinished",
+                path=state.path,
+                offset=state.offset,
+                bytes=state.size - state.offset,
+            )
+        return unfinished
 
     async def _run_sink(self, rt: _Runtime, stop: asyncio.Event) -> None:
         """

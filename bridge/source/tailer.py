@@ -299,6 +299,18 @@ class Tailer:
             for f in self._files.values()
         ]
 
+    def unfinished_lines(self) -> list[FileState]:
+        """
+        The files that end, as last seen, in bytes without a ``\\n``: a line still
+        being written, or one that will never end. Its bytes are unread
+        (``size - offset``).
+        """
+        return [
+            FileState(f.path, f.file_id, f.buffer.consumed, f.size, f.source)
+            for f in self._files.values()
+            if f.size > f.buffer.consumed
+        ]
+
     def close(self) -> None:
         """Close every open descriptor."""
         for file in self._files.values():

@@ -9,7 +9,14 @@ from datetime import timedelta
 import orjson
 
 from tests.e2e.conftest import API_KEY, Workspace
-from tests.e2e.helpers import BASE_TIME, LogWriter, expected_uuid, is_order, order_rules
+from tests.e2e.helpers import (
+    BASE_TIME,
+    LogWriter,
+    expected_uuid,
+    is_order,
+    order_line,
+    order_rules,
+)
 from tests.fakeposthog import FakePostHog
 
 
@@ -193,3 +200,42 @@ def test_the_state_files_are_private_in_a_state_directory_open_to_all(
         "state.db-wal": "0o600",
         "state.db-shm": "0o600",
     }
+
+
+def test_run_once_fails_and_says_so_when_a_last_line_has_no_newline(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    workspace.write_rules(order_rules(start_at="beginning"))
+    log = workspace.logs / "app.log"
+    writer = LogWriter(log)
+    writer.append(range(3))
+    unfinished = order_line(3).encode()
+    with log.open("ab") as f:
+        f.write(unfinished)
+
+    first = workspace.run_once()
+    with log.open("ab") as f:
+        f.write(b"\n")
+    second = workspace.run_once()
+
+    assert first.returncode == 1
+    (warning,) = [
+        e
+        for e in map(orjson.loads, first.stderr.splitlines())
+        if e["event"] == "line_unfinished"
+    ]
+    size = log.stat().st_size - 1
+    assert warning == warning | {
+        "path": str(log),
+        "offset": size - len(unfinished),
+        "bytes": len(unfinished),
+        "level": "warning",
+    }
+    assert second.returncode == 0, second.stderr.decode()
+    file_id = writer.file_id()
+    expected = {
+        expected_uuid(file_id, w.offset) for w in writer.written if is_order(w.n)
+    }
+    expected.add(expected_uuid(file_id, size - len(unfinished)))
+    assert posthog.unique_uuids() == expected
+    assert posthog.duplicate_deliveries() == 0

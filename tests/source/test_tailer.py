@@ -248,6 +248,22 @@ def test_a_partial_last_line_waits_for_its_newline(tmp_path):
     assert after[0].lines[0].offset == 4
 
 
+def test_a_last_line_without_its_newline_is_reported_unfinished(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text("one\ntwo")
+    tailer = _tailer(tmp_path)
+    tailer.scan()
+    _read_all(tailer)
+
+    unfinished = tailer.unfinished_lines()
+    _append(log, "\n")
+    tailer.scan()
+    _read_all(tailer)
+
+    assert unfinished == [FileState(str(log), _fp("one\n"), 4, 7, "app")]
+    assert tailer.unfinished_lines() == []
+
+
 def test_crlf_line_endings_are_stripped(tmp_path):
     (tmp_path / "app.log").write_bytes(b"one\r\ntwo\r\n")
     tailer = _tailer(tmp_path)
