@@ -551,6 +551,9 @@ class Daemon:
     def _flush_all(self, rt: _Runtime) -> list[PreparedChunk]:
         return rt.pipeline.flush(self.clock.now(), self.clock.monotonic(), force=True)
 
+    def _flush_due(self, rt: _Runtime) -> list[PreparedChunk]:
+        return rt.pipeline.flush(self.clock.now(), self.clock.monotonic())
+
     def _scan(self, rt: _Runtime) -> None:
         specs, rt.pending_specs = rt.pending_specs, None
         if specs is not None:
@@ -622,15 +625,28 @@ class Daemon:
         self._log.info("disk_space_returned", room=rt.room, paused_s=round(paused, 3))
 
     async def _wait_for_wake(self, rt: _Runtime) -> None:
-        stop_wait = asyncio.ensure_future(rt.stop.wait())
-        wake_wait = asyncio.ensure_future(rt.wake.wait())
-        try:
-            await asyncio.wait(
-                {stop_wait, wake_wait}, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            stop_wait.cancel()
-            wake_wait.cancel()
+        """
+        Wait for a wake-up or a stop. Meanwhile, while multi-line records or windows
+        are pending, close those that have waited their ``flush_seconds``: no line
+        may come for a long while, and the next rescan may be far.
+        """
+        while True:
+            timeout = PENDING_FLUSH_POLL_SECONDS if rt.pipeline.has_pending() else None
+            stop_wait = asyncio.ensure_future(rt.stop.wait())
+            wake_wait = asyncio.ensure_future(rt.wake.wait())
+            try:
+                done, _ = await asyncio.wait(
+                    {stop_wait, wake_wait},
+                    timeout=timeout,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                stop_wait.cancel()
+                wake_wait.cancel()
+            if done:
+                break
+            self.health.reader_tick = self.clock.monotonic()
+            await self._commit(rt, await asyncio.to_thread(self._flush_due, rt))
         rt.wake.clear()
 
     async def _watch(self, rt: _Runtime) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import time
 from datetime import timedelta
 
 import orjson
@@ -239,3 +240,54 @@ def test_run_once_fails_and_says_so_when_a_last_line_has_no_newline(
     expected.add(expected_uuid(file_id, size - len(unfinished)))
     assert posthog.unique_uuids() == expected
     assert posthog.duplicate_deliveries() == 0
+
+
+MULTILINE_RULES = r"""
+sources:
+  - name: worker
+    paths: ["logs/worker.log"]
+    format: regex
+    pattern: '^(?P<day>\S+) (?P<level>[A-Z]+) (?P<message>.*)$'
+    start_at: end
+    multiline:
+      start: '^\d{4}-'
+      flush_seconds: 2
+      rest_field: trace
+
+rules:
+  - name: crash
+    source: worker
+    when:
+      level: ERROR
+    event: worker_crashed
+    properties:
+      trace: {field: trace}
+"""
+
+
+def test_a_multi_line_record_closes_after_flush_seconds_when_no_line_follows(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    # A rescan far away: only the record's own deadline can close it on time.
+    config = workspace.write_config()
+    config.write_text(
+        config.read_text().replace("rescan_seconds: 0.5", "rescan_seconds: 30")
+    )
+    workspace.write_rules(MULTILINE_RULES)
+    log = workspace.logs / "worker.log"
+    log.write_text("2026-11-20 INFO started\n")
+    proc = workspace.start_ready()
+
+    with log.open("a") as f:
+        f.write("2026-11-20 ERROR job failed\n  at step 1\n  at step 2\n")
+    written = time.monotonic()
+    arrived = posthog.wait_for(lambda p: len(p.dedup_view()) == 1, 10)
+    waited = time.monotonic() - written
+    code = workspace.stop(proc)
+
+    assert arrived, workspace.output()[-3000:]
+    assert code == 0
+    assert 2.0 <= waited < 3.5
+    (event,) = posthog.dedup_view().values()
+    assert event.event == "worker_crashed"
+    assert event.properties["trace"] == "  at step 1\n  at step 2"
