@@ -18,8 +18,10 @@ from bridge.errors import ConfigError, StoreError
 from bridge.logs import configure_logging
 
 if TYPE_CHECKING:
+    from bridge.model import Checkpoint
     from bridge.rules import RuleSet
     from bridge.settings import Settings
+    from bridge.spool.store import DamagedSegment
 
 __all__ = ["main"]
 
@@ -196,21 +198,35 @@ def _status(args: argparse.Namespace) -> int:
 
     from bridge.daemon.app import RULES_STATUS, disk_headroom
     from bridge.sink.posthog import LAST_SEND_ERROR
-    from bridge.spool.store import Store, set_aside_databases
+    from bridge.spool.store import (
+        DB_NAME,
+        SpoolStats,
+        Store,
+        filesystem_free,
+        set_aside_databases,
+    )
     from bridge.status import DiskReport, FileReport, build_status, render_status
 
     settings = _state_settings(args)
     state_dir = settings.state_dir
-    store = Store.open_readonly(state_dir)
-    try:
-        checkpoints = store.load_checkpoints()
-        spool = store.stats()
-        last_error = store.get_meta(LAST_SEND_ERROR)
-        rules = store.get_meta(RULES_STATUS)
-        room = store.room()
-        damaged = store.list_damaged()
-    finally:
-        store.close()
+    checkpoints: list[Checkpoint] = []
+    spool = SpoolStats(events=0, bytes=0, oldest_created_at=None, deadletters=0)
+    last_error = rules = None
+    damaged: list[DamagedSegment] = []
+    if (state_dir / DB_NAME).is_file():
+        store = Store.open_readonly(state_dir)
+        try:
+            checkpoints = store.load_checkpoints()
+            spool = store.stats()
+            last_error = store.get_meta(LAST_SEND_ERROR)
+            rules = store.get_meta(RULES_STATUS)
+            room = store.room()
+            damaged = store.list_damaged()
+        finally:
+            store.close()
+    else:
+        # The daemon has not run with this state directory yet: nothing to report.
+        room = filesystem_free(state_dir)
     files = []
     gone = 0
     for checkpoint in checkpoints:
@@ -229,7 +245,7 @@ def _status(args: argparse.Namespace) -> int:
             continue
         files.append(FileReport(checkpoint=checkpoint, size=st.st_size))
     report = build_status(
-        state_db=str(store.path),
+        state_db=str(state_dir / DB_NAME),
         files=files,
         files_gone=gone,
         spool=spool,
@@ -250,16 +266,19 @@ def _status(args: argparse.Namespace) -> int:
 def _deadletter(args: argparse.Namespace) -> int:
     import orjson
 
-    from bridge.spool.store import Store
+    from bridge.spool.store import DB_NAME, Store
     from bridge.status import deadletter_json, render_deadletters
 
     state_dir = _state_dir(args)
     if args.action == "list":
-        store = Store.open_readonly(state_dir)
-        try:
-            letters = store.list_deadletters(limit=args.limit)
-        finally:
-            store.close()
+        letters = []
+        # No database: the daemon has not run yet, and nothing was refused.
+        if (state_dir / DB_NAME).is_file():
+            store = Store.open_readonly(state_dir)
+            try:
+                letters = store.list_deadletters(limit=args.limit)
+            finally:
+                store.close()
         if args.json or not sys.stdout.isatty():
             for letter in letters:
                 print(orjson.dumps(deadletter_json(letter)).decode())
@@ -272,7 +291,7 @@ def _deadletter(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INVALID
-    if not (state_dir / "state.db").exists():
+    if not (state_dir / DB_NAME).exists():
         print(f"logbridge: no state database in {state_dir}", file=sys.stderr)
         return EXIT_FAILURE
     store = Store.open(state_dir)

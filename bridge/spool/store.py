@@ -96,6 +96,7 @@ __all__ = [
     "SpoolStats",
     "SpooledEvent",
     "Store",
+    "filesystem_free",
     "set_aside",
     "set_aside_databases",
 ]
@@ -497,12 +498,7 @@ class Store:
         with self._reading("measure free space"):
             (pages,) = self._conn.execute("PRAGMA freelist_count").fetchone()
             (page_size,) = self._conn.execute("PRAGMA page_size").fetchone()
-        try:
-            fs = os.statvfs(self.path.parent)
-        except OSError as exc:
-            msg = f"{self.path.parent}: cannot measure free space: {exc.strerror}"
-            raise StoreError(msg) from None
-        return int(fs.f_bavail * fs.f_frsize + pages * page_size)
+        return filesystem_free(self.path.parent) + int(pages * page_size)
 
     def can_write(self) -> bool:
         """Whether a small write transaction commits now (False: no room for it)."""
@@ -1009,6 +1005,24 @@ def _read_partly(
     except sqlite3.DatabaseError:
         return b"".join(parts), False
     return b"".join(parts), True
+
+
+def filesystem_free(directory: Path) -> int:
+    """
+    Bytes free for this user on the filesystem of ``directory`` (or, until it exists,
+    of its nearest existing parent).
+
+    Raises:
+        StoreError: it cannot be measured.
+    """
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    try:
+        fs = os.statvfs(directory)
+    except OSError as exc:
+        msg = f"{directory}: cannot measure free space: {exc.strerror}"
+        raise StoreError(msg) from None
+    return int(fs.f_bavail * fs.f_frsize)
 
 
 def set_aside(state_dir: Path, now: datetime) -> Path:

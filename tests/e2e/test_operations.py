@@ -302,3 +302,22 @@ def test_the_api_key_never_leaks(workspace: Workspace, tmp_path: Path) -> None:
     assert '"rules_rejected"' in printed[0]
     for text in printed:
         assert API_KEY not in text
+
+
+def test_status_and_deadletter_list_before_the_daemon_ever_ran(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+
+    status = _cli(workspace, "status", "--json")
+    listed = _cli(workspace, "deadletter", "list", "--json")
+
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["files"] == []
+    assert report["spool"] == {"events": 0, "bytes": 0, "oldest_age_seconds": None}
+    assert report["deadletters"] == 0
+    assert report["rules"] is None
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == ""
+    assert not workspace.state_db.exists()
