@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate the configuration and rules")
     add_config(check)
+    check.add_argument(
+        "rules", nargs="?", type=Path, help="rule file or folder (default: rules_dir)"
+    )
     check.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
     test = commands.add_parser("test", help="run the tests: of the rule files")
@@ -167,9 +170,8 @@ def _run(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from bridge.daemon.reload import load_ruleset
     from bridge.errors import format_problems
-    from bridge.settings import load_settings
 
-    settings = load_settings(args.config)
+    settings = _tools_settings(args, args.rules)
     ruleset = load_ruleset(settings, strict=args.strict)
     if ruleset.warnings:
         print(format_problems(ruleset.warnings), file=sys.stderr)
@@ -308,18 +310,26 @@ def _deadletter(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tools_settings(args: argparse.Namespace, path: Path | None) -> Settings:
+    """
+    The settings for check/test/replay/explain: the configuration (optional when a
+    rule file or folder is given), with ``path`` in place of its rules_dir.
+    """
+    from bridge.settings import load_settings, tool_settings
+
+    config = args.config
+    if config is None and path is None:
+        return load_settings(None)
+    return tool_settings(config, rules=path)
+
+
 def _rules_for_tools(
     args: argparse.Namespace, path: Path | None
 ) -> tuple[RuleSet, Settings]:
     """The rule set for test/replay/explain, and the settings (config optional)."""
     from bridge.daemon.reload import load_ruleset
-    from bridge.settings import load_settings, tool_settings
 
-    config = args.config
-    if config is None and path is None:
-        settings = load_settings(None)
-    else:
-        settings = tool_settings(config, rules=path)
+    settings = _tools_settings(args, path)
     return load_ruleset(settings), settings
 
 
