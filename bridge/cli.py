@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import __version__
-from bridge.errors import ConfigError, StoreError
+from bridge.errors import BridgeError, ConfigError, StartupError, StoreError
 from bridge.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
-    except StoreError as exc:
+    except (StoreError, StartupError, BridgeError) as exc:
         print(f"logbridge: {exc}", file=sys.stderr)
         return EXIT_FAILURE
 

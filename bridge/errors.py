@@ -7,6 +7,7 @@
      ├── StoreError             the state database cannot be opened or written
      │    ├── StoreFull         no room left for it; writing works again once there is
      │    └── StoreCorrupt      it is damaged (a page, its header): set aside, not fixed
+     ├── StartupError           the daemon cannot start: something it needs is taken
      └── SinkHalted             PostHog refused the API key (401/403); sending stops
 
 Transient HTTP failures are not exceptions: the sink's policy turns every
@@ -26,6 +27,7 @@ __all__ = [
     "RuleFileError",
     "SettingsError",
     "SinkHalted",
+    "StartupError",
     "StoreCorrupt",
     "StoreError",
     "StoreFull",
@@ -112,6 +114,13 @@ class StoreCorrupt(StoreError):
 
     A damaged segment is quarantined by the store itself; this reaches the daemon
     only for damage elsewhere, and the daemon then sets the database aside.
+    """
+
+
+class StartupError(BridgeError):
+    """
+    The daemon cannot start: a resource it needs is taken or refused (the metrics
+    port). Nothing was read or sent; starting again once it is free is safe.
     """
 
 

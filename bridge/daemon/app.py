@@ -59,6 +59,7 @@ from bridge.errors import (
     BridgeError,
     Problem,
     RuleFileError,
+    StartupError,
     StoreCorrupt,
     StoreError,
     StoreFull,
@@ -363,11 +364,15 @@ class Daemon:
         try:
             port = await server.start()
         except OSError as exc:
+            # asyncio's strerror repeats the address; the errno's text does not.
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
             msg = (
                 f"cannot listen on {self.settings.metrics.host}:"
-                f"{self.settings.metrics.port} for /metrics: {exc.strerror}"
+                f"{self.settings.metrics.port} for /metrics: {why}"
+                " (another program has the port: change metrics.port, or set"
+                " metrics.enabled: false)"
             )
-            raise StoreError(msg) from None
+            raise StartupError(msg) from None
         self._log.info("metrics_listening", host=self.settings.metrics.host, port=port)
         return server
 

@@ -321,3 +321,26 @@ def test_status_and_deadletter_list_before_the_daemon_ever_ran(
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout == ""
     assert not workspace.state_db.exists()
+
+
+def test_a_metrics_port_already_taken_stops_the_start_with_one_clear_line(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        workspace.write_config(metrics_port=port)
+
+        proc = workspace.start()
+        code = proc.wait(timeout=30)
+
+    assert code == 1
+    lines = workspace.output().splitlines()
+    assert lines[-1] == (
+        f"logbridge: cannot listen on 127.0.0.1:{port} for /metrics: Address already"
+        " in use (another program has the port: change metrics.port, or set"
+        " metrics.enabled: false)"
+    )
+    assert "Traceback" not in workspace.output()
