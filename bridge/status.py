@@ -125,9 +125,12 @@ def render_status(report: Mapping[str, Any]) -> str:
             f"REJECTED at {rules['at']}, old rules kept (hash {rules['hash']}): {first}"
         )
     disk = report["disk"]
-    disk_line = f"{_size(disk['free_bytes'])} free"
-    if disk["full"]:
-        disk_line += f": FULL, reading paused until {_size(disk['headroom_bytes'])} are"
+    free, kept = _size(disk["free_bytes"]), _size(disk["headroom_bytes"])
+    disk_line = (
+        f"{free} free, below the {kept} kept free: FULL, reading paused"
+        if disk["full"]
+        else f"{free} free (reading pauses below {kept})"
+    )
     lines = [
         f"state:          {report['state_db']}",
         f"rules:          {rules_line}",
