@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import __version__
-from bridge.errors import BridgeError, ConfigError, StartupError, StoreError
+from bridge.errors import (
+    BridgeError,
+    ConfigError,
+    StartupError,
+    StoreCorrupt,
+    StoreError,
+)
 from bridge.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -216,16 +222,20 @@ def _status(args: argparse.Namespace) -> int:
     last_error = rules = None
     damaged: list[DamagedSegment] = []
     if (state_dir / DB_NAME).is_file():
-        store = Store.open_readonly(state_dir)
         try:
-            checkpoints = store.load_checkpoints()
-            spool = store.stats()
-            last_error = store.get_meta(LAST_SEND_ERROR)
-            rules = store.get_meta(RULES_STATUS)
-            room = store.room()
-            damaged = store.list_damaged()
-        finally:
-            store.close()
+            store = Store.open_readonly(state_dir)
+            try:
+                checkpoints = store.load_checkpoints()
+                spool = store.stats()
+                last_error = store.get_meta(LAST_SEND_ERROR)
+                rules = store.get_meta(RULES_STATUS)
+                room = store.room()
+                damaged = store.list_damaged()
+            finally:
+                store.close()
+        except StoreCorrupt as exc:
+            msg = f"{exc} (the daemon sets it aside at its next start)"
+            raise StoreCorrupt(msg) from None
     else:
         # The daemon has not run with this state directory yet: nothing to report.
         room = filesystem_free(state_dir)

@@ -154,6 +154,7 @@ def test_a_database_that_cannot_be_opened_is_set_aside_and_nothing_is_lost(
     assert workspace.stop(first) == 0
     _damage(workspace, damage)
     posthog.set_outage(None)
+    before = _cli(workspace, "status", "--json")
 
     second = workspace.start_ready()
     # Read again from the beginning: line 0 too, which start_at: end had skipped.
@@ -162,6 +163,9 @@ def test_a_database_that_cannot_be_opened_is_set_aside_and_nothing_is_lost(
     status = _status(workspace)
     code = workspace.stop(second)
 
+    assert before.returncode == 1
+    assert before.stderr.startswith(f"logbridge: {workspace.state_db}: cannot read")
+    assert before.stderr.endswith("(the daemon sets it aside at its next start)\n")
     assert arrived, workspace.output()[-3000:]
     assert code == 0
     assert posthog.unique_uuids() == everything
