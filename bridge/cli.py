@@ -14,15 +14,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import __version__
-from bridge.errors import ConfigError, StoreError
+from bridge.errors import (
+    BridgeError,
+    ConfigError,
+    StartupError,
+    StoreCorrupt,
+    StoreError,
+)
 from bridge.logs import configure_logging
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from bridge.daemon.replay import Origin
+    from bridge.model import Checkpoint
     from bridge.rules import RuleSet
     from bridge.settings import Settings
+    from bridge.spool.store import DamagedSegment
 
 __all__ = ["main"]
 
@@ -65,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate the configuration and rules")
     add_config(check)
+    check.add_argument(
+        "rules", nargs="?", type=Path, help="rule file or folder (default: rules_dir)"
+    )
     check.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
     test = commands.add_parser("test", help="run the tests: of the rule files")
@@ -151,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
-    except StoreError as exc:
+    except (StoreError, StartupError, BridgeError) as exc:
         print(f"logbridge: {exc}", file=sys.stderr)
         return EXIT_FAILURE
 
@@ -172,9 +183,8 @@ def _run(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from bridge.daemon.reload import load_ruleset
     from bridge.errors import format_problems
-    from bridge.settings import load_settings
 
-    settings = load_settings(args.config)
+    settings = _tools_settings(args, args.rules)
     ruleset = load_ruleset(settings, strict=args.strict)
     if ruleset.warnings:
         print(format_problems(ruleset.warnings), file=sys.stderr)
@@ -185,10 +195,14 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _state_dir(args: argparse.Namespace) -> Path:
+def _state_settings(args: argparse.Namespace) -> Settings:
     from bridge.settings import load_settings
 
-    return load_settings(args.config, state_dir=args.state_dir).state_dir
+    return load_settings(args.config, state_dir=args.state_dir)
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    return _state_settings(args).state_dir
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -197,20 +211,41 @@ def _status(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from bridge.daemon.app import RULES_STATUS
+    from bridge.daemon.app import RULES_STATUS, disk_headroom
     from bridge.sink.posthog import LAST_SEND_ERROR
-    from bridge.spool.store import Store
-    from bridge.status import FileReport, build_status, render_status
+    from bridge.spool.store import (
+        DB_NAME,
+        SpoolStats,
+        Store,
+        filesystem_free,
+        set_aside_databases,
+    )
+    from bridge.status import DiskReport, FileReport, build_status, render_status
 
-    state_dir = _state_dir(args)
-    store = Store.open_readonly(state_dir)
-    try:
-        checkpoints = store.load_checkpoints()
-        spool = store.stats()
-        last_error = store.get_meta(LAST_SEND_ERROR)
-        rules = store.get_meta(RULES_STATUS)
-    finally:
-        store.close()
+    settings = _state_settings(args)
+    state_dir = settings.state_dir
+    checkpoints: list[Checkpoint] = []
+    spool = SpoolStats(events=0, bytes=0, oldest_created_at=None, deadletters=0)
+    last_error = rules = None
+    damaged: list[DamagedSegment] = []
+    if (state_dir / DB_NAME).is_file():
+        try:
+            store = Store.open_readonly(state_dir)
+            try:
+                checkpoints = store.load_checkpoints()
+                spool = store.stats()
+                last_error = store.get_meta(LAST_SEND_ERROR)
+                rules = store.get_meta(RULES_STATUS)
+                room = store.room()
+                damaged = store.list_damaged()
+            finally:
+                store.close()
+        except StoreCorrupt as exc:
+            msg = f"{exc} (the daemon sets it aside at its next start)"
+            raise StoreCorrupt(msg) from None
+    else:
+        # The daemon has not run with this state directory yet: nothing to report.
+        room = filesystem_free(state_dir)
     files = []
     gone = 0
     for checkpoint in checkpoints:
@@ -229,10 +264,13 @@ def _status(args: argparse.Namespace) -> int:
             continue
         files.append(FileReport(checkpoint=checkpoint, size=st.st_size))
     report = build_status(
-        state_db=str(store.path),
+        state_db=str(state_dir / DB_NAME),
         files=files,
         files_gone=gone,
         spool=spool,
+        disk=DiskReport(free_bytes=room, headroom_bytes=disk_headroom(settings)),
+        damaged=damaged,
+        set_aside=[str(path) for path in set_aside_databases(state_dir)],
         last_send_error=last_error,
         rules_status=rules,
         now=time.time(),
@@ -247,16 +285,19 @@ def _status(args: argparse.Namespace) -> int:
 def _deadletter(args: argparse.Namespace) -> int:
     import orjson
 
-    from bridge.spool.store import Store
+    from bridge.spool.store import DB_NAME, Store
     from bridge.status import deadletter_json, render_deadletters
 
     state_dir = _state_dir(args)
     if args.action == "list":
-        store = Store.open_readonly(state_dir)
-        try:
-            letters = store.list_deadletters(limit=args.limit)
-        finally:
-            store.close()
+        letters = []
+        # No database: the daemon has not run yet, and nothing was refused.
+        if (state_dir / DB_NAME).is_file():
+            store = Store.open_readonly(state_dir)
+            try:
+                letters = store.list_deadletters(limit=args.limit)
+            finally:
+                store.close()
         if args.json or not sys.stdout.isatty():
             for letter in letters:
                 print(orjson.dumps(deadletter_json(letter)).decode())
@@ -269,7 +310,7 @@ def _deadletter(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INVALID
-    if not (state_dir / "state.db").exists():
+    if not (state_dir / DB_NAME).exists():
         print(f"logbridge: no state database in {state_dir}", file=sys.stderr)
         return EXIT_FAILURE
     store = Store.open(state_dir)
@@ -286,18 +327,26 @@ def _deadletter(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tools_settings(args: argparse.Namespace, path: Path | None) -> Settings:
+    """
+    The settings for check/test/replay/explain: the configuration (optional when a
+    rule file or folder is given), with ``path`` in place of its rules_dir.
+    """
+    from bridge.settings import load_settings, tool_settings
+
+    config = args.config
+    if config is None and path is None:
+        return load_settings(None)
+    return tool_settings(config, rules=path)
+
+
 def _rules_for_tools(
     args: argparse.Namespace, path: Path | None
 ) -> tuple[RuleSet, Settings]:
     """The rule set for test/replay/explain, and the settings (config optional)."""
     from bridge.daemon.reload import load_ruleset
-    from bridge.settings import load_settings, tool_settings
 
-    config = args.config
-    if config is None and path is None:
-        settings = load_settings(None)
-    else:
-        settings = tool_settings(config, rules=path)
+    settings = _tools_settings(args, path)
     return load_ruleset(settings), settings
 
 

@@ -5,6 +5,9 @@
      │    ├── SettingsError     the daemon's configuration file or environment
      │    └── RuleFileError     one or more rule files
      ├── StoreError             the state database cannot be opened or written
+     │    ├── StoreFull         no room left for it; writing works again once there is
+     │    └── StoreCorrupt      it is damaged (a page, its header): set aside, not fixed
+     ├── StartupError           the daemon cannot start: something it needs is taken
      └── SinkHalted             PostHog refused the API key (401/403); sending stops
 
 Transient HTTP failures are not exceptions: the sink's policy turns every
@@ -24,7 +27,10 @@ __all__ = [
     "RuleFileError",
     "SettingsError",
     "SinkHalted",
+    "StartupError",
+    "StoreCorrupt",
     "StoreError",
+    "StoreFull",
     "format_problems",
 ]
 
@@ -92,6 +98,30 @@ class RuleFileError(ConfigError):
 
 class StoreError(BridgeError):
     """The state database cannot be opened, migrated or written."""
+
+
+class StoreFull(StoreError):
+    """
+    The state database has no room to grow: its filesystem is full (or a quota).
+
+    Nothing was written; the same write succeeds once space returns.
+    """
+
+
+class StoreCorrupt(StoreError):
+    """
+    The state database is damaged: SQLite found a malformed page or header.
+
+    A damaged segment is quarantined by the store itself; this reaches the daemon
+    only for damage elsewhere, and the daemon then sets the database aside.
+    """
+
+
+class StartupError(BridgeError):
+    """
+    The daemon cannot start: a resource it needs is taken or refused (the metrics
+    port). Nothing was read or sent; starting again once it is free is safe.
+    """
 
 
 class SinkHalted(BridgeError):

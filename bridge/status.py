@@ -15,9 +15,10 @@ from typing import Any
 import orjson
 
 from bridge.model import Checkpoint
-from bridge.spool.store import DeadLetter, SpoolStats
+from bridge.spool.store import DamagedSegment, DeadLetter, SpoolStats
 
 __all__ = [
+    "DiskReport",
     "FileReport",
     "build_status",
     "deadletter_json",
@@ -34,12 +35,23 @@ class FileReport:
     size: int  # now, from stat
 
 
+@dataclass(frozen=True, slots=True)
+class DiskReport:
+    """Room for the state database, and the room below which the daemon stops reading."""
+
+    free_bytes: int
+    headroom_bytes: int
+
+
 def build_status(  # noqa: PLR0913 (keyword-only facts)
     *,
     state_db: str,
     files: Sequence[FileReport],
     files_gone: int,
     spool: SpoolStats,
+    disk: DiskReport,
+    damaged: Sequence[DamagedSegment],
+    set_aside: Sequence[str],
     last_send_error: str | None,
     rules_status: str | None,
     now: float,
@@ -49,6 +61,8 @@ def build_status(  # noqa: PLR0913 (keyword-only facts)
 
     ``files`` are the files still where they were last seen; ``files_gone`` counts
     the checkpoints of files deleted or replaced since, which are not listed.
+    ``damaged``: spool segments quarantined; ``set_aside``: damaged databases renamed
+    out of the way.
     """
     oldest = spool.oldest_created_at
     rules: Any = orjson.loads(rules_status) if rules_status else None
@@ -73,7 +87,24 @@ def build_status(  # noqa: PLR0913 (keyword-only facts)
             if oldest is None
             else round(max(0.0, now - oldest), 3),
         },
+        "disk": {
+            "free_bytes": disk.free_bytes,
+            "headroom_bytes": disk.headroom_bytes,
+            "full": disk.free_bytes < disk.headroom_bytes,
+        },
         "deadletters": spool.deadletters,
+        "damaged_segments": [
+            {
+                "id": segment.id,
+                "events": segment.events,
+                "salvaged": segment.salvaged,
+                "error": segment.error,
+                "spooled_at": _iso(segment.created_at),
+                "quarantined_at": _iso(segment.quarantined_at),
+            }
+            for segment in damaged
+        ],
+        "set_aside": list(set_aside),
         "last_send_error": last_send_error,
         "rules": rules,
     }
@@ -93,12 +124,21 @@ def render_status(report: Mapping[str, Any]) -> str:
         rules_line = (
             f"REJECTED at {rules['at']}, old rules kept (hash {rules['hash']}): {first}"
         )
+    disk = report["disk"]
+    free, kept = _size(disk["free_bytes"]), _size(disk["headroom_bytes"])
+    disk_line = (
+        f"{free} free, below the {kept} kept free: FULL, reading paused"
+        if disk["full"]
+        else f"{free} free (reading pauses below {kept})"
+    )
     lines = [
         f"state:          {report['state_db']}",
         f"rules:          {rules_line}",
         f"spool:          {spool['events']} events, {_size(spool['bytes'])}"
         + ("" if age is None else f", oldest {age:.0f} s old"),
+        f"disk:           {disk_line}",
         f"dead letters:   {report['deadletters']}",
+        *_damage_lines(report),
         f"last error:     {report['last_send_error'] or 'none'}",
         "",
     ]
@@ -117,6 +157,28 @@ def render_status(report: Mapping[str, Any]) -> str:
     if report["files_gone"]:
         lines.append(f"({report['files_gone']} files read before are gone)")
     return "\n".join(lines)
+
+
+def _damage_lines(report: Mapping[str, Any]) -> list[str]:
+    lines = []
+    damaged = report["damaged_segments"]
+    if damaged:
+        events = sum(segment["events"] for segment in damaged)
+        salvaged = sum(segment["salvaged"] for segment in damaged)
+        lines.append(
+            f"damaged:        {len(damaged)} spool segment(s) quarantined, {events}"
+            f" events; {salvaged} recognisable, in the dead letters"
+            " (logbridge deadletter retry)"
+        )
+    lines.extend(
+        f"set aside:      {path} (damaged; a new database took over)"
+        for path in report["set_aside"]
+    )
+    return lines
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 def render_deadletters(letters: Sequence[DeadLetter]) -> str:

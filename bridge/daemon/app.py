@@ -7,7 +7,16 @@ Theory of operation:
   the file's new checkpoint in one SQLite transaction on the store's thread. A crash at any
   point therefore loses nothing and spools nothing twice.
 - The sink task sends the oldest spooled events and deletes them only after a 2xx.
-- When the spool reaches its cap, the reader waits: the log files are the buffer.
+- A damaged segment of the spool is quarantined by the store (``segment_quarantined``)
+  and the rest goes on. A state database damaged beyond that (a header, a page outside
+  the spool) is set aside, renamed and kept (``database_set_aside``): at start, and
+  the daemon goes on with a new one; while running, and it exits 1 for the next start
+  to do so. A new database next to a set-aside one is not a first start: the files are
+  read from their beginning, and the events already sent go again under the same
+  uuids, which PostHog keeps once.
+- When the spool reaches its cap, or the state filesystem runs out of room, the reader
+  waits: the log files are the buffer. A commit the full disk refused is retried as it
+  was; the sink keeps sending meanwhile, and the pages it frees make room again.
 - The supervisor task publishes metrics, systemd's STATUS= and the watchdog (fed only
   while the pipeline makes progress), and spools the periodic ``health_check`` event.
 - Signal handlers only queue a ``Control``. STOP: the reader finishes its current chunk,
@@ -25,6 +34,7 @@ import functools
 import os
 import signal
 import ssl
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,21 +56,43 @@ from bridge.daemon.reload import (
     source_specs,
 )
 from bridge.daemon.systemd import Notifier
-from bridge.errors import Problem, RuleFileError, StoreError
+from bridge.errors import (
+    BridgeError,
+    Problem,
+    RuleFileError,
+    StartupError,
+    StoreCorrupt,
+    StoreError,
+    StoreFull,
+)
 from bridge.logs import get_logger
-from bridge.model import Event
+from bridge.model import Checkpoint, Event
 from bridge.rules import RuleSet
 from bridge.settings import Settings
 from bridge.sink.posthog import Sink
-from bridge.source import SourceSpec, Tailer, watch_changes
+from bridge.source import FileState, SourceSpec, Tailer, watch_changes
 from bridge.source.discover import watched_dirs
 from bridge.spool.rows import encode_event
-from bridge.spool.store import AsyncStore, Store
+from bridge.spool.store import (
+    PAGE_SIZE,
+    AsyncStore,
+    DamagedSegment,
+    SpoolStats,
+    Store,
+    set_aside,
+    set_aside_databases,
+)
 
-__all__ = ["RULES_STATUS", "Daemon"]
+__all__ = ["RULES_STATUS", "Daemon", "disk_headroom"]
 
 # How often the reader re-checks a full spool for room.
 SPOOL_FULL_POLL_SECONDS = 0.2
+# How often a write the full disk refused is tried again (a commit, the sink's
+# settling, opening the database).
+DISK_FULL_POLL_SECONDS = 1.0
+# SQLite copies the WAL into the database once it holds this many pages (the default
+# wal_autocheckpoint): new pages among them need room a second time, in the database.
+WAL_CHECKPOINT_PAGES = 1000
 # Bytes read at once, in chunks of at most read.chunk_bytes: with a thousand busy
 # files, a chunk from each would hold a gigabyte; the files still take turns, and
 # many small chunks (many files, a few lines each) share one commit.
@@ -88,6 +120,8 @@ class _Runtime:
     sink: Sink
     pipeline: Pipeline
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # ``stop`` for the scan's thread: a glob walk in progress ends when it is set.
+    scan_stop: threading.Event = field(default_factory=threading.Event)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     controls: asyncio.Queue[Control] = field(default_factory=asyncio.Queue)
     # Sources of a reloaded rule set, handed to the tailer by the reader between chunks:
@@ -104,6 +138,13 @@ class _Runtime:
     # it): the reader checks the cap against it without a store round trip, which
     # would wait behind the commit in flight and undo the overlap.
     spooled_bytes: int = 0
+    # Bytes the state database can still grow by, as of the last commit.
+    room: int = 0
+    # When (clock.monotonic()) reading paused for want of disk space; None: it did not.
+    disk_full_since: float | None = None
+    # A commit was given up (a stop came while the disk was full): no later chunk may
+    # be committed, or its checkpoint would pass the lines of the one given up.
+    commits_abandoned: bool = False
 
 
 class Daemon:
@@ -116,7 +157,13 @@ class Daemon:
         once: bool = False,
         clock: Clock | None = None,
         write_out: Callable[[bytes], None] | None = None,
+        open_store: Callable[[Path], Store] = Store.open,
     ) -> None:
+        """
+        Args:
+            open_store: opens the state database of a state directory (a seam: tests
+                give the database a size limit).
+        """
         self.settings = settings
         self.once = once
         self.clock: Clock = clock or SystemClock()
@@ -134,24 +181,49 @@ class Daemon:
         )
         # None: the sink's default, standard output.
         self._write_out = write_out
+        self._store_opener = open_store
+        self.disk_headroom = disk_headroom(settings)
+        # Writes of the daemon's own (own events, the rules status) a full disk refused.
+        self.writes_skipped = 0
         self._log = get_logger()
         self._interrupts = 0
 
     async def run(self) -> int:
-        """Run until stopped; return the process exit code."""
+        """
+        Run until stopped; return the process exit code.
+
+        Raises:
+            BridgeError: what made a task fail (not wrapped in an exception group).
+        """
         ruleset = load_ruleset(self.settings)
         state_dir = self.settings.state_dir
         with _exclusive(state_dir):
-            return await self._run_locked(ruleset, state_dir)
+            try:
+                return await self._run_locked(ruleset, state_dir)
+            except BaseExceptionGroup as group:
+                error = _sole_error(group)
+                if error is None:
+                    raise
+            if isinstance(error, StoreCorrupt):
+                path = set_aside(state_dir, self.clock.now())
+                self._log.error("database_set_aside", path=str(path), error=str(error))
+                msg = (
+                    f"{error} (set aside as {path.name}; the next start begins a new"
+                    " state database and reads the log files again)"
+                )
+                raise StoreCorrupt(msg) from None
+            raise error
 
     async def _run_locked(self, ruleset: RuleSet, state_dir: Path) -> int:
-        store = AsyncStore(lambda: Store.open(state_dir))
-        await store.open()
+        store = AsyncStore(functools.partial(self._open_on_store_thread, state_dir))
+        opened = await self._open_store(store, state_dir)
+        if opened is None:
+            self._log.info("shutdown_requested")
+            return 0
+        first_start, checkpoints = opened
         client = self._make_client()
         server = None
         try:
-            first_start = await store.call(lambda s: s.is_new)
-            checkpoints = await store.call(lambda s: s.load_checkpoints())
             specs = source_specs(ruleset, self.settings)
             tailer = Tailer(
                 specs,
@@ -215,6 +287,64 @@ class Daemon:
                 await client.aclose()
             await store.close()
 
+    def _open_on_store_thread(self, state_dir: Path) -> Store:
+        store = self._store_opener(state_dir)
+        store.on_damaged = self._segment_quarantined
+        return store
+
+    def _segment_quarantined(self, damaged: DamagedSegment) -> None:
+        self._log.error(
+            "segment_quarantined",
+            segment=damaged.id,
+            events=damaged.events,
+            salvaged=damaged.salvaged,
+            error=damaged.error,
+        )
+
+    async def _open_store(
+        self, store: AsyncStore, state_dir: Path
+    ) -> tuple[bool, list[Checkpoint]] | None:
+        """
+        Open the state database; return whether this is a first start, and the
+        checkpoints.
+
+        While its filesystem is full, wait: systemd hears why the start takes long and
+        is asked to wait (a restart would find the same full disk). A damaged database
+        is set aside and a new one begun. None if a stop was asked for first.
+
+        Raises:
+            StoreCorrupt: the new database is damaged too.
+        """
+        warned = set_aside_now = False
+        while True:
+            try:
+                await store.open()
+                is_new, checkpoints = await store.call(_startup_state)
+            except StoreFull as exc:
+                await store.close()
+                if not warned:
+                    self._log.warning("disk_full", error=str(exc))
+                    warned = True
+                self.notifier.status(f"state filesystem full, waiting for room: {exc}")
+                self.notifier.extend_timeout(3 * DISK_FULL_POLL_SECONDS)
+                self.notifier.watchdog()
+            except StoreCorrupt as exc:
+                await store.close()
+                if set_aside_now:
+                    raise
+                path = await asyncio.to_thread(set_aside, state_dir, self.clock.now())
+                self._log.error("database_set_aside", path=str(path), error=str(exc))
+                set_aside_now = True
+                continue
+            else:
+                if warned:
+                    self._log.info("disk_space_returned")
+                aside = await asyncio.to_thread(set_aside_databases, state_dir)
+                return is_new and not aside, checkpoints
+            if early_stop_requested():
+                return None
+            await self.clock.sleep(DISK_FULL_POLL_SECONDS)
+
     def _make_client(self) -> httpx.AsyncClient | None:
         posthog = self.settings.posthog
         if not posthog.api_key:
@@ -245,11 +375,15 @@ class Daemon:
         try:
             port = await server.start()
         except OSError as exc:
+            # asyncio's strerror repeats the address; the errno's text does not.
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
             msg = (
                 f"cannot listen on {self.settings.metrics.host}:"
-                f"{self.settings.metrics.port} for /metrics: {exc.strerror}"
+                f"{self.settings.metrics.port} for /metrics: {why}"
+                " (another program has the port: change metrics.port, or set"
+                " metrics.enabled: false)"
             )
-            raise StoreError(msg) from None
+            raise StartupError(msg) from None
         self._log.info("metrics_listening", host=self.settings.metrics.host, port=port)
         return server
 
@@ -258,7 +392,7 @@ class Daemon:
         sink_stop = asyncio.Event()
         try:
             async with asyncio.TaskGroup() as tg:
-                sink_task = tg.create_task(rt.sink.run(sink_stop))
+                sink_task = tg.create_task(self._run_sink(rt, sink_stop))
                 helpers = [
                     tg.create_task(self._control_loop(rt)),
                     tg.create_task(self._watch(rt)),
@@ -266,6 +400,7 @@ class Daemon:
                     tg.create_task(self._watch_rules(rt)),
                 ]
                 await self._read_loop(rt)
+                unfinished = self._unfinished(rt)
                 self.notifier.stopping()
                 sink_stop.set()
                 await sink_task
@@ -281,7 +416,12 @@ class Daemon:
             ),
         )
         timeout = None if self.once else self.settings.shutdown_timeout_seconds
-        drained = await rt.sink.drain(timeout)
+        try:
+            drained = await rt.sink.drain(timeout)
+        except StoreFull as exc:
+            # Sent, maybe, but not settled: those events go again, same uuids.
+            self._log.warning("disk_full", task="sink", error=str(exc))
+            drained = False
         spool = await rt.store.call(lambda s: s.stats())
         self._log.info(
             "engine_stopped",
@@ -289,11 +429,55 @@ class Daemon:
             drained=drained,
             spooled=spool.events,
             halted=rt.sink.halted,
+            writes_skipped=self.writes_skipped,
+            lines_unfinished=len(unfinished),
             **self.published.snapshot(),
         )
-        if self.once and not drained:
+        if self.once and (not drained or unfinished):
             return 1
         return 0
+
+    def _unfinished(self, rt: _Runtime) -> list[FileState]:
+        """
+        With ``once``, the last lines left unread for want of their newline, logged.
+
+        They make ``--once`` fail: its exit 0 says that the files were read and
+        delivered to their end, and a line that never gets its newline (a file
+        written without a last one) would otherwise be lost without a word.
+        """
+        if not self.once or rt.stop.is_set():
+            return []
+        unfinished = rt.tailer.unfinished_lines()
+        for state in unfinished:
+            self._log.warning(
+                "line_unfinished",
+                path=state.path,
+                offset=state.offset,
+                bytes=state.size - state.offset,
+            )
+        return unfinished
+
+    async def _run_sink(self, rt: _Runtime, stop: asyncio.Event) -> None:
+        """
+        Run the sink; after a write the full disk refused, wait for room and run it
+        again.
+
+        The batch whose settling failed is fetched and sent again, with the same uuids:
+        PostHog keeps one copy.
+        """
+        while True:
+            try:
+                await rt.sink.run(stop)
+            except StoreFull as exc:
+                self._log.warning("disk_full", task="sink", error=str(exc))
+            else:
+                return
+            while not await _wait_event(stop, DISK_FULL_POLL_SECONDS):
+                if await rt.store.call(lambda s: s.can_write()):
+                    self._log.info("disk_space_returned", task="sink")
+                    break
+            else:
+                return
 
     # -- reading -----------------------------------------------------------------------
 
@@ -302,6 +486,8 @@ class Daemon:
             self.health.reader_tick = self.clock.monotonic()
             await asyncio.to_thread(self._scan, rt)
             self._notices(rt)
+            if rt.stop.is_set():
+                break
             if not self.health.started:
                 # State loaded and the first scan done: positions of files present now
                 # are fixed, so lines appended from here on will be read.
@@ -325,12 +511,15 @@ class Daemon:
         time and in order, and the loop ends only once the last one is done.
         """
         committing: asyncio.Task[None] | None = None
-        await self._wait_for_spool_room(rt)  # which also learns the spool's size
+        await self._wait_for_room(rt)  # which also learns the spool's size and room
         try:
             while not rt.stop.is_set():
                 self.health.reader_tick = self.clock.monotonic()
-                if rt.spooled_bytes >= self.settings.spool_max_bytes:
-                    await self._wait_for_spool_room(rt)
+                if (
+                    rt.spooled_bytes >= self.settings.spool_max_bytes
+                    or rt.room < self.disk_headroom
+                ):
+                    await self._wait_for_room(rt)
                 if rt.stop.is_set():
                     break
                 prepared = await asyncio.to_thread(self._read_and_prepare, rt)
@@ -345,12 +534,33 @@ class Daemon:
                 await committing
 
     async def _commit(self, rt: _Runtime, prepared: list[PreparedChunk]) -> None:
-        if not prepared:
+        """
+        Commit chunks, in order; while the disk is full, try again until it works.
+
+        If a stop comes first, they stay uncommitted, and so does every later chunk:
+        their lines are read again from the stored checkpoints at the next start.
+        """
+        if not prepared or rt.commits_abandoned:
             return
-        now = self.clock.now().timestamp()
-        rt.spooled_bytes = await rt.store.call(
-            functools.partial(_commit, prepared, now)
-        )
+        while True:
+            now = self.clock.now().timestamp()
+            try:
+                rt.spooled_bytes, rt.room = await rt.store.call(
+                    functools.partial(_commit, prepared, now)
+                )
+            except StoreFull as exc:
+                # Nothing was written: the same chunks go again once there is room.
+                rt.room = 0
+                self._disk_full(rt, str(exc))
+                if await _wait_event(rt.stop, DISK_FULL_POLL_SECONDS):
+                    rt.commits_abandoned = True
+                    self._log.info("commit_abandoned", events=_events_in(prepared))
+                    return
+                self.health.reader_tick = self.clock.monotonic()
+                continue
+            break
+        if rt.disk_full_since is not None and rt.room >= self.disk_headroom:
+            self._disk_space_returned(rt)
         if any(chunk.rows for chunk in prepared):
             rt.sink.notify()
 
@@ -361,11 +571,14 @@ class Daemon:
         self.published = self.stats.copy()
         return flushed
 
+    def _flush_due(self, rt: _Runtime) -> list[PreparedChunk]:
+        return rt.pipeline.flush(self.clock.now(), self.clock.monotonic())
+
     def _scan(self, rt: _Runtime) -> None:
         specs, rt.pending_specs = rt.pending_specs, None
         if specs is not None:
             rt.tailer.set_sources(specs)
-        rt.tailer.scan()
+        rt.tailer.scan(rt.scan_stop)
         self.health.files_seen(rt.tailer.file_states())
 
     def _read_and_prepare(self, rt: _Runtime) -> list[PreparedChunk]:
@@ -386,32 +599,75 @@ class Daemon:
         self.published = self.stats.copy()
         return prepared
 
-    async def _wait_for_spool_room(self, rt: _Runtime) -> None:
+    async def _wait_for_room(self, rt: _Runtime) -> None:
+        """Wait until the spool is under its cap and the state filesystem has room."""
         cap = self.settings.spool_max_bytes
         warned = False
         while not rt.stop.is_set():
-            spool = await rt.store.call(lambda s: s.stats())
+            spool, rt.room = await rt.store.call(_spool_and_room)
             rt.spooled_bytes = spool.bytes
-            if spool.bytes < cap:
+            if spool.bytes >= cap:
+                if not warned:
+                    self._log.warning(
+                        "spool_full", bytes=spool.bytes, events=spool.events
+                    )
+                    warned = True
+            elif rt.room < self.disk_headroom:
+                self._disk_full(
+                    rt, f"{rt.room} bytes free, {self.disk_headroom} kept free"
+                )
+            else:
                 if warned:
                     self._log.info("spool_resumed", bytes=spool.bytes)
+                if rt.disk_full_since is not None:
+                    self._disk_space_returned(rt)
                 return
-            if not warned:
-                self._log.warning("spool_full", bytes=spool.bytes, events=spool.events)
-                warned = True
             self.health.reader_tick = self.clock.monotonic()
             await self.clock.sleep(SPOOL_FULL_POLL_SECONDS)
 
+    def _disk_full(self, rt: _Runtime, error: str) -> None:
+        """Reading pauses for want of disk space: say so once, until it resumes."""
+        if rt.disk_full_since is not None:
+            return
+        rt.disk_full_since = self.clock.monotonic()
+        self._log.warning(
+            "disk_full",
+            error=error,
+            bytes=rt.spooled_bytes,
+            room=rt.room,
+            headroom=self.disk_headroom,
+        )
+        self.notifier.status(f"state filesystem full, reading paused: {error}")
+
+    def _disk_space_returned(self, rt: _Runtime) -> None:
+        assert rt.disk_full_since is not None  # noqa: S101 (callers check)
+        paused = self.clock.monotonic() - rt.disk_full_since
+        rt.disk_full_since = None
+        self._log.info("disk_space_returned", room=rt.room, paused_s=round(paused, 3))
+
     async def _wait_for_wake(self, rt: _Runtime) -> None:
-        stop_wait = asyncio.ensure_future(rt.stop.wait())
-        wake_wait = asyncio.ensure_future(rt.wake.wait())
-        try:
-            await asyncio.wait(
-                {stop_wait, wake_wait}, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            stop_wait.cancel()
-            wake_wait.cancel()
+        """
+        Wait for a wake-up or a stop. Meanwhile, while multi-line records or windows
+        are pending, close those that have waited their ``flush_seconds``: no line
+        may come for a long while, and the next rescan may be far.
+        """
+        while True:
+            timeout = PENDING_FLUSH_POLL_SECONDS if rt.pipeline.has_pending() else None
+            stop_wait = asyncio.ensure_future(rt.stop.wait())
+            wake_wait = asyncio.ensure_future(rt.wake.wait())
+            try:
+                done, _ = await asyncio.wait(
+                    {stop_wait, wake_wait},
+                    timeout=timeout,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                stop_wait.cancel()
+                wake_wait.cancel()
+            if done:
+                break
+            self.health.reader_tick = self.clock.monotonic()
+            await self._commit(rt, await asyncio.to_thread(self._flush_due, rt))
         rt.wake.clear()
 
     async def _watch(self, rt: _Runtime) -> None:
@@ -458,6 +714,15 @@ class Daemon:
         self.health.notices(notices)
         for notice in notices:
             self._log.info(notice.kind, path=notice.path, offset=notice.offset)
+        for limit in rt.tailer.drain_glob_limits():
+            self._log.warning(
+                "glob_limited",
+                path=limit.pattern,
+                entries=limit.entries,
+                revisited=limit.revisited,
+                too_deep=limit.too_deep,
+                exhausted=limit.exhausted,
+            )
 
     # -- own events and supervision ----------------------------------------------------
 
@@ -471,7 +736,13 @@ class Daemon:
         )
         now = self.clock.now().timestamp()
         rows = ((event.uuid, body, event.rule),)
-        await rt.store.call(lambda s: s.commit_chunk(rows, None, now))
+        try:
+            await rt.store.call(lambda s: s.commit_chunk(rows, None, now))
+        except StoreFull as exc:
+            # The daemon's report on itself, not a line's event: skipped, and counted.
+            self.writes_skipped += 1
+            self._log.warning("own_event_skipped", rule=event.name, error=str(exc))
+            return
         rt.sink.notify()
 
     def _counters(self, rt: _Runtime) -> dict[str, int]:
@@ -499,12 +770,19 @@ class Daemon:
         while True:
             await self.clock.sleep(period)
             now = self.clock.monotonic()
-            self.health.spool_seen(await rt.store.call(lambda s: s.stats()))
+            spool = await rt.store.call(lambda s: s.stats())
+            self.health.spool_seen(spool)
+            if spool.events:
+                # Events another process spooled (``deadletter retry``) wake no one.
+                rt.sink.notify()
             self.health.publish(self.published, rt.sink, self.clock.now().timestamp())
             for rule, reason, count in self.health.issues_due(self.published, now):
                 self._log.warning("value_failed", rule=rule, error=reason, events=count)
             if self.health.started:
-                self.notifier.status(self.health.status_line(rt.sink))
+                line = self.health.status_line(rt.sink)
+                if rt.disk_full_since is not None:
+                    line = f"state filesystem full, reading paused; {line}"
+                self.notifier.status(line)
             if interval and self.health.is_progressing(rt.sink, now, 2 * interval):
                 self.notifier.watchdog()
             if now >= next_health and not self.once:
@@ -549,6 +827,7 @@ class Daemon:
             if control is Control.STOP:
                 self._log.info("shutdown_requested")
                 rt.stop.set()
+                rt.scan_stop.set()
                 rt.wake.set()
             elif control is Control.RELOAD:
                 # Cleared before reading the files: an edit from now on queues another.
@@ -615,7 +894,26 @@ class Daemon:
                 "error": error,
             }
         ).decode()
-        await rt.store.call(lambda s: s.set_meta(RULES_STATUS, status))
+        try:
+            await rt.store.call(lambda s: s.set_meta(RULES_STATUS, status))
+        except StoreFull as exc:
+            self.writes_skipped += 1
+            self._log.warning("rules_status_skipped", error=str(exc))
+
+
+def disk_headroom(settings: Settings) -> int:
+    """
+    The room kept free for the state database; reading pauses below it.
+
+    WAL pages waiting to be copied into the database, plus one read's events twice
+    (in the WAL, then in the database). A database whose WAL cannot be copied back
+    cannot even delete delivered events, so reading pauses before the disk is full,
+    not once it is.
+    """
+    return (
+        WAL_CHECKPOINT_PAGES * PAGE_SIZE
+        + 2 * CHUNKS_PER_READ * settings.read.chunk_bytes
+    )
 
 
 def _request_reload(rt: _Runtime, explicit: bool) -> None:
@@ -625,14 +923,52 @@ def _request_reload(rt: _Runtime, explicit: bool) -> None:
         rt.controls.put_nowait(Control.RELOAD)
 
 
-def _commit(prepared: list[PreparedChunk], now: float, store: Store) -> int:
-    """Commit the chunks; return the spool's bytes afterwards."""
+def _startup_state(store: Store) -> tuple[bool, list[Checkpoint]]:
+    """What a start reads first; a damaged database shows here, not later."""
+    store.stats()
+    return store.is_new, store.load_checkpoints()
+
+
+def _sole_error(group: BaseExceptionGroup[BaseException]) -> BridgeError | None:
+    """The one BridgeError that made the task group fail, if that is all there is."""
+    leaves: list[BaseException] = []
+
+    def collect(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                collect(inner)
+        else:
+            leaves.append(error)
+
+    collect(group)
+    if len(leaves) == 1 and isinstance(leaves[0], BridgeError):
+        return leaves[0]
+    return None
+
+
+def _commit(prepared: list[PreparedChunk], now: float, store: Store) -> tuple[int, int]:
+    """Commit the chunks; return the spool's bytes and the room left afterwards."""
     store.commit_chunks(
         [(chunk.rows, chunk.checkpoint) for chunk in prepared],
         now,
         deadletters=[letter for chunk in prepared for letter in chunk.deadletters],
     )
-    return store.stats().bytes
+    return store.stats().bytes, store.room()
+
+
+def _spool_and_room(store: Store) -> tuple[SpoolStats, int]:
+    return store.stats(), store.room()
+
+
+def _events_in(prepared: list[PreparedChunk]) -> int:
+    return sum(len(chunk.rows) for chunk in prepared)
+
+
+async def _wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for ``event`` at most ``seconds``; return whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
 
 
 @contextlib.contextmanager
@@ -641,18 +977,23 @@ def _exclusive(state_dir: Path) -> Iterator[None]:
     Hold a lock on the state directory for the daemon's lifetime.
 
     Two daemons on one spool would both send every event; PostHog would deduplicate
-    them, but the operator would pay twice and the counts in the logs would lie.
+    them, but the operator would pay twice and the counts in the logs would lie. The
+    lock is taken on the directory itself: a lock file could be deleted while the
+    daemon runs, and the next daemon would lock a new one (the directory cannot go
+    while the database is in it, and a renamed one takes its database along).
     """
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock = (state_dir / "lock").open("a")
+        fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         msg = f"{state_dir}: cannot use the state directory: {exc.strerror}"
         raise StoreError(msg) from None
-    with lock:
+    try:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             msg = f"{state_dir}: another logbridge is already running with this state directory"
             raise StoreError(msg) from None
         yield
+    finally:
+        os.close(fd)

@@ -18,7 +18,8 @@ Invariants:
 How the daemon uses it: ``ready()`` once the state is loaded and the first scan is done;
 ``status()`` when something an operator should see changes (rules rejected, sink
 halted); ``watchdog()`` every ``watchdog_interval_seconds()`` while the pipeline makes
-progress; ``reloading()`` when a reload starts, then ``ready()`` again when it ends
+progress; ``extend_timeout()`` while a start waits on purpose (for room on a full
+disk); ``reloading()`` when a reload starts, then ``ready()`` again when it ends
 (systemd keeps the unit in "reloading" until it gets ``READY=1``); ``stopping()`` when
 the drain on SIGTERM starts.
 """
@@ -75,6 +76,10 @@ class Notifier:
     def status(self, text: str) -> None:
         """Show ``text`` in ``systemctl status``."""
         self._send([_status_line(text)])
+
+    def extend_timeout(self, seconds: float) -> None:
+        """A start (or stop) takes longer on purpose: ``EXTEND_TIMEOUT_USEC=``."""
+        self._send([f"EXTEND_TIMEOUT_USEC={round(seconds * 1_000_000)}"])
 
     def watchdog(self) -> None:
         """The daemon is alive and making progress: ``WATCHDOG=1``."""

@@ -27,6 +27,9 @@ Invariants:
 - A file is truncated when its size drops below the read position or its first line
   changes; its identity is released (for its copy) and the inode is read again from 0
   as a new file, under a new id.
+- A scan whose globbing was cut short (``discover``'s entry budget, or a stop) does
+  not take a tracked file it did not meet for renamed or deleted: one still at its
+  last path is followed there.
 - Descriptors are bounded: a file at its end and idle for ``idle_close_seconds`` is
   closed, keeping its state while still matched (reopened when it changes), dropped
   (``file_closed``) otherwise; a deleted file is dropped as soon as it is drained.
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -43,7 +47,7 @@ from pathlib import Path
 from typing import Literal
 
 from bridge.model import Checkpoint, Line
-from bridge.source.discover import SourceSpec, find_files, watched_dirs
+from bridge.source.discover import GlobLimit, SourceSpec, find_files, watched_dirs
 from bridge.source.identity import Identities
 from bridge.source.linebuffer import Cut, LineBuffer
 from bridge.source.tracked import (
@@ -189,6 +193,9 @@ class Tailer:
         self._notices: list[Notice] = []
         # Final checkpoints of deleted files, handed out by the next read().
         self._gone: list[Checkpoint] = []
+        # The bounds each pattern's walk reached at the last scan, and those to report.
+        self._limits: dict[str, frozenset[str]] = {}
+        self._new_limits: list[GlobLimit] = []
 
     # -- public -------------------------------------------------------------------------
 
@@ -204,23 +211,25 @@ class Tailer:
         self._fresh |= {spec.name for spec in sources} - known
         self._sources = tuple(sources)
 
-    def scan(self) -> None:
-        """Glob all sources; follow renames, truncations, deletions; open new files."""
-        found = find_files(self._sources)
-        self._unreadable &= found.keys()
-        seen: dict[tuple[int, int], _Seen] = {}
-        for path, source in found.items():
-            try:
-                st = Path(path).stat()
-            except OSError:
-                continue
-            # Never open a FIFO or a device a pattern happens to match: reads block.
-            if stat.S_ISREG(st.st_mode):
-                seen.setdefault((st.st_dev, st.st_ino), (path, source, st))
+    def scan(self, stop: threading.Event | None = None) -> None:
+        """
+        Glob all sources; follow renames, truncations, deletions; open new files.
+
+        Once ``stop`` is set (from another thread), the globbing ends at once; files
+        tracked but not met by a glob cut short stay where they were.
+        """
+        discovery = find_files(self._sources, stop=stop)
+        if not discovery.interrupted:
+            self._report_limits(discovery.limits)
+        if discovery.complete:
+            self._unreadable &= discovery.files.keys()
+        seen = _regular_files(discovery.files)
         fresh, self._fresh = self._fresh, set()
         now = self._clock()
         for file in list(self._files.values()):
             hit = seen.pop((file.dev, file.ino), None)
+            if hit is None and not discovery.complete:
+                hit = _still_there(file)
             if hit is None:
                 self._follow_unreachable(file, now)
             elif not self._follow(file, hit, now):
@@ -271,6 +280,16 @@ class Tailer:
         notices, self._notices = self._notices, []
         return notices
 
+    def drain_glob_limits(self) -> list[GlobLimit]:
+        """
+        Return the patterns whose walk reached a bound, since the last call.
+
+        A pattern is reported again only when the bounds it reaches change, not on
+        every scan.
+        """
+        limits, self._new_limits = self._new_limits, []
+        return limits
+
     def watched_dirs(self) -> set[str]:
         """Return the directories the watcher should watch."""
         return watched_dirs(self._sources)
@@ -280,6 +299,18 @@ class Tailer:
         return [
             FileState(f.path, f.file_id, f.buffer.consumed, f.size, f.source)
             for f in self._files.values()
+        ]
+
+    def unfinished_lines(self) -> list[FileState]:
+        """
+        The files that end, as last seen, in bytes without a ``\\n``: a line still
+        being written, or one that will never end. Its bytes are unread
+        (``size - offset``).
+        """
+        return [
+            FileState(f.path, f.file_id, f.buffer.consumed, f.size, f.source)
+            for f in self._files.values()
+            if f.size > f.buffer.consumed
         ]
 
     def close(self) -> None:
@@ -491,11 +522,45 @@ class Tailer:
             Notice(kind, file.path, file.file_id, file.buffer.consumed)
         )
 
+    def _report_limits(self, limits: Sequence[GlobLimit]) -> None:
+        current = {limit.pattern: limit.reasons for limit in limits}
+        self._new_limits.extend(
+            limit
+            for limit in limits
+            if self._limits.get(limit.pattern) != limit.reasons
+        )
+        self._limits = current
+
     def _unreadable_path(self, path: str) -> None:
         # Once per path until it has been opened again, not on every scan.
         if path not in self._unreadable:
             self._unreadable.add(path)
             self._notices.append(Notice("file_unreadable", path, "", 0))
+
+
+def _regular_files(found: dict[str, str]) -> dict[tuple[int, int], _Seen]:
+    """The regular files among the paths found, by device and inode (first path wins)."""
+    seen: dict[tuple[int, int], _Seen] = {}
+    for path, source in found.items():
+        try:
+            st = Path(path).stat()
+        except OSError:
+            continue
+        # Never open a FIFO or a device a pattern happens to match: reads block.
+        if stat.S_ISREG(st.st_mode):
+            seen.setdefault((st.st_dev, st.st_ino), (path, source, st))
+    return seen
+
+
+def _still_there(file: TrackedFile) -> _Seen | None:
+    """The file at its last known path, if it is still there."""
+    try:
+        st = Path(file.path).stat()
+    except OSError:
+        return None
+    if (st.st_dev, st.st_ino) != (file.dev, file.ino) or not stat.S_ISREG(st.st_mode):
+        return None
+    return file.path, file.source, st
 
 
 def _is_copy(cand: Candidate, same_first_line: list[TrackedFile]) -> bool:

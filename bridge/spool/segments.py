@@ -13,15 +13,20 @@ Invariants:
 - ``done`` counts the leading events that are settled (delivered or quarantined);
   ``settled`` holds the indexes past ``done`` settled out of order. ``settle`` never
   settles an event twice, so callers may subtract what it returns from totals.
+- A damaged segment (its columns no longer split into its events) is never guessed
+  at: ``salvage_events`` keeps only bodies that are still whole JSON objects carrying
+  their own uuid, for an operator to look at before they are sent.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import TypeVar
+
+import orjson
 
 __all__ = [
     "INDEX_BITS",
@@ -37,6 +42,7 @@ __all__ = [
     "group_ids",
     "parse_settled",
     "pick",
+    "salvage_events",
     "settle",
 ]
 
@@ -224,3 +230,39 @@ def fit_bytes(bodies: Sequence[bytes], budget: int, *, first: bool) -> tuple[int
     if fit == 0 and first and sizes:
         fit = 1
     return fit, budget - (sizes[fit - 1] if fit else 0)
+
+
+def salvage_events(
+    bodies: bytes, uuids: bytes, rules: bytes, events: int, settled: Collection[int]
+) -> list[tuple[str, bytes, str]]:
+    """
+    The ``(uuid, body, rule)`` rows still recognisable in a damaged segment's columns.
+
+    The columns are what could be read of them, maybe only a beginning. A row is kept
+    for each body that parses as a JSON object with a string ``uuid`` (the first of
+    each uuid), except the ``settled`` events when the uuids column still names all
+    ``events``. Its rule comes from the rules column when both columns still line up,
+    else it is "".
+    """
+    uuid_list = uuids.decode("utf-8", "replace").split("\n")
+    rule_list = rules.decode("utf-8", "replace").split("\n")
+    whole = len(uuid_list) == events
+    done = {uuid_list[i] for i in settled if i < events} if whole else set()
+    rule_of = (
+        dict(zip(uuid_list, rule_list, strict=True))
+        if whole and len(rule_list) == events
+        else {}
+    )
+    rows: list[tuple[str, bytes, str]] = []
+    seen: set[str] = set()
+    for body in bodies.split(b"\n"):
+        try:
+            event = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            continue
+        uuid = event.get("uuid") if isinstance(event, dict) else None
+        if not isinstance(uuid, str) or "\n" in uuid or uuid in done or uuid in seen:
+            continue
+        seen.add(uuid)
+        rows.append((uuid, body, rule_of.get(uuid, "")))
+    return rows

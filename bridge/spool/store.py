@@ -24,7 +24,15 @@ Invariants:
   decoded segment may be cached by id; progress is always read from the database.
 - ``spool_totals`` (events and body bytes still pending) is updated explicitly in the
   same transactions that spool or settle events, so ``stats()`` is one-row reads,
-  exact, and readable by ``logbridge status``.
+  exact, and readable by ``logbridge status``. (Exact but for a damaged segment that
+  was partly sent: its pending bytes are then estimated; they are exact again once the
+  spool is empty.)
+- A segment whose events cannot be read back (a damaged page, columns that no longer
+  split into its events) is quarantined the moment it is met: its row leaves
+  ``segments`` for ``damaged_segments``, the events still recognisable in it go to the
+  dead letters (``logbridge deadletter retry`` sends them), and the spool goes on with
+  the next segment. A damaged database that cannot be opened at all is set aside
+  whole (``set_aside``) by the daemon, never here.
 
 Durability: WAL with ``synchronous=FULL``. With NORMAL a committed transaction survives a
 process crash but can be rolled back by a power loss; a checkpoint could then go back to
@@ -46,17 +54,22 @@ A connection belongs to one thread. ``Store`` is synchronous and not thread-safe
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import functools
+import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import repeat
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
-from bridge.errors import StoreError
+from bridge.errors import StoreCorrupt, StoreError, StoreFull
 from bridge.model import Checkpoint
 from bridge.spool.segments import (
     INDEX_BITS,
@@ -70,6 +83,7 @@ from bridge.spool.segments import (
     group_ids,
     parse_settled,
     pick,
+    salvage_events,
     settle,
 )
 
@@ -77,10 +91,14 @@ __all__ = [
     "DB_NAME",
     "SCHEMA_VERSION",
     "AsyncStore",
+    "DamagedSegment",
     "DeadLetter",
     "SpoolStats",
     "SpooledEvent",
     "Store",
+    "filesystem_free",
+    "set_aside",
+    "set_aside_databases",
 ]
 
 T = TypeVar("T")
@@ -94,6 +112,13 @@ BUSY_TIMEOUT_MS = 5000
 # is a quarter as many pages to write, fsync and free (about 15% less CPU per event
 # spooled and sent); small transactions write a few 16 KiB pages instead of 4 KiB ones.
 PAGE_SIZE = 16384
+# SQLite's result codes for "no room": sqlite3.h.
+SQLITE_FULL = 13
+SQLITE_IOERR_SHMSIZE = 4874
+SQLITE_CORRUPT = 11
+SQLITE_NOTADB = 26
+# A database that cannot be used is renamed to this name plus a UTC time.
+SET_ASIDE_INFIX = ".damaged-"
 # Segments written by the migration and by ``retry_deadletters`` hold at most this
 # many events, so that no segment is too big to decode at once.
 MAX_SEGMENT_EVENTS = 10_000
@@ -126,6 +151,21 @@ _SEGMENT_TABLES = (
     """,
 )
 
+# Segments quarantined because their events could not be read back: ``events`` still
+# pending then, ``salvaged`` of them moved to the dead letters. The segment's
+# ``segment_data`` row stays when its pages are too damaged to be freed.
+_DAMAGED_TABLE = """
+    CREATE TABLE IF NOT EXISTS damaged_segments (
+        id INTEGER PRIMARY KEY,
+        events INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        salvaged INTEGER NOT NULL,
+        error TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        quarantined_at REAL NOT NULL
+    )
+    """
+
 _SCHEMA = (
     """
     CREATE TABLE checkpoints (
@@ -156,6 +196,8 @@ _SCHEMA = (
     )
     """,
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # Also created when missing in a database of this version (``_prepare``).
+    _DAMAGED_TABLE,
     # What is still pending: unsettled events and their body bytes.
     """
     CREATE TABLE spool_totals (
@@ -170,6 +212,10 @@ _SCHEMA = (
 
 _ADD_TOTALS = (
     "UPDATE spool_totals SET events = events + ?, bytes = bytes + ? WHERE id = 0"
+)
+_ZERO_TOTALS_WHEN_EMPTY = (
+    "UPDATE spool_totals SET events = 0, bytes = 0"
+    " WHERE id = 0 AND bytes != 0 AND NOT EXISTS (SELECT 1 FROM segments)"
 )
 
 
@@ -218,6 +264,34 @@ class DeadLetter:
     created_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class DamagedSegment:
+    """
+    A segment quarantined because its events could not be read back.
+
+    ``events``: how many were still to be sent; ``salvaged``: how many of them went
+    to the dead letters, recognisable; the rest are lost to the spool (their lines
+    are in the log files, before the stored positions).
+    """
+
+    id: int
+    events: int
+    bytes: int
+    salvaged: int
+    error: str
+    created_at: float
+    quarantined_at: float
+
+
+class _Damaged(Exception):
+    """A segment's events cannot be read back; caught in ``_despite_damage``."""
+
+    def __init__(self, segment_id: int, error: str) -> None:
+        super().__init__(segment_id, error)
+        self.segment_id = segment_id
+        self.error = error
+
+
 class Store:
     """The state database, on one connection, used from one thread."""
 
@@ -232,6 +306,8 @@ class Store:
         # Decoded segments touched by the last ``fetch_oldest``, by id: the next fetch
         # and the settling of a fetched batch do not read and split them again.
         self._decoded: dict[int, DecodedSegment] = {}
+        # Told of each segment quarantined (on the store's thread).
+        self.on_damaged: Callable[[DamagedSegment], None] | None = None
 
     @classmethod
     def open(cls, state_dir: Path) -> Store:
@@ -242,6 +318,8 @@ class Store:
         database of an older schema version is converted first.
 
         Raises:
+            StoreFull: there is no room to open or create it.
+            StoreCorrupt: it is damaged (the daemon sets it aside).
             StoreError: the directory or database cannot be created, opened or read.
         """
         try:
@@ -251,14 +329,15 @@ class Store:
             msg = f"{state_dir}: cannot create the state directory: {exc.strerror}"
             raise StoreError(msg) from None
         path = state_dir / DB_NAME
+        _make_private(path)
         conn = _connect(path, str(path))
         try:
             version = _prepare(conn)
         except (sqlite3.Error, ValueError) as exc:
             # ValueError: a version 1 event that cannot be put in a segment.
             conn.close()
-            msg = f"{path}: cannot open the state database: {exc}"
-            raise StoreError(msg) from None
+            what = f"{path}: cannot open the state database"
+            raise _store_error(what, exc) from None
         _check_version(conn, path, version)
         return cls(conn, path, is_new=version == 0, readonly=False)
 
@@ -280,8 +359,8 @@ class Store:
             version = _user_version(conn)
         except sqlite3.Error as exc:
             conn.close()
-            msg = f"{path}: cannot read the state database: {exc}"
-            raise StoreError(msg) from None
+            what = f"{path}: cannot read the state database"
+            raise _store_error(what, exc) from None
         _check_version(conn, path, version)
         if 0 < version < SCHEMA_VERSION:
             conn.close()
@@ -421,22 +500,49 @@ class Store:
             deadletters=deadletters,
         )
 
+    def room(self) -> int:
+        """
+        Bytes the database can still grow by: free space on its filesystem (for this
+        user) plus its own free pages, which deleted events leave for new ones.
+        """
+        with self._reading("measure free space"):
+            (pages,) = self._conn.execute("PRAGMA freelist_count").fetchone()
+            (page_size,) = self._conn.execute("PRAGMA page_size").fetchone()
+        return filesystem_free(self.path.parent) + int(pages * page_size)
+
+    def can_write(self) -> bool:
+        """Whether a small write transaction commits now (False: no room for it)."""
+        try:
+            with self._transaction("write a probe") as conn:
+                conn.execute("UPDATE spool_totals SET events = events WHERE id = 0")
+        except StoreFull:
+            return False
+        return True
+
     def fetch_oldest(self, max_events: int, max_bytes: int) -> list[SpooledEvent]:
         """
         The longest run of oldest events within ``max_events`` and ``max_bytes`` of body.
 
         At least one event when the spool is not empty, even if it alone exceeds
         ``max_bytes``, so an oversized event cannot block the spool. Events settled out
-        of order are skipped.
+        of order are skipped; a damaged segment met on the way is quarantined.
         """
+        return self._despite_damage(lambda: self._fetch_oldest(max_events, max_bytes))
+
+    def _fetch_oldest(self, max_events: int, max_bytes: int) -> list[SpooledEvent]:
         taken: list[SpooledEvent] = []
         room = max(max_events, 1)
         budget = max_bytes
         decoded: dict[int, DecodedSegment] = {}
-        with self._reading("fetch spooled events"):
-            cursor = self._conn.execute(
-                "SELECT id, events, done, settled, created_at FROM segments ORDER BY id"
-            )
+        with (
+            self._reading("fetch spooled events"),
+            contextlib.closing(
+                self._conn.execute(
+                    "SELECT id, events, done, settled, created_at"
+                    " FROM segments ORDER BY id"
+                )
+            ) as cursor,
+        ):
             # Segments are pulled one at a time so that a full batch stops reading.
             for segment_id, count, done, settled, created_at in cursor:
                 segment = decoded[segment_id] = self._segment(segment_id, count)
@@ -463,7 +569,6 @@ class Store:
                 )
                 if fit < len(pending) or len(taken) >= room:
                     break
-            cursor.close()
         # Only what this fetch read stays cached: the batch's segments, for settling
         # it, and the last one, for the next fetch.
         self._decoded = decoded
@@ -473,6 +578,9 @@ class Store:
         """Settle delivered events; unknown or already settled ids are ignored."""
         if not ids:
             return
+        self._despite_damage(lambda: self._delete(ids))
+
+    def _delete(self, ids: Sequence[int]) -> None:
         # Not durable: a delete a power loss undoes only makes the events go again,
         # and PostHog keeps one copy per uuid; an fsync per batch would cost more.
         with self._transaction("delete delivered events", durable=False) as conn:
@@ -495,6 +603,18 @@ class Store:
         """
         if not events:
             return
+        self._despite_damage(
+            lambda: self._quarantine(events, status, response, reason, now)
+        )
+
+    def _quarantine(
+        self,
+        events: Sequence[SpooledEvent],
+        status: int | None,
+        response: str,
+        reason: str,
+        now: float,
+    ) -> None:
         with self._transaction("quarantine events") as conn:
             stored: dict[int, tuple[str, bytes, str]] = {}
             for segment_id, segment, newly in self._settle(
@@ -556,6 +676,8 @@ class Store:
             result.append((segment_id, segment, progress.newly))
         if events:
             conn.execute(_ADD_TOTALS, (-events, -freed))
+            # Exact again once the spool is empty (see the module doc on damage).
+            conn.execute(_ZERO_TOTALS_WHEN_EMPTY)
         return result
 
     def _segment(self, segment_id: int, count: int) -> DecodedSegment:
@@ -563,19 +685,112 @@ class Store:
         segment = self._decoded.get(segment_id)
         if segment is not None:
             return segment
-        row = self._conn.execute(
-            "SELECT bodies, uuids, rules FROM segment_data WHERE id = ?",
-            (segment_id,),
-        ).fetchone()
         try:
+            row = self._conn.execute(
+                "SELECT bodies, uuids, rules FROM segment_data WHERE id = ?",
+                (segment_id,),
+            ).fetchone()
             if row is None:
                 msg = "its events are missing"
                 raise ValueError(msg)
             bodies, uuids, rules = row
             return decode_segment(bodies, uuids, rules, count)
-        except ValueError as exc:
-            msg = f"{self.path}: segment {segment_id} is corrupt: {exc}"
-            raise StoreError(msg) from None
+        except sqlite3.DatabaseError as exc:
+            if not _is_corrupt(exc):
+                raise
+            raise _Damaged(segment_id, str(exc)) from None
+        except (ValueError, TypeError, AttributeError) as exc:
+            # TypeError, AttributeError: a column of the wrong type, as a damaged
+            # record may read.
+            raise _Damaged(segment_id, str(exc)) from None
+
+    # -- damaged segments --------------------------------------------------------------
+
+    def _despite_damage(self, action: Callable[[], T]) -> T:
+        """
+        Run ``action``; when it meets a damaged segment, quarantine that segment and
+        run it again (each time one segment fewer: this ends).
+
+        Raises:
+            StoreCorrupt: a damaged segment in a read-only store, or a segment
+                that cannot even be moved out of the way.
+        """
+        while True:
+            try:
+                return action()
+            except _Damaged as damaged:
+                if self.readonly:
+                    msg = (
+                        f"{self.path}: segment {damaged.segment_id} is damaged:"
+                        f" {damaged.error}"
+                    )
+                    raise StoreCorrupt(msg) from None
+                self._quarantine_segment(damaged.segment_id, damaged.error)
+
+    def _quarantine_segment(self, segment_id: int, error: str) -> None:
+        """Move a damaged segment out of the spool; salvage what is recognisable."""
+        now = time.time()
+        with self._transaction("quarantine a damaged segment") as conn:
+            row = conn.execute(
+                "SELECT events, done, settled, bytes, created_at FROM segments"
+                " WHERE id = ?",
+                (segment_id,),
+            ).fetchone()
+            if row is None:
+                return
+            count, done, settled_text, size, created_at = row
+            settled = parse_settled(settled_text)
+            pending = count - done - len(settled)
+            columns = [
+                _read_partly(conn, column, segment_id)
+                for column in ("bodies", "uuids", "rules")
+            ]
+            (bodies, _), (uuids, _), (rules, _) = columns
+            letters = salvage_events(
+                bodies, uuids, rules, count, settled.union(range(done))
+            )
+            reason = f"damaged segment {segment_id}: {error}"
+            conn.executemany(
+                "INSERT INTO deadletters"
+                " (uuid, body, rule, status, response, reason, created_at)"
+                " VALUES (?, ?, ?, NULL, '', ?, ?)",
+                [(uuid, body, rule, reason, now) for uuid, body, rule in letters],
+            )
+            conn.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
+            if all(whole for _, whole in columns):
+                conn.execute("DELETE FROM segment_data WHERE id = ?", (segment_id,))
+            # Else its pages are damaged: freeing them would follow a broken chain
+            # (and SQLite refuses any write after that), so they stay, unused.
+            damaged = DamagedSegment(
+                segment_id, pending, size, len(letters), error, created_at, now
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO damaged_segments"
+                " (id, events, bytes, salvaged, error, created_at, quarantined_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (segment_id, pending, size, len(letters), error, created_at, now),
+            )
+            # Its pending bytes, exact only if none of it was settled yet.
+            pending_bytes = size if pending == count else size * pending // count
+            conn.execute(_ADD_TOTALS, (-pending, -pending_bytes))
+            conn.execute(_ZERO_TOTALS_WHEN_EMPTY)
+        self._decoded.pop(segment_id, None)
+        if self.on_damaged is not None:
+            self.on_damaged(damaged)
+
+    def list_damaged(self) -> list[DamagedSegment]:
+        """The quarantined segments, oldest first (none in a database from before)."""
+        with self._reading("list damaged segments"):
+            exists = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'damaged_segments'"
+            ).fetchone()
+            if exists is None:
+                return []
+            rows = self._conn.execute(
+                "SELECT id, events, bytes, salvaged, error, created_at, quarantined_at"
+                " FROM damaged_segments ORDER BY id"
+            ).fetchall()
+        return [DamagedSegment(*row) for row in rows]
 
     # -- dead letters ------------------------------------------------------------------
 
@@ -693,8 +908,8 @@ class Store:
         try:
             yield
         except sqlite3.Error as exc:
-            msg = f"{self.path}: cannot {action}: {exc}"
-            raise StoreError(msg) from None
+            what = f"{self.path}: cannot {action}"
+            raise _store_error(what, exc) from None
 
 
 # ``SpooledEvent(*fields)`` without a Python-level ``__new__`` per event.
@@ -716,6 +931,35 @@ def _insert_segment(
     conn.execute(_ADD_TOTALS, (segment.events, segment.bytes))
 
 
+def _make_private(path: Path) -> None:
+    """
+    Create the database file (if missing) readable by its owner only, and tighten
+    one created otherwise.
+
+    Spooled events may carry personal data, and a state directory made by someone
+    else (systemd's ``StateDirectory=`` is 0755 by default) does not protect them.
+    SQLite creates a database 0644 less the umask, and its ``-wal`` and ``-shm``
+    files with the database's mode: created here first, they are all 0600.
+
+    Raises:
+        StoreError: the file cannot be created or its mode changed.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(f"{path}{suffix}", 0o600)  # noqa: PTH101 (str path)
+    except OSError as exc:
+        msg = f"{path}: cannot open the state database: {exc.strerror}"
+        if exc.errno in {errno.ENOSPC, errno.EDQUOT}:
+            raise StoreFull(msg) from None
+        raise StoreError(msg) from None
+
+
 def _connect(path: Path, target: str) -> sqlite3.Connection:
     try:
         # isolation_level=None: transactions are begun and ended here, explicitly.
@@ -723,10 +967,111 @@ def _connect(path: Path, target: str) -> sqlite3.Connection:
             target, isolation_level=None, uri=target.startswith("file:")
         )
     except sqlite3.Error as exc:
-        msg = f"{path}: cannot open the state database: {exc}"
-        raise StoreError(msg) from None
+        what = f"{path}: cannot open the state database"
+        raise _store_error(what, exc) from None
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
+
+
+def _store_error(what: str, exc: Exception) -> StoreError:
+    """
+    ``what: why`` as a ``StoreFull`` when there is no room to write, else a StoreError.
+
+    SQLite answers SQLITE_FULL when a write meets ENOSPC (or its max_page_count), and
+    SQLITE_IOERR_SHMSIZE when it cannot size its shared-memory file, which on opening
+    a WAL database on a full filesystem is the first thing to fail.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and (
+        code & 0xFF == SQLITE_FULL or code == SQLITE_IOERR_SHMSIZE
+    ):
+        if code == SQLITE_IOERR_SHMSIZE:
+            return StoreFull(f"{what}: {exc} (no room for its -shm file)")
+        return StoreFull(f"{what}: {exc}")
+    if _is_corrupt(exc):
+        return StoreCorrupt(f"{what}: {exc}")
+    return StoreError(f"{what}: {exc}")
+
+
+def _is_corrupt(exc: Exception) -> bool:
+    """SQLITE_CORRUPT (a damaged page) or SQLITE_NOTADB (a damaged header)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in {SQLITE_CORRUPT, SQLITE_NOTADB}
+
+
+def _read_partly(
+    conn: sqlite3.Connection, column: str, segment_id: int
+) -> tuple[bytes, bool]:
+    """
+    As much of a damaged segment's column as can still be read, from its start, and
+    whether that is all of it.
+    """
+    parts: list[bytes] = []
+    try:
+        with conn.blobopen("segment_data", column, segment_id, readonly=True) as blob:
+            # Small reads: the read that meets a damaged page fails whole.
+            while chunk := blob.read(4096):
+                parts.append(chunk)
+    except sqlite3.DatabaseError:
+        return b"".join(parts), False
+    return b"".join(parts), True
+
+
+def filesystem_free(directory: Path) -> int:
+    """
+    Bytes free for this user on the filesystem of ``directory`` (or, until it exists,
+    of its nearest existing parent).
+
+    Raises:
+        StoreError: it cannot be measured.
+    """
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    try:
+        fs = os.statvfs(directory)
+    except OSError as exc:
+        msg = f"{directory}: cannot measure free space: {exc.strerror}"
+        raise StoreError(msg) from None
+    return int(fs.f_bavail * fs.f_frsize)
+
+
+def set_aside(state_dir: Path, now: datetime) -> Path:
+    """
+    Rename a state database that cannot be used out of the way, with its WAL.
+
+    It is kept for an operator (``sqlite3 … .recover`` may save its dead letters);
+    the next ``Store.open`` creates a new one. Returns the new path.
+
+    Raises:
+        StoreError: it cannot be renamed.
+    """
+    path = state_dir / DB_NAME
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = state_dir / f"{DB_NAME}{SET_ASIDE_INFIX}{stamp}"
+    suffix = 1
+    while target.exists():
+        suffix += 1
+        target = state_dir / f"{DB_NAME}{SET_ASIDE_INFIX}{stamp}-{suffix}"
+    try:
+        path.rename(target)
+        # The WAL belongs to the database and goes with it; the -shm is rebuilt.
+        wal = Path(f"{path}-wal")
+        if wal.exists():
+            wal.rename(f"{target}-wal")
+        Path(f"{path}-shm").unlink(missing_ok=True)
+    except OSError as exc:
+        msg = f"{path}: cannot set the damaged state database aside: {exc.strerror}"
+        raise StoreError(msg) from None
+    return target
+
+
+def set_aside_databases(state_dir: Path) -> list[Path]:
+    """The databases set aside in ``state_dir``, oldest first."""
+    return sorted(
+        path
+        for path in state_dir.glob(f"{DB_NAME}{SET_ASIDE_INFIX}*")
+        if not path.name.endswith(("-wal", "-shm"))
+    )
 
 
 def _prepare(conn: sqlite3.Connection) -> int:
@@ -748,6 +1093,8 @@ def _prepare(conn: sqlite3.Connection) -> int:
             _migrate_v2(conn)
         elif version == 2:
             _migrate_v2(conn)
+        if version > 0:
+            conn.execute(_DAMAGED_TABLE)
         conn.execute("COMMIT")
     finally:
         if conn.in_transaction:

@@ -61,8 +61,9 @@ def test_ready_with_a_status_sends_both_in_one_datagram(
         ),
         (lambda n: n.watchdog(), b"WATCHDOG=1"),
         (lambda n: n.stopping(), b"STOPPING=1"),
+        (lambda n: n.extend_timeout(3.0), b"EXTEND_TIMEOUT_USEC=3000000"),
     ],
-    ids=["status", "watchdog", "stopping"],
+    ids=["status", "watchdog", "stopping", "extend-timeout"],
 )
 def test_each_message_is_one_exact_datagram(
     listener: tuple[str, socket.socket], send, expected: bytes

@@ -9,9 +9,12 @@ from tests.e2e.conftest import Workspace
 from tests.e2e.helpers import order_rules
 
 
-def _check(workspace: Workspace) -> subprocess.CompletedProcess[str]:
+def _check(
+    workspace: Workspace, *args: str, config: bool = True
+) -> subprocess.CompletedProcess[str]:
+    options = ["-c", "bridge.yaml"] if config else []
     return subprocess.run(
-        [sys.executable, "-m", "bridge", "check", "-c", "bridge.yaml"],
+        [sys.executable, "-m", "bridge", "check", *options, *args],
         capture_output=True,
         text=True,
         env=workspace.env,
@@ -135,4 +138,27 @@ def test_a_missing_ca_bundle_is_an_error_at_check_time(workspace: Workspace) -> 
     assert result.stderr.splitlines()[0] == (
         f"bridge.yaml:4:14: error: posthog.ca_bundle: no such file:"
         f" '{workspace.root / 'ca.pem'}'"
+    )
+
+
+def test_check_takes_a_rule_file_or_folder_like_test_and_replay(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+    elsewhere = workspace.root / "candidate"
+    elsewhere.mkdir()
+    (elsewhere / "orders.yaml").write_text(
+        order_rules().replace("format: json", "format: jsn")
+    )
+
+    alone = _check(workspace, "rules/app.yaml", config=False)
+    folder = _check(workspace, "rules", config=False)
+    candidate = _check(workspace, "candidate")
+
+    assert alone.returncode == 0, alone.stderr
+    assert alone.stdout.startswith("ok: 1 rules, 1 sources")
+    assert folder.returncode == 0, folder.stderr
+    assert candidate.returncode == 2
+    assert candidate.stderr.splitlines()[0].startswith(
+        "candidate/orders.yaml:4:13: error: sources[0].format: unknown format 'jsn'"
     )

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import gzip
+import os
+import time
 from datetime import timedelta
 
 import orjson
 
 from tests.e2e.conftest import API_KEY, Workspace
-from tests.e2e.helpers import BASE_TIME, LogWriter, expected_uuid, is_order, order_rules
+from tests.e2e.helpers import (
+    BASE_TIME,
+    LogWriter,
+    expected_uuid,
+    is_order,
+    order_line,
+    order_rules,
+)
 from tests.fakeposthog import FakePostHog
 
 
@@ -147,3 +156,138 @@ def test_a_second_daemon_on_the_same_state_directory_refuses_to_start(
         in second.stderr
     )
     assert code == 0
+
+
+def test_a_deleted_lock_file_does_not_let_a_second_daemon_in(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+    first = workspace.start_ready()
+    # What an operator's clean-up script, or an older logbridge's lock, leaves there.
+    (workspace.state_db.parent / "lock").unlink(missing_ok=True)
+
+    second = workspace.run_once()
+    code = workspace.stop(first)
+
+    assert second.returncode == 1, second.stderr.decode()
+    assert (
+        b"another logbridge is already running with this state directory"
+        in second.stderr
+    )
+    assert code == 0
+
+
+def test_the_state_files_are_private_in_a_state_directory_open_to_all(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+    workspace.state_db.parent.chmod(0o755)
+    LogWriter(workspace.logs / "app.log").append(range(1))
+    umask = os.umask(0o022)  # the child inherits it
+    try:
+        proc = workspace.start_ready()
+    finally:
+        os.umask(umask)
+
+    modes = {
+        path.name: oct(path.stat().st_mode & 0o777)
+        for path in workspace.state_db.parent.iterdir()
+    }
+    code = workspace.stop(proc)
+
+    assert code == 0
+    assert modes == {
+        "state.db": "0o600",
+        "state.db-wal": "0o600",
+        "state.db-shm": "0o600",
+    }
+
+
+def test_run_once_fails_and_says_so_when_a_last_line_has_no_newline(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    workspace.write_rules(order_rules(start_at="beginning"))
+    log = workspace.logs / "app.log"
+    writer = LogWriter(log)
+    writer.append(range(3))
+    unfinished = order_line(3).encode()
+    with log.open("ab") as f:
+        f.write(unfinished)
+
+    first = workspace.run_once()
+    with log.open("ab") as f:
+        f.write(b"\n")
+    second = workspace.run_once()
+
+    assert first.returncode == 1
+    (warning,) = [
+        e
+        for e in map(orjson.loads, first.stderr.splitlines())
+        if e["event"] == "line_unfinished"
+    ]
+    size = log.stat().st_size - 1
+    assert warning == warning | {
+        "path": str(log),
+        "offset": size - len(unfinished),
+        "bytes": len(unfinished),
+        "level": "warning",
+    }
+    assert second.returncode == 0, second.stderr.decode()
+    file_id = writer.file_id()
+    expected = {
+        expected_uuid(file_id, w.offset) for w in writer.written if is_order(w.n)
+    }
+    expected.add(expected_uuid(file_id, size - len(unfinished)))
+    assert posthog.unique_uuids() == expected
+    assert posthog.duplicate_deliveries() == 0
+
+
+MULTILINE_RULES = r"""
+sources:
+  - name: worker
+    paths: ["logs/worker.log"]
+    format: regex
+    pattern: '^(?P<day>\S+) (?P<level>[A-Z]+) (?P<message>.*)$'
+    start_at: end
+    multiline:
+      start: '^\d{4}-'
+      flush_seconds: 2
+      rest_field: trace
+
+rules:
+  - name: crash
+    source: worker
+    when:
+      level: ERROR
+    event: worker_crashed
+    properties:
+      trace: {field: trace}
+"""
+
+
+def test_a_multi_line_record_closes_after_flush_seconds_when_no_line_follows(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    # A rescan far away: only the record's own deadline can close it on time.
+    config = workspace.write_config()
+    config.write_text(
+        config.read_text().replace("rescan_seconds: 0.5", "rescan_seconds: 30")
+    )
+    workspace.write_rules(MULTILINE_RULES)
+    log = workspace.logs / "worker.log"
+    log.write_text("2026-11-20 INFO started\n")
+    proc = workspace.start_ready()
+
+    with log.open("a") as f:
+        f.write("2026-11-20 ERROR job failed\n  at step 1\n  at step 2\n")
+    written = time.monotonic()
+    arrived = posthog.wait_for(lambda p: len(p.dedup_view()) == 1, 10)
+    waited = time.monotonic() - written
+    code = workspace.stop(proc)
+
+    assert arrived, workspace.output()[-3000:]
+    assert code == 0
+    assert 2.0 <= waited < 3.5
+    (event,) = posthog.dedup_view().values()
+    assert event.event == "worker_crashed"
+    assert event.properties["trace"] == "  at step 1\n  at step 2"

@@ -304,3 +304,45 @@ def test_the_api_key_never_leaks(workspace: Workspace, tmp_path: Path) -> None:
     assert '"rules_rejected"' in printed[0]
     for text in printed:
         assert API_KEY not in text
+
+
+def test_status_and_deadletter_list_before_the_daemon_ever_ran(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+
+    status = _cli(workspace, "status", "--json")
+    listed = _cli(workspace, "deadletter", "list", "--json")
+
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["files"] == []
+    assert report["spool"] == {"events": 0, "bytes": 0, "oldest_age_seconds": None}
+    assert report["deadletters"] == 0
+    assert report["rules"] is None
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == ""
+    assert not workspace.state_db.exists()
+
+
+def test_a_metrics_port_already_taken_stops_the_start_with_one_clear_line(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        workspace.write_config(metrics_port=port)
+
+        proc = workspace.start()
+        code = proc.wait(timeout=30)
+
+    assert code == 1
+    lines = workspace.output().splitlines()
+    assert lines[-1] == (
+        f"logbridge: cannot listen on 127.0.0.1:{port} for /metrics: Address already"
+        " in use (another program has the port: change metrics.port, or set"
+        " metrics.enabled: false)"
+    )
+    assert "Traceback" not in workspace.output()

@@ -8,6 +8,7 @@ import dataclasses
 import os
 import random
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -245,6 +246,22 @@ def test_a_partial_last_line_waits_for_its_newline(tmp_path):
     assert _texts(after) == ["partial"]
     assert after[-1].checkpoint.offset == 12
     assert after[0].lines[0].offset == 4
+
+
+def test_a_last_line_without_its_newline_is_reported_unfinished(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text("one\ntwo")
+    tailer = _tailer(tmp_path)
+    tailer.scan()
+    _read_all(tailer)
+
+    unfinished = tailer.unfinished_lines()
+    _append(log, "\n")
+    tailer.scan()
+    _read_all(tailer)
+
+    assert unfinished == [FileState(str(log), _fp("one\n"), 4, 7, "app")]
+    assert tailer.unfinished_lines() == []
 
 
 def test_crlf_line_endings_are_stripped(tmp_path):
@@ -705,6 +722,45 @@ def test_a_file_no_source_matches_any_more_is_drained_and_closed(tmp_path, clock
 
     assert _kinds(tailer) == ["file_rotated", "file_closed"]
     assert tailer.watched_dirs() == {str(tmp_path)}
+
+
+def test_a_scan_stopped_before_its_glob_ends_keeps_every_tracked_file(tmp_path, clock):
+    (tmp_path / "app.log").write_text("one\n")
+    tailer = _tailer(tmp_path, clock=clock, idle_close_seconds=5)
+    tailer.scan()
+    _read_all(tailer)
+    _kinds(tailer)
+    stop = threading.Event()
+    stop.set()
+
+    tailer.scan(stop)
+    clock.advance(5)
+    tailer.scan(stop)
+    _append(tmp_path / "app.log", "two\n")
+    tailer.scan(stop)
+
+    assert _kinds(tailer) == []
+    assert _texts(_read_all(tailer)) == ["two"]
+
+
+def test_each_bound_a_pattern_reaches_is_reported_once(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "app.log").write_text("one\n")
+    (tmp_path / "a" / "loop").symlink_to("..")
+    tailer = _tailer(tmp_path, pattern="**/*.log")
+
+    tailer.scan()
+    first = tailer.drain_glob_limits()
+    tailer.scan()
+    again = tailer.drain_glob_limits()
+
+    assert [(limit.pattern, limit.revisited) for limit in first] == [
+        (str(tmp_path / "**" / "*.log"), 1)
+    ]
+    assert again == []
+    assert [state.path for state in tailer.file_states()] == [
+        str(tmp_path / "a" / "app.log")
+    ]
 
 
 def test_fifos_and_directories_matched_by_a_pattern_are_ignored(tmp_path):

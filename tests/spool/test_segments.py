@@ -21,6 +21,7 @@ from bridge.spool.segments import (
     group_ids,
     parse_settled,
     pick,
+    salvage_events,
     settle,
 )
 
@@ -223,3 +224,69 @@ def test_fit_bytes_counts_the_bodies_within_the_budget(
     sizes: list[int], budget: int, first: bool, expected: tuple[int, int]
 ) -> None:
     assert fit_bytes([b"x" * n for n in sizes], budget, first=first) == expected
+
+
+# -- salvaging a damaged segment -------------------------------------------------------
+
+
+def _body(uuid: str) -> bytes:
+    return b'{"event":"e","uuid":"%s"}' % uuid.encode()
+
+
+@pytest.mark.parametrize(
+    ("bodies", "uuids", "rules", "events", "settled", "expected"),
+    [
+        (
+            _body("a") + b"\n" + _body("b") + b"\n" + _body("c"),
+            b"a\nb\nc",
+            b"r1\nr2\nr3",
+            3,
+            set(),
+            [("a", _body("a"), "r1"), ("b", _body("b"), "r2"), ("c", _body("c"), "r3")],
+        ),
+        (
+            _body("a") + b"\n" + _body("b") + b"\n" + _body("c"),
+            b"a\nb\nc",
+            b"r1\nr2\nr3",
+            3,
+            {0, 2},
+            [("b", _body("b"), "r2")],
+        ),
+        (
+            _body("a") + b"x" + _body("b") + b"\n" + _body("c"),
+            b"a\nb\nc",
+            b"r1\nr2\nr3",
+            3,
+            set(),
+            [("c", _body("c"), "r3")],
+        ),
+        (
+            _body("a") + b"\n" + _body("b")[:9],
+            b"",
+            b"",
+            3,
+            {0},
+            [("a", _body("a"), "")],
+        ),
+        (
+            b'[1]\n{"uuid": 7}\n{"uuid": "x\\ny"}\n' + _body("a") + b"\n" + _body("a"),
+            b"a\nb\nc\nd\ne",
+            b"r\nr\nr\nr",
+            5,
+            set(),
+            [("a", _body("a"), "")],
+        ),
+    ],
+    ids=["intact", "settled-skipped", "merged-bodies", "cut-short", "not-events"],
+)
+def test_salvage_keeps_whole_json_events_with_their_own_uuid(
+    bodies: bytes,
+    uuids: bytes,
+    rules: bytes,
+    events: int,
+    settled: set[int],
+    expected: list[tuple[str, bytes, str]],
+) -> None:
+    rows = salvage_events(bodies, uuids, rules, events, settled)
+
+    assert rows == expected

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
 import pytest
 
-from bridge.errors import StoreError
+from bridge.errors import StoreCorrupt, StoreError
 from bridge.model import Checkpoint
 from bridge.sink.batcher import take_batch
 from bridge.spool import store as store_module
-from bridge.spool.store import DeadLetter, SpooledEvent, SpoolStats, Store
+from bridge.spool.store import (
+    DamagedSegment,
+    DeadLetter,
+    SpooledEvent,
+    SpoolStats,
+    Store,
+    set_aside,
+    set_aside_databases,
+)
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -72,8 +82,10 @@ def assert_totals_exact(store: Store) -> None:
         assert all(done < i < events for i in out_of_order)
         counted += events - done - len(out_of_order)
     assert counted == stats.events
+    # Only a segment quarantined for damaged pages may leave its events behind.
     assert store._conn.execute(
         "SELECT count(*) FROM segment_data WHERE id NOT IN (SELECT id FROM segments)"
+        " AND id NOT IN (SELECT id FROM damaged_segments)"
     ).fetchone() == (0,)
 
 
@@ -87,6 +99,38 @@ def test_open_creates_the_directory_and_a_new_database(tmp_path: Path) -> None:
     assert store.is_new
     assert (tmp_path / "a" / "state" / "state.db").is_file()
     assert (tmp_path / "a" / "state").stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o000], ids=["022", "002", "000"])
+def test_the_database_and_its_wal_files_are_private_whatever_the_umask(
+    tmp_path: Path, umask: int
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    old = os.umask(umask)
+    try:
+        store = Store.open(state)
+        store.commit_chunk(rows(3), checkpoint(), NOW)
+        modes = {
+            path.name: path.stat().st_mode & 0o777 for path in sorted(state.iterdir())
+        }
+        store.close()
+    finally:
+        os.umask(old)
+
+    assert modes == {"state.db": 0o600, "state.db-shm": 0o600, "state.db-wal": 0o600}
+
+
+def test_opening_makes_a_database_created_readable_by_others_private(
+    tmp_path: Path,
+) -> None:
+    Store.open(tmp_path).close()
+    for path in tmp_path.iterdir():
+        path.chmod(0o644)
+
+    Store.open(tmp_path).close()
+
+    assert {path.stat().st_mode & 0o777 for path in tmp_path.iterdir()} == {0o600}
 
 
 def test_open_uses_wal_and_records_the_schema_version(tmp_path: Path) -> None:
@@ -113,10 +157,7 @@ def test_commits_are_fsynced_for_power_loss(store: Store) -> None:
 def test_open_reports_a_database_path_that_cannot_be_opened(tmp_path: Path) -> None:
     (tmp_path / "state.db").mkdir()
 
-    message = (
-        f"{tmp_path / 'state.db'}: cannot open the state database:"
-        " unable to open database file"
-    )
+    message = f"{tmp_path / 'state.db'}: cannot open the state database: Is a directory"
     with pytest.raises(StoreError, match=exactly(message)):
         Store.open(tmp_path)
 
@@ -610,17 +651,137 @@ def test_totals_stay_exact_through_a_mixed_run(store: Store) -> None:
     assert segment_rows(store) == []
 
 
-def test_a_corrupt_segment_is_reported(store: Store) -> None:
+def json_rows(prefix: str, count: int, pad: int = 10) -> list[tuple[str, bytes, str]]:
+    """Rows whose bodies are events carrying their own uuid, as the daemon spools."""
+    return [
+        (
+            f"{prefix}-{i}",
+            b'{"event":"e","uuid":"%s-%d","pad":"%s"}'
+            % (prefix.encode(), i, b"y" * pad),
+            "rule-a",
+        )
+        for i in range(count)
+    ]
+
+
+def test_a_segment_that_no_longer_splits_into_its_events_is_quarantined(
+    store: Store,
+) -> None:
+    store.commit_chunk(json_rows("a", 3), None, NOW)
+    store.commit_chunk(json_rows("b", 2), None, NOW + 1)
+    (first, _, _, _), _ = segment_rows(store)
+    store._conn.execute("UPDATE segment_data SET uuids = 'x' WHERE id = ?", (first,))
+    told: list[DamagedSegment] = []
+    store.on_damaged = told.append
+
+    fetched = store.fetch_oldest(10, 10**6)
+
+    assert [e.uuid for e in fetched] == ["b-0", "b-1"]
+    (damaged,) = store.list_damaged()
+    assert told == [damaged]
+    assert (damaged.id, damaged.events, damaged.salvaged) == (first, 3, 3)
+    assert damaged.error == "segment columns do not hold 3 events each"
+    letters = store.list_deadletters()
+    assert [(d.uuid, d.rule, d.status) for d in letters] == [
+        ("a-0", "", None),
+        ("a-1", "", None),
+        ("a-2", "", None),
+    ]
+    assert {d.reason for d in letters} == {
+        f"damaged segment {first}: segment columns do not hold 3 events each"
+    }
+    assert_totals_exact(store)
+
+
+def test_a_damaged_page_quarantines_its_segment_and_the_rest_is_read(
+    tmp_path: Path,
+) -> None:
+    first = Store.open(tmp_path)
+    for prefix in ("a", "b", "c"):
+        first.commit_chunk(json_rows(prefix, 60, pad=500), None, NOW)
+    first.close()
+    # Zero the page that holds the middle of segment b's events.
+    db = tmp_path / "state.db"
+    data = bytearray(db.read_bytes())
+    page = data.index(b'"uuid":"b-30"') // store_module.PAGE_SIZE
+    data[page * store_module.PAGE_SIZE : (page + 1) * store_module.PAGE_SIZE] = bytes(
+        store_module.PAGE_SIZE
+    )
+    db.write_bytes(bytes(data))
+    store = Store.open(tmp_path)
+
+    delivered = []
+    while batch := store.fetch_oldest(25, 10**6):
+        delivered += [e.uuid for e in batch]
+        store.delete([e.id for e in batch])
+    store.commit_chunk(json_rows("d", 2), None, NOW)
+
+    assert delivered == [f"a-{i}" for i in range(60)] + [f"c-{i}" for i in range(60)]
+    (damaged,) = store.list_damaged()
+    assert (damaged.events, damaged.error) == (60, "database disk image is malformed")
+    salvaged = [d.uuid for d in store.list_deadletters()]
+    assert salvaged == [f"b-{i}" for i in range(damaged.salvaged)]
+    assert [e.uuid for e in store.fetch_oldest(10, 10**6)] == ["d-0", "d-1"]
+    assert_totals_exact(store)
+    store.close()
+
+
+def test_a_read_only_store_reports_a_damaged_segment(store: Store) -> None:
     store.commit_chunk(rows(1, 2), None, NOW)
     store._conn.execute("UPDATE segment_data SET bodies = x'31'")
     ((segment_id, *_),) = segment_rows(store)
+    reader = Store.open_readonly(store.path.parent)
 
     message = (
-        f"{store.path}: segment {segment_id} is corrupt:"
+        f"{store.path}: segment {segment_id} is damaged:"
         " segment columns do not hold 2 events each"
     )
-    with pytest.raises(StoreError, match=exactly(message)):
-        store.fetch_oldest(10, 100)
+    with pytest.raises(StoreCorrupt, match=exactly(message)):
+        reader.fetch_oldest(10, 100)
+    reader.close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        (lambda data: bytes(100) + data[100:], "file is not a database"),
+        (lambda data: data[: len(data) // 2], "database disk image is malformed"),
+    ],
+    ids=["wiped-header", "truncated"],
+)
+def test_a_database_damaged_beyond_its_spool_is_reported_corrupt(
+    tmp_path: Path, damage, error: str
+) -> None:
+    first = Store.open(tmp_path)
+    for prefix in ("a", "b", "c"):
+        first.commit_chunk(json_rows(prefix, 60, pad=500), checkpoint(), NOW)
+    first.close()
+    db = tmp_path / "state.db"
+    db.write_bytes(damage(db.read_bytes()))
+
+    message = f"{db}: cannot open the state database: {error}"
+    with pytest.raises(StoreCorrupt, match=exactly(message)):
+        Store.open(tmp_path)
+
+
+def test_set_aside_renames_the_database_and_its_wal_and_keeps_them(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(tmp_path)
+    store.commit_chunk(rows(3), checkpoint(), NOW)
+    wal = (tmp_path / "state.db-wal").read_bytes()
+    at = datetime(2026, 12, 1, 8, 30, 5, tzinfo=UTC)
+
+    first = set_aside(tmp_path, at)
+    store.close()
+    Store.open(tmp_path).close()
+    second = set_aside(tmp_path, at)
+
+    assert first == tmp_path / "state.db.damaged-20261201T083005Z"
+    assert second == tmp_path / "state.db.damaged-20261201T083005Z-2"
+    assert Path(f"{first}-wal").read_bytes()[:32] == wal[:32]
+    assert set_aside_databases(tmp_path) == [first, second]
+    assert not (tmp_path / "state.db").exists()
 
 
 # -- dead letters --------------------------------------------------------------------
