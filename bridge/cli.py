@@ -366,15 +366,19 @@ def _explain(args: argparse.Namespace) -> int:
 
     from bridge.daemon.replay import pick_source
     from bridge.rules import explain, render_explanation
+    from bridge.source.discover import group_sources
 
     ruleset, _ = _rules_for_tools(args, args.rules)
     try:
-        source = pick_source(ruleset, Path("-"), args.source)
-        explanation = explain(ruleset, source, args.line, read_at=datetime.now(UTC))
+        group = pick_source(ruleset, Path("-"), args.source)
+        explanations = [
+            explain(ruleset, source, args.line, read_at=datetime.now(UTC))
+            for source in group_sources(group)
+        ]
     except ValueError as exc:
         print(f"logbridge: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    print(render_explanation(explanation))
+    print("\n\n".join(render_explanation(e) for e in explanations))
     return EXIT_OK
 
 
@@ -433,6 +437,7 @@ def _explain_lines(
 ) -> None:
     """``replay --explain``: each line (of the range) explained, under its file:line."""
     from bridge.rules import explain, render_explanation
+    from bridge.source.discover import group_sources
 
     first, last = lines if lines is not None else (1, None)
     for path, source in files:
@@ -446,7 +451,9 @@ def _explain_lines(
                 if number == 1:
                     line = line.removeprefix("\ufeff")
                 print(f"{path}:{number}")
-                print(render_explanation(explain(ruleset, source, line, read_at=now)))
+                for name in group_sources(source):
+                    explained = explain(ruleset, name, line, read_at=now)
+                    print(render_explanation(explained))
                 print()
 
 

@@ -36,6 +36,7 @@ from bridge.rules.layers import Refiner
 from bridge.rules.literals import ESCAPE, source_literals
 from bridge.rules.state import RuleState
 from bridge.source import Chunk
+from bridge.source.discover import SOURCE_SEPARATOR, group_sources
 from bridge.spool.rows import encode_event
 
 __all__ = ["Pipeline", "PipelineStats", "PreparedChunk"]
@@ -206,8 +207,22 @@ class Pipeline:
     # -- shared with replay ------------------------------------------------------------
 
     def events_of(self, chunk: Chunk, read_at: datetime, now: float) -> list[Event]:
-        """The events of one chunk, counting what happened to every line."""
-        name = chunk.checkpoint.source
+        """
+        The events of one chunk, counting what happened to every line: for each
+        source of the file's source group, in turn, with its parser and rules.
+        """
+        group = chunk.checkpoint.source
+        if SOURCE_SEPARATOR not in group:
+            return self._events_for(chunk, group, read_at, now)
+        events: list[Event] = []
+        for name in group_sources(group):
+            events.extend(self._events_for(chunk, name, read_at, now))
+        return events
+
+    def _events_for(
+        self, chunk: Chunk, name: str, read_at: datetime, now: float
+    ) -> list[Event]:
+        """The events the source ``name`` makes of a chunk of its file."""
         source = self.ruleset.source(name)
         block = chunk.block
         file_time = _file_time(chunk.mtime_ns)
@@ -222,29 +237,29 @@ class Pipeline:
             if source.format == "json":
                 return self._json_block(chunk, source, needles, read_at, file_time)
             if needles is not None:
-                candidates = _candidates(chunk, needles)
-                self._count_block(chunk, len(candidates))
+                candidates = _candidates(chunk, needles, name)
+                self._count_block(chunk, name, len(candidates))
                 return self._apply(name, candidates, read_at, file_time)
+        lines = chunk.lines_for(name)
         stats = self.stats
-        stats.lines[name] += len(chunk.lines)
+        stats.lines[name] += len(lines)
         stats.too_long[name] += chunk.too_long
         stats.invalid_utf8[name] += chunk.invalid_utf8
-        if chunk.lines:
-            stats.bytes[name] += chunk.checkpoint.offset - chunk.lines[0].offset
+        if lines:
+            stats.bytes[name] += chunk.checkpoint.offset - lines[0].offset
         if source is not None and source.joins is not None:
             key = (name, chunk.checkpoint.file_id)
             assembler = self._assemblers.get(key)
             if assembler is None:
                 assembler = self._assemblers[key] = source.joins()
             records: list[Line] = []
-            for line in chunk.lines:
+            for line in lines:
                 records.extend(assembler.feed(line, now))
             return self._apply(name, records, read_at, file_time)
-        return self._apply(name, chunk.lines, read_at, file_time)
+        return self._apply(name, lines, read_at, file_time)
 
-    def _count_block(self, chunk: Chunk, candidates: int | None) -> None:
+    def _count_block(self, chunk: Chunk, name: str, candidates: int | None) -> None:
         """Count a block's lines; ``candidates`` None: every line was parsed."""
-        name = chunk.checkpoint.source
         stats = self.stats
         total = chunk.block.count(b"\n")
         stats.lines[name] += total
@@ -277,11 +292,11 @@ class Pipeline:
         if source.refine is not None:
             matching = _refined(matching, source.refine, layered)
         if needles is None:
-            self._count_block(chunk, None)
+            self._count_block(chunk, name, None)
             scan = scan_json_block(block, matching, max_depth=source.max_depth)
         else:
             candidates = _candidate_spans(block, needles)
-            self._count_block(chunk, len(candidates))
+            self._count_block(chunk, name, len(candidates))
             scan = scan_json_block(block, matching, candidates, source.max_depth)
         for reason in scan.failures:
             stats.parse_errors[name, reason] += 1
@@ -373,10 +388,11 @@ class Pipeline:
         self, checkpoint: Checkpoint, counted: dict[str, int] | None = None
     ) -> Checkpoint:
         offset = checkpoint.offset
-        assembler = self._assemblers.get((checkpoint.source, checkpoint.file_id))
-        pending = assembler.pending_offset() if assembler is not None else None
-        if pending is not None:
-            offset = min(offset, pending)
+        for name in group_sources(checkpoint.source):
+            assembler = self._assemblers.get((name, checkpoint.file_id))
+            pending = assembler.pending_offset() if assembler is not None else None
+            if pending is not None:
+                offset = min(offset, pending)
         if counted is None:
             counted = self.state.holdback()
         in_window = counted.get(checkpoint.file_id)
@@ -483,9 +499,9 @@ def _candidate_spans(block: bytes, needles: Needles) -> list[tuple[int, bytes]]:
     return spans
 
 
-def _candidates(chunk: Chunk, needles: Needles) -> list[Line]:
+def _candidates(chunk: Chunk, needles: Needles, source: str) -> list[Line]:
     """The lines of the chunk's block (valid UTF-8) holding one of ``needles``."""
     return [
-        chunk.line_at(begin, raw.decode())
+        chunk.line_at(begin, raw.decode(), source)
         for begin, raw in _candidate_spans(chunk.block, needles)
     ]

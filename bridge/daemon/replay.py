@@ -25,6 +25,7 @@ from bridge.daemon.pipeline import Pipeline, PipelineStats, PreparedChunk
 from bridge.model import Checkpoint
 from bridge.rules import RuleSet
 from bridge.source import Chunk, LineBuffer, SourceSpec, Tailer, file_fingerprint
+from bridge.source.discover import SOURCE_SEPARATOR, group_sources
 from bridge.spool.rows import decode_event
 
 __all__ = [
@@ -91,16 +92,21 @@ class ReplayReport:
 
 def pick_source(ruleset: RuleSet, path: Path, wanted: str | None) -> str:
     """
-    The source a sample file belongs to: ``wanted``, the only source, or the one
-    whose globs' file-name part matches the file's name.
+    The source (or source group) a sample file belongs to: ``wanted``, the only
+    source, or those whose globs' file-name part matches the file's name (several
+    make a group, ``web+access``, read once, as the daemon reads such a file).
 
     Raises:
         ValueError: with a sentence saying why no source could be chosen.
     """
     names = [s.name for s in ruleset.sources]
     if wanted is not None:
-        if wanted not in names:
-            msg = f"unknown source {wanted!r}; expected one of {', '.join(names) or 'none'}"
+        unknown = [name for name in group_sources(wanted) if name not in names]
+        if unknown:
+            msg = (
+                f"unknown source {unknown[0]!r}; expected one of "
+                f"{', '.join(names) or 'none'}"
+            )
             raise ValueError(msg)
         return wanted
     if len(names) == 1:
@@ -110,8 +116,8 @@ def pick_source(ruleset: RuleSet, path: Path, wanted: str | None) -> str:
         for s in ruleset.sources
         if any(fnmatch.fnmatch(path.name, Path(glob).name) for glob in s.paths)
     ]
-    if len(matching) == 1:
-        return matching[0]
+    if matching:
+        return SOURCE_SEPARATOR.join(matching)
     msg = (
         f"{path}: cannot tell which source it belongs to; "
         f"name one with --source ({', '.join(names) or 'no sources defined'})"

@@ -10,8 +10,11 @@ of the machine. The daemon then never finished its first scan.
 
 Invariants:
 
-- A path matched by several sources belongs to the first source that lists it, so a
-  file is read once and its checkpoint (keyed by file identity) has one owner.
+- A path matched by several sources belongs to all of them, as one *source group*:
+  their names joined by ``+`` in the order the rule files define them (``web`` or
+  ``web+access``; a source name never holds a ``+``). The tailer reads the file once,
+  under one checkpoint keyed by file identity; the pipeline gives its lines to each
+  source of the group, with its own parser and rules.
 - The directory to watch for a pattern is its longest prefix without glob characters;
   every file the pattern can match lies below it.
 - The walk of one pattern is bounded: a ``**`` enters each directory once (by device
@@ -37,15 +40,25 @@ from typing import Literal
 __all__ = [
     "MAX_GLOB_DEPTH",
     "MAX_GLOB_ENTRIES",
+    "SOURCE_SEPARATOR",
     "Discovery",
     "GlobLimit",
     "SourceSpec",
     "find_files",
     "glob_root",
+    "group_sources",
     "watched_dirs",
 ]
 
 _GLOB_CHARS = frozenset("*?[")
+# Joins the names of the sources that match one file (source names never hold it).
+SOURCE_SEPARATOR = "+"
+
+
+def group_sources(group: str) -> list[str]:
+    """The names of the sources of a source group (``web+access`` → web, access)."""
+    return group.split(SOURCE_SEPARATOR)
+
 
 # How many directory levels one ``**`` descends. Filebeat expands ``**`` to 8 levels
 # (prospector.scanner.recursive_glob); log trees deeper than 16 are not met in
@@ -103,7 +116,8 @@ class GlobLimit:
 @dataclass(frozen=True, slots=True)
 class Discovery:
     """
-    What one scan found: every matched path mapped to its source's name.
+    What one scan found: every matched path mapped to its source group (the name of
+    its source, or of its sources joined by ``+``).
 
     ``complete`` is False when a walk was cut short (entry budget, or ``stop``): a
     file not in ``files`` may then still exist where it was. ``interrupted``: ``stop``
@@ -146,7 +160,7 @@ def find_files(
         stop: checked before each directory is listed; once set, the walks end at
             once and the discovery is incomplete.
     """
-    found: dict[str, str] = {}
+    claimed: dict[str, list[str]] = {}
     limits: list[GlobLimit] = []
     complete = True
     stopped = stop.is_set if stop is not None else _never
@@ -156,14 +170,21 @@ def find_files(
             # Sorted so that the order files are met in, and with it the tie-break
             # between files that share a first line, does not depend on the directory.
             for path in sorted(walk.match(pattern)):
-                found.setdefault(path, spec.name)
+                names = claimed.setdefault(path, [])
+                if spec.name not in names:
+                    names.append(spec.name)
             if walk.interrupted:
-                return Discovery(found, (), complete=False, interrupted=True)
+                return Discovery(_groups(claimed), (), complete=False, interrupted=True)
             limit = walk.limit(pattern)
             if limit.reasons:
                 limits.append(limit)
             complete = complete and not walk.exhausted
-    return Discovery(found, tuple(limits), complete)
+    return Discovery(_groups(claimed), tuple(limits), complete)
+
+
+def _groups(claimed: dict[str, list[str]]) -> dict[str, str]:
+    """Each path's source group, in the sources' order (the first pattern first)."""
+    return {path: SOURCE_SEPARATOR.join(names) for path, names in claimed.items()}
 
 
 def _never() -> bool:

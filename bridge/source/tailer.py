@@ -47,7 +47,13 @@ from pathlib import Path
 from typing import Literal
 
 from bridge.model import Checkpoint, Line
-from bridge.source.discover import GlobLimit, SourceSpec, find_files, watched_dirs
+from bridge.source.discover import (
+    GlobLimit,
+    SourceSpec,
+    find_files,
+    group_sources,
+    watched_dirs,
+)
 from bridge.source.identity import Identities
 from bridge.source.linebuffer import Cut, LineBuffer
 from bridge.source.tracked import (
@@ -123,10 +129,17 @@ class Chunk:
         """The file offset of ``block``'s first byte."""
         return self._cut.start
 
-    def line_at(self, begin: int, text: str) -> Line:
-        """The Line whose text starts at ``begin`` in ``block``."""
+    def lines_for(self, source: str) -> tuple[Line, ...]:
+        """The chunk's lines as lines of ``source`` (one of the file's source group)."""
+        lines = self.lines
+        if source == self.checkpoint.source:
+            return lines
+        return tuple(Line(source, x.file_id, x.offset, x.text) for x in lines)
+
+    def line_at(self, begin: int, text: str, source: str) -> Line:
+        """The Line of ``source`` whose text starts at ``begin`` in ``block``."""
         cp = self.checkpoint
-        return Line(cp.source, cp.file_id, self._cut.start + begin, text)
+        return Line(source, cp.file_id, self._cut.start + begin, text)
 
     def __repr__(self) -> str:
         return f"Chunk({self.checkpoint!r}, too_long={self.too_long})"
@@ -322,11 +335,15 @@ class Tailer:
 
     def _follow(self, file: TrackedFile, hit: _Seen, now: float) -> bool:
         """Update a file met by a scan; return False if it was truncated (released)."""
-        path, _, st = hit
+        path, source, st = hit
         if path != file.path:
             file.path = path
             file.dirty = True
             self._notice("file_rotated", file)
+        if source != file.source:
+            # A reload changed which sources match the file: it keeps its place.
+            file.source = source
+            file.dirty = True
         file.reachable = True
         key = (st.st_size, st.st_mtime_ns)
         if key != file.stat_key:
@@ -450,7 +467,8 @@ class Tailer:
             return self._track(cand, checkpoint.file_id, offset, resumed=checkpoint)
         file_id = self._ids.new_id(cand.fingerprint, cand.dev, cand.ino)
         offset, skipping = 0, False
-        if cand.source in fresh and self._start_at(cand.source) == "end":
+        first = group_sources(cand.source)[0]
+        if first in fresh and self._start_at(first) == "end":
             offset, skipping = last_line_end(cand.fd, cand.size, self._max_line_bytes)
         return self._track(cand, file_id, offset, skipping=skipping)
 

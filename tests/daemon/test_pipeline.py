@@ -274,3 +274,55 @@ def test_a_window_closes_by_time_when_the_file_stays_quiet(tmp_path):
     summary = decode_event(body)
     assert (rule, summary["properties"]["n"]) == ("hits", 2)
     assert summary["timestamp"] == "2026-12-06T11:00:00.000000+00:00"
+
+
+TWO_SOURCES = """\
+sources:
+  - name: app
+    paths: [app.log]
+    format: json
+  - name: raw
+    paths: ["*.log"]
+    format: regex
+    pattern: '"user":"(?P<user>[^"]+)"'
+rules:
+  - name: orders
+    source: app
+    when: {event: order}
+    event: order_placed
+    properties: {amount: {field: amount, type: float}}
+  - name: users
+    source: raw
+    event: user_seen
+    distinct_id: "{user}"
+"""
+
+
+def test_a_file_of_two_sources_is_read_once_by_both_parsers(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text(
+        '{"event":"order","amount":"5","user":"ana"}\n{"event":"ping","user":"bo"}\n'
+    )
+    ruleset = compile_rules([("rules.yaml", TWO_SOURCES)])
+    stats = PipelineStats()
+    pipeline = Pipeline(ruleset, stats, geoip_disable=True)
+    specs = [
+        SourceSpec("app", (str(log),), "beginning"),
+        SourceSpec("raw", (str(tmp_path / "*.log"),), "beginning"),
+    ]
+    tailer = Tailer(specs, [], first_start=True)
+    tailer.scan()
+    try:
+        (chunk,) = pipeline.prepare(tailer.read(), READ_AT, 0.0)
+    finally:
+        tailer.close()
+
+    events = [decode_event(body) for _, body, _ in chunk.rows]
+    assert [e["event"] for e in events] == ["order_placed", "user_seen", "user_seen"]
+    assert [e["distinct_id"] for e in events[1:]] == ["ana", "bo"]
+    assert len({e["uuid"] for e in events}) == 3
+    assert chunk.checkpoint is not None
+    assert chunk.checkpoint.source == "app+raw"
+    assert (stats.lines["app"], stats.lines["raw"]) == (2, 2)
+    # The ping line: skipped unparsed by app's prefilter, matched by raw's rule.
+    assert (stats.prefiltered["app"], stats.unmatched["raw"]) == (1, 0)

@@ -291,3 +291,34 @@ def test_a_multi_line_record_closes_after_flush_seconds_when_no_line_follows(
     (event,) = posthog.dedup_view().values()
     assert event.event == "worker_crashed"
     assert event.properties["trace"] == "  at step 1\n  at step 2"
+
+
+def test_a_file_claimed_by_two_sources_is_delivered_once_for_each(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    workspace.write_rules(order_rules(start_at="beginning"))
+    workspace.write_rules(
+        """\
+sources:
+  - name: raw
+    paths: ["logs/*.log"]
+    format: regex
+    pattern: '"user_id": "(?P<user>[^"]+)"'
+    start_at: beginning
+rules:
+  - name: seen
+    source: raw
+    event: user_seen
+    distinct_id: "{user}"
+""",
+        name="raw.yaml",
+    )
+    LogWriter(workspace.logs / "app.log").append(range(9))
+
+    result = workspace.run_once()
+
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    orders = posthog.events(name="pedido_procesado")
+    seen = posthog.events(name="user_seen")
+    assert len(orders) == len(seen) == sum(1 for n in range(9) if is_order(n))
+    assert posthog.duplicate_deliveries() == 0

@@ -28,7 +28,7 @@ def test_glob_root_is_the_longest_prefix_without_glob_characters(pattern, root):
     assert glob_root(pattern) == root
 
 
-def test_find_files_gives_a_path_matched_twice_to_the_first_source(tmp_path):
+def test_a_path_matched_by_two_sources_belongs_to_both_in_their_order(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "a.log").write_text("a\n")
     (tmp_path / "sub" / "b.log").write_text("b\n")
@@ -40,7 +40,7 @@ def test_find_files_gives_a_path_matched_twice_to_the_first_source(tmp_path):
     found = find_files(sources).files
 
     assert found == {
-        str(tmp_path / "a.log"): "first",
+        str(tmp_path / "a.log"): "first+second",
         str(tmp_path / "sub" / "b.log"): "second",
     }
     assert watched_dirs(sources) == {str(tmp_path)}

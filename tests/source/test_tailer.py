@@ -979,3 +979,26 @@ def test_a_deleted_file_is_reported_gone_and_its_checkpoint_never_adopted(tmp_pa
 
     assert [c.checkpoint.gone for c in gone] == [True]
     assert tailer.file_states() == []
+
+
+def test_a_reload_that_adds_a_source_to_a_file_keeps_its_position(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text("one\ntwo\n")
+    tailer = _tailer(tmp_path, pattern="app.log")
+    tailer.scan()
+    _read_all(tailer)
+
+    tailer.set_sources(
+        [
+            _spec(tmp_path, "app.log"),
+            SourceSpec("raw", (str(tmp_path / "*.log"),), "end"),
+        ]
+    )
+    tailer.scan()
+    moved = _read_all(tailer)
+    _append(log, "three\n")
+    later = _read_all(tailer)
+
+    assert [c.checkpoint.source for c in moved] == ["app+raw"]
+    assert moved[0].checkpoint.offset == 8
+    assert _texts(later) == ["three"]
