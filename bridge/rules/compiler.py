@@ -24,6 +24,7 @@ import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from typing import Literal
 
 from bridge.errors import Problem, RuleFileError
 from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
@@ -33,6 +34,8 @@ from bridge.rules.conditions import predicate_of as predicate_of_tree
 from bridge.rules.exceptions import EXCEPTION_EVENT
 from bridge.rules.features import compile_extras, compile_limits
 from bridge.rules.fieldpaths import FieldRef
+from bridge.rules.identity.forms import IDENTITY_EVENTS, IDENTITY_KEYS
+from bridge.rules.identity.person import PERSON_KEYS, compile_person
 from bridge.rules.ruleset import CompiledRule, RuleSet, SourceDef
 from bridge.rules.schema import (
     Item,
@@ -53,8 +56,6 @@ from bridge.rules.values.forms import (
     ValueFn,
     ValueScope,
     compile_properties,
-    compile_value,
-    is_constant,
     on_error_choice,
 )
 from bridge.rules.yamlnodes import (
@@ -76,9 +77,9 @@ MAX_EVENT_NAME_CHARS = 200
 _TOP_KEYS = ("rules", "sources", "tests")
 _RULE_KEYS = (
     "aggregate",
-    "distinct_id",
     "event",
     "exception",
+    "geoip",
     "groups",
     "name",
     "on_error",
@@ -89,7 +90,18 @@ _RULE_KEYS = (
     "set_once",
     "source",
     "when",
+    *PERSON_KEYS,
 )
+# Events PostHog treats apart (reference/posthog-capture.md §10), and what to write
+# instead of naming them in event:.
+_SPECIAL_EVENTS = {
+    "$identify": "hint: write identify: {anon_distinct_id: ...} with a distinct_id",
+    "$create_alias": 'hint: write alias: "{old_id}" with a distinct_id',
+    "$groupidentify": "hint: write group_identify: {type: ..., key: ..., set: {...}}",
+    "$merge_dangerously": "hint: write alias: with a distinct_id",
+    "$exception": "hint: write exception: {type: ..., value: ...} instead of event:",
+    "$performance_event": "hint: PostHog discards these events",
+}
 _RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -213,6 +225,7 @@ def _compile_rule(
     source = _rule_source(rep, mapping, path, source_sites)
     event = _event_name(rep, mapping, path)
     condition_ok, condition = _rule_condition(rep, mapping, path)
+    geoip = _geoip(rep, mapping, path)
     on_error = on_error_choice(rep, mapping, path, "default")
     scope = ValueScope(
         hostname=blank.hostname,
@@ -224,7 +237,7 @@ def _compile_rule(
         on_error=on_error or "default",
         rule_path=path,
     )
-    distinct_ok, distinct_id = _rule_distinct_id(rep, mapping, path, scope)
+    person = compile_person(rep, mapping, path, scope)
     properties: tuple[tuple[str, ValueFn], ...] | None = ()
     properties_node = mapping.get("properties")
     if properties_node is not None:
@@ -233,7 +246,9 @@ def _compile_rule(
     extras = compile_extras(rep, mapping, path, scope)
     limits = compile_limits(rep, mapping, path, scope)
     if (
-        not (keys_ok and condition_ok and distinct_ok)
+        not (keys_ok and condition_ok)
+        or person is None
+        or geoip is False
         or on_error is None
         or name is None
         or source is None
@@ -251,8 +266,11 @@ def _compile_rule(
         file=rep.file,
         traces=tuple(scope.traces),
         matches=_always if condition is None else predicate_of_tree(condition),
-        distinct_id=distinct_id,
+        distinct_id=person.distinct_id,
         properties=properties,
+        id_policy=person.policy,
+        identity=person.identity,
+        geoip=geoip,
         extras=extras,
         condition=condition,
         sample=limits.sample,
@@ -272,22 +290,15 @@ def _rule_condition(
     return tree is not None, tree
 
 
-def _rule_distinct_id(
-    rep: Reporter, mapping: Map, path: str, scope: ValueScope
-) -> tuple[bool, ValueFn | None]:
-    """Return whether the distinct_id is valid, and its function (None: personless)."""
-    node = mapping.get("distinct_id")
+def _geoip(rep: Reporter, mapping: Map, path: str) -> bool | Literal[False] | None:
+    """The rule's ``geoip`` (None: the configuration's), or False after an error."""
+    node = mapping.get("geoip")
     if node is None:
-        return True, None
-    where = child_path(path, "distinct_id")
-    value_of = compile_value(rep, node, where, scope)
-    if value_of is not None and is_constant(node):
-        # reference/posthog-capture.md §10: a single hot distinct_id is re-routed
-        # to overflow and may lose person processing.
-        message = "every event of this rule gets the same distinct_id"
-        hint = "hint: omit distinct_id to send personless events"
-        rep.warning(node, where, message, hint)
-    return value_of is not None, value_of
+        return None
+    if isinstance(node, Scalar) and isinstance(node.value, bool):
+        return node.value
+    rep.error(node, child_path(path, "geoip"), "expected true or false for 'geoip'")
+    return False
 
 
 def _rule_source(
@@ -309,27 +320,45 @@ def _rule_source(
 
 def _event_name(rep: Reporter, mapping: Map, path: str) -> str | None:
     node = mapping.get("event")
-    is_exception = mapping.get("exception") is not None
+    made_by = [k for k in ("exception", *IDENTITY_KEYS) if mapping.get(k) is not None]
     if node is None:
-        if is_exception:
-            return EXCEPTION_EVENT
-        rep.error(mapping, path, "missing required key 'event'")
-        return None
+        if not made_by:
+            rep.error(mapping, path, "missing required key 'event'")
+            return None
+        return (
+            EXCEPTION_EVENT
+            if made_by[0] == "exception"
+            else IDENTITY_EVENTS[made_by[0]]
+        )
     where = child_path(path, "event")
     event = expect_str(rep, node, where, "an event name")
-    if event is not None and is_exception and event != EXCEPTION_EVENT:
-        message = (
-            f"expected {EXCEPTION_EVENT!r} for a rule with exception, got {event!r}"
-        )
-        rep.error(node, where, message, "hint: omit event: in an exception rule")
+    if event is None:
         return None
-    if event is not None and len(event) > MAX_EVENT_NAME_CHARS:
+    if made_by == ["exception"] and event == EXCEPTION_EVENT:
+        return event
+    if made_by:
+        message = f"a rule with {made_by[0]} makes its own event, got event: {event!r}"
+        rep.error(node, where, message, "hint: remove event:")
+        return None
+    return event if _is_sendable(rep, node, where, event) else None
+
+
+def _is_sendable(rep: Reporter, node: Node, where: str, event: str) -> bool:
+    """Whether PostHog takes an event of this name as a plain event (warnings too)."""
+    if event in _SPECIAL_EVENTS:
+        message = f"{event!r} is an event PostHog treats apart"
+        rep.error(node, where, message, _SPECIAL_EVENTS[event])
+        return False
+    if event.startswith("$"):
+        message = f"{event!r}: names starting with '$' are PostHog's"
+        rep.warning(node, where, message, "hint: name your events without '$'")
+    if len(event) > MAX_EVENT_NAME_CHARS:
         message = (
             f"expected an event name of at most {MAX_EVENT_NAME_CHARS} characters, "
             f"got {len(event)}"
         )
         rep.warning(node, where, message, "hint: PostHog truncates longer names")
-    return event
+    return True
 
 
 def _condition_refs(condition: GroupCond | None) -> list[FieldRef]:

@@ -11,9 +11,13 @@ Shape (every value is a value form of ``bridge.rules.values.forms``)::
       level: error                     # → $exception_level
       handled: true                    # static; default true
 
-Output (reference/posthog-capture.md §9): ``$exception_list`` holds exactly one
-item ``{type, value, mechanism: {handled, synthetic: true}, stacktrace?}``; the
-stack trace, when the record has one, is parsed by ``bridge.rules.traces``.
+Output (reference/posthog-capture.md §9): ``$exception_list`` holds the exceptions
+of the stack trace when it names them (``bridge.rules.chains``: a Python chain, a
+Java ``Caused by:`` chain, a Node error), outermost first as PostHog's SDKs send it,
+each ``{type, value, mechanism: {handled, synthetic: false, type}, stacktrace}`` with
+``type: "generic"`` for the first and ``"chained"`` for its causes; otherwise one
+item ``{type, value, mechanism: {handled, synthetic: true}, stacktrace?}`` from the
+rule's ``type`` and ``value``, its frames parsed by ``bridge.rules.traces``.
 
 Invariants: ``$exception_list`` is never empty and its item always has a non-empty
 string ``type`` ("Error" when the type's field is absent: an exception without a
@@ -26,6 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.model import Record
+from bridge.rules.chains import TracedException, parse_chain
 from bridge.rules.fieldpaths import MISSING
 from bridge.rules.schema import Reporter, check_keys, expect_map
 from bridge.rules.traces import parse_frames
@@ -117,17 +122,21 @@ def _exception_adder(
         def get(value_fn: ValueFn) -> Any:
             return settle(value_fn(record), failed)
 
-        item: dict[str, Any] = {
-            "type": _text(get(type_of)) or DEFAULT_EXCEPTION_TYPE,
-            "value": _text(get(value_of) if value_of else None)[
-                :MAX_EXCEPTION_VALUE_CHARS
-            ],
-            "mechanism": {"handled": handled, "synthetic": True},
-        }
         trace = _trace_text(get(trace_of))
-        if trace.strip():
-            item["stacktrace"] = {"type": "raw", "frames": parse_frames(trace)}
-        properties["$exception_list"] = [item]
+        chain = parse_chain(trace) if trace.strip() else []
+        if chain:
+            properties["$exception_list"] = _chained(chain, handled)
+        else:
+            item: dict[str, Any] = {
+                "type": _text(get(type_of)) or DEFAULT_EXCEPTION_TYPE,
+                "value": _text(get(value_of) if value_of else None)[
+                    :MAX_EXCEPTION_VALUE_CHARS
+                ],
+                "mechanism": {"handled": handled, "synthetic": True},
+            }
+            if trace.strip():
+                item["stacktrace"] = {"type": "raw", "frames": parse_frames(trace)}
+            properties["$exception_list"] = [item]
         if fingerprint_of is not None:
             fingerprint = _text(get(fingerprint_of))
             if fingerprint:
@@ -138,6 +147,23 @@ def _exception_adder(
                 properties["$exception_level"] = level
 
     return add
+
+
+def _chained(chain: list[TracedException], handled: bool) -> list[dict[str, Any]]:
+    """The items of a real trace's exceptions, outermost first."""
+    return [
+        {
+            "type": exception.type,
+            "value": exception.value[:MAX_EXCEPTION_VALUE_CHARS],
+            "mechanism": {
+                "handled": handled,
+                "synthetic": False,
+                "type": "generic" if i == 0 else "chained",
+            },
+            "stacktrace": {"type": "raw", "frames": exception.frames},
+        }
+        for i, exception in enumerate(chain)
+    ]
 
 
 def _text(value: Any) -> str:

@@ -1,6 +1,6 @@
 """A rule's optional features → what ``CompiledRule`` carries for them.
 
-- ``set``, ``set_once``, ``groups`` (``bridge.rules.persons``) and ``exception``
+- ``set``, ``set_once``, ``groups`` (``bridge.rules.identity.properties``) and ``exception``
   (``bridge.rules.exceptions``) become *extras*: functions that add ``$set``,
   ``$set_once``, ``$groups`` or ``$exception_list`` to the event being built;
 - ``sample``, ``rate_limit`` (``bridge.rules.limits``) and ``aggregate``
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from bridge.rules.aggregate import Aggregate, compile_aggregate
 from bridge.rules.exceptions import compile_exception
+from bridge.rules.identity.properties import compile_groups, compile_person_properties
 from bridge.rules.limits import RateLimit, compile_rate_limit, compile_sample
-from bridge.rules.persons import compile_groups, compile_person_properties
 from bridge.rules.schema import Reporter
 from bridge.rules.values.forms import Extra, ValueScope
 from bridge.rules.yamlnodes import Map, child_path

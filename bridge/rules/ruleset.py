@@ -43,12 +43,13 @@ from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
 from bridge.rules.aggregate import Aggregate
 from bridge.rules.conditions import GroupCond, Predicate
 from bridge.rules.fieldpaths import MISSING
+from bridge.rules.identity.forms import IdentityForm
+from bridge.rules.identity.ids import IdPolicy
 from bridge.rules.layers import Layer, Refiner
 from bridge.rules.limits import RateLimit, is_sampled_in, sample_threshold
 from bridge.rules.timestamps import TimestampFn
 from bridge.rules.values.failures import Failed, Issue, TraceFn, settle
 from bridge.rules.values.forms import Extra, ValueFn
-from bridge.rules.values.types import render_text
 from bridge.rules.windows import Window, aggregate_uuid, from_us
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ __all__ = [
 
 # PostHog skips person processing for events that carry this property set to false.
 PERSONLESS_PROPERTY = "$process_person_profile"
+# A rule's geoip: PostHog geolocates an event (its $ip) unless this is true.
+GEOIP_PROPERTY = "$geoip_disable"
 # Capture replaces a timestamp more than 23 hours ahead of its clock with its receive
 # time (reference/posthog-capture.md §7, §9), so a resend would not collapse.
 FUTURE_LIMIT = timedelta(hours=23)
@@ -151,6 +154,12 @@ class CompiledRule:
     sample: float | None = None
     rate_limit: RateLimit | None = None
     aggregate: Aggregate | None = None
+    # Who its events are about: distinct_id problems and person profiles, and the
+    # identity event it makes, if any (bridge.rules.identity).
+    id_policy: IdPolicy = field(default=IdPolicy(), compare=False)
+    identity: IdentityForm | None = field(default=None, repr=False, compare=False)
+    # Geolocation of its events: True on, False off, None as configured.
+    geoip: bool | None = None
     file: str = field(default="", compare=False)
     traces: tuple[tuple[str, TraceFn], ...] = field(
         default=(), repr=False, compare=False
@@ -179,15 +188,25 @@ class CompiledRule:
         uuid = uuid or event_uuid(line.source, line.file_id, line.offset, self.name)
         failed: list[Failed] = []
         properties = self._properties(record, failed)
-        distinct_id = None
+        if self.geoip is not None:
+            properties[GEOIP_PROPERTY] = not self.geoip
+        distinct_id: str | None = None
+        personless = True
         if self.distinct_id is not None:
-            distinct_id = _distinct_id(settle(self.distinct_id(record), failed))
+            value = self.distinct_id(record)
+            counted = type(value) is Failed
+            value = settle(value, failed)
+            distinct_id, personless = self.id_policy.settle(value, failed, counted)
         for extra in self.extras:
-            extra(record, properties, distinct_id is None, failed)
+            extra(record, properties, personless, failed)
+        identity = self.identity
+        if identity is not None and distinct_id is not None:
+            identity.complete(record, distinct_id, properties, failed)
         if failed and self._settle(failed, issues):
             return None
         if distinct_id is None:
             distinct_id = uuid
+        if personless:
             properties[PERSONLESS_PROPERTY] = False
         # Positional: keywords double the cost of building an Event.
         return Event(
@@ -270,17 +289,6 @@ class CompiledRule:
             return None
         counted = window.properties()
         return replace(event, properties={**event.properties, **counted})
-
-
-def _distinct_id(value: Any) -> str | None:
-    if value is MISSING or value is None:
-        # PostHog reads a null distinct_id as absent (reference §2); the string
-        # "null" would merge every such line into one person.
-        return None
-    if type(value) is str:
-        return value
-    text = render_text(value)
-    return text if isinstance(text, str) else None
 
 
 def event_time(

@@ -9,10 +9,11 @@ Pure: no I/O, no clock. Invariants:
   that order. ``timestamp`` is the line's time in UTC, RFC 3339 with microseconds and
   ``+00:00``, like posthog-python (reference/posthog-capture.md §7): an identical
   timestamp on a resend is what lets PostHog collapse the copies (§6).
-- ``$lib``, ``$lib_version``, ``$is_server`` and ``$geoip_disable`` always come from
-  here, never from a rule: they tell PostHog who sent the event, that a server sent
-  it (as posthog-python says, reference/posthog-capture.md §9), and whether to
-  geolocate the sending host.
+- ``$lib``, ``$lib_version`` and ``$is_server`` always come from here, never from a
+  rule: they tell PostHog who sent the event, and that a server sent it (as
+  posthog-python says, reference/posthog-capture.md §9). ``$geoip_disable`` comes
+  from here too (``geoip_disable``, the configuration's), unless the event carries a
+  boolean one of its own (a rule's ``geoip:``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ __all__ = ["LIB_NAME", "decode_event", "encode_event"]
 
 LIB_NAME = "logbridge"
 # Property keys this module owns; a rule's value for any of them is replaced.
-_LIB_KEYS = frozenset({"$lib", "$lib_version", "$is_server", "$geoip_disable"})
+_LIB_KEYS = frozenset({"$lib", "$lib_version", "$is_server"})
+_GEOIP = "$geoip_disable"
 _GEOIP_OFF = {"$geoip_disable": True}
 _GEOIP_ON: dict[str, bool] = {}
 
@@ -53,11 +55,16 @@ def encode_event(
             raise ValueError(msg)
         moment = moment.astimezone(UTC)
     properties = event.properties
-    if not _LIB_KEYS.isdisjoint(properties):
-        properties = {k: v for k, v in properties.items() if k not in _LIB_KEYS}
     # Geolocation is off unless asked: without it PostHog would locate every event at
     # the host running the bridge (reference/posthog-capture.md §8, posthog-python's
-    # default too).
+    # default too). A rule that maps a client's $ip may turn it on for its events.
+    own = properties.get(_GEOIP)
+    if isinstance(own, bool):
+        geoip_disable = own
+    if not _LIB_KEYS.isdisjoint(properties) or _GEOIP in properties:
+        properties = {
+            k: v for k, v in properties.items() if k not in _LIB_KEYS and k != _GEOIP
+        }
     geoip = _GEOIP_OFF if geoip_disable else _GEOIP_ON
     wire = {
         "event": event.name,

@@ -11,17 +11,28 @@ from tests.e2e.conftest import Workspace
 from tests.e2e.helpers import is_order, order_line, order_rules
 from tests.fakeposthog import FakePostHog
 
+REFUSED = (
+    "refused before sending: properties.$cookieless_mode: expected a boolean, "
+    "got a string"
+)
 
-def test_events_with_an_empty_distinct_id_are_dead_lettered_without_bisecting(
+
+def test_events_capture_would_refuse_are_dead_lettered_without_bisecting(
     workspace: Workspace, posthog: FakePostHog
 ) -> None:
-    workspace.write_rules(order_rules(start_at="beginning"))
+    # $cookieless_mode must be a boolean: capture refuses the whole request otherwise.
+    workspace.write_rules(
+        order_rules(start_at="beginning")
+        + "      $cookieless_mode: {field: cookieless}\n"
+    )
     orders = [n for n in range(107) if is_order(n)][:71]
     bad = {orders[10], orders[50]}
     with (workspace.logs / "app.log").open("w") as f:
         for n in orders:
-            # The rule maps user_id "" to an empty distinct_id, which capture refuses.
-            f.write(order_line(n, user="" if n in bad else None) + "\n")
+            line = json.loads(order_line(n))
+            if n in bad:
+                line["cookieless"] = "yes"
+            f.write(json.dumps(line) + "\n")
 
     result = workspace.run_once()
 
@@ -33,8 +44,6 @@ def test_events_with_an_empty_distinct_id_are_dead_lettered_without_bisecting(
     letters = workspace.query("SELECT body, status, reason FROM deadletters")
     assert sorted(
         (json.loads(b)["properties"]["order_id"], s, r) for b, s, r in letters
-    ) == sorted(
-        (f"o-{n}", None, "refused before sending: distinct_id: is empty") for n in bad
-    )
+    ) == sorted((f"o-{n}", None, REFUSED) for n in bad)
     assert workspace.query("SELECT events FROM spool_totals") == [(0,)]
     assert workspace.query("SELECT count(*) FROM segments") == [(0,)]

@@ -212,12 +212,19 @@ def test_a_refused_key_halts_the_sink_and_readiness_says_why(
 def test_status_and_deadletters_from_a_real_run(
     workspace: Workspace, posthog: FakePostHog
 ) -> None:
-    workspace.write_rules(order_rules(start_at="beginning"))
+    # $cookieless_mode must be a boolean: capture would refuse the text "yes".
+    workspace.write_rules(
+        order_rules(start_at="beginning")
+        + "      $cookieless_mode: {field: cookieless}\n"
+    )
     log = workspace.logs / "app.log"
     with log.open("w") as f:
         for n in range(6):
             if is_order(n):
-                f.write(order_line(n, user="" if n == 1 else None) + "\n")
+                line = json.loads(order_line(n))
+                if n == 1:
+                    line["cookieless"] = "yes"
+                f.write(json.dumps(line) + "\n")
     assert workspace.run_once().returncode == 0
 
     status = _cli(workspace, "status", "--json")
@@ -239,9 +246,12 @@ def test_status_and_deadletters_from_a_real_run(
     assert "1 event(s) quarantined" in report["last_send_error"]
     assert report["rules"]["ok"] is True
     assert report["rules"]["rules"] == ["order"]
-    # Never sent: capture would have refused its empty distinct_id.
+    # Never sent: capture would have refused its $cookieless_mode.
     assert letter["status"] is None
-    assert letter["reason"] == "refused before sending: distinct_id: is empty"
+    assert letter["reason"] == (
+        "refused before sending: properties.$cookieless_mode: expected a boolean, "
+        "got a string"
+    )
     assert letter["event"]["properties"]["order_id"] == "o-1"
     assert refused.returncode == 2
     assert retried.stdout.strip() == "1 dead letter(s) put back in the spool"

@@ -252,7 +252,11 @@ def test_report_shows_only_what_a_test_expects():
 
     report = render_case_results(results_of(tests))
 
-    assert report.splitlines()[2:] == [
+    assert report.splitlines()[1:3] == [
+        "    line 1: rule orders: distinct_id: missing",
+        "    event 1: expected event 'x', got 'order_placed'",
+    ]
+    assert report.splitlines()[3:] == [
         "    expected:    | actual:",
         "      - event: x |   - event: order_placed",
         '                 |     distinct_id: "e2a5ee8c-0ff5-579d-a65d-5ddfa3b7f2d4"',

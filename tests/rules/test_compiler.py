@@ -459,8 +459,9 @@ ERROR_CASES = [
         [
             (
                 "rules/a.yaml:8:5: error: rules[0]: unknown key 'propertes'; "
-                "expected one of aggregate, distinct_id, event, exception, groups, "
-                "name, on_error, properties, rate_limit, sample, set, set_once, "
+                "expected one of aggregate, alias, distinct_id, event, exception, "
+                "geoip, group_identify, groups, identify, invalid_id, name, on_error, "
+                "person_profiles, properties, rate_limit, sample, set, set_once, "
                 "source, when (did you mean 'properties'?)"
             ),
         ],

@@ -142,9 +142,8 @@ ERROR_CASES = [
     pytest.param(
         rule_file(event="errors", extra="exception: {type: E}"),
         [
-            "rules/a.yaml:8:12: error: rules[0].event: expected '$exception' for a "
-            "rule with exception, got 'errors' (hint: omit event: in an exception "
-            "rule)"
+            "rules/a.yaml:8:12: error: rules[0].event: a rule with exception makes "
+            "its own event, got event: 'errors' (hint: remove event:)"
         ],
         id="other-event-name",
     ),

@@ -71,25 +71,34 @@ def test_encode_event_library_keys_win_over_rule_properties() -> None:
 
     wire = decode_event(encode_event(event, lib_version="1.0"))
 
+    # A rule's own $geoip_disable (its geoip: key) is its choice: geolocation on.
     assert wire["properties"] == {
         "$lib": "logbridge",
         "$lib_version": "1.0",
         "$is_server": True,
-        "$geoip_disable": True,
     }
 
 
-def test_encode_event_without_geoip_disable_drops_a_rules_value() -> None:
-    event = make_event(properties={"$geoip_disable": True, "plan": "pro"})
+@pytest.mark.parametrize(
+    ("configured", "rule", "expected"),
+    [
+        (True, None, True),
+        (False, None, None),
+        (True, False, None),
+        (False, True, True),
+        (True, "yes", True),
+    ],
+    ids=["default-off", "configured-on", "rule-on", "rule-off", "not-a-boolean"],
+)
+def test_geolocation_is_the_rules_choice_over_the_configurations(
+    configured, rule, expected
+) -> None:
+    properties = {"plan": "pro"} if rule is None else {"$geoip_disable": rule}
+    event = make_event(properties=properties)
 
-    wire = decode_event(encode_event(event, lib_version="1.0", geoip_disable=False))
+    wire = decode_event(encode_event(event, lib_version="1", geoip_disable=configured))
 
-    assert wire["properties"] == {
-        "plan": "pro",
-        "$lib": "logbridge",
-        "$lib_version": "1.0",
-        "$is_server": True,
-    }
+    assert wire["properties"].get("$geoip_disable") == expected
 
 
 def test_encode_event_renders_datetimes_in_properties_as_rfc3339() -> None:

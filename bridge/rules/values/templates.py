@@ -8,7 +8,7 @@ folded into the text; ``$file_id``, ``$offset``, ``$text`` (the record's whole
 text) and ``$trace`` (its lines after the first) are read from the record.
 
 Invariants: a template is split and its paths parsed once, at load; rendering
-never raises and gives ``MISSING`` when any placeholder is absent. The
+never raises and gives ``MISSING`` when any placeholder is absent or null. The
 ``ValueScope`` a rule's values compile against lives here, with the ``ValueFn``
 type, because templates are the innermost piece that needs them.
 """
@@ -209,7 +209,11 @@ def _compile_placeholder(
 
     def placeholder(record: Record) -> Any:
         value = get(record)
-        return value if type(value) is str else render_text(value)
+        if type(value) is str:
+            return value
+        # A null renders as nothing, like an absent field: "user-{id}" with id null
+        # is no value, not "user-null" (nor, as a distinct_id, a person "null").
+        return MISSING if value is None else render_text(value)
 
     return placeholder
 

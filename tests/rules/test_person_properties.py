@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.rules.persons import MAX_GROUP_TYPES
+from bridge.rules.identity.properties import MAX_GROUP_TYPES
 from tests.rules.support import errors, events, rule_file, warnings_of
 
 FIELDS = {"user": 7, "plan": "pro", "org": "acme", "seats": 3, "none": None}
