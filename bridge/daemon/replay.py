@@ -296,6 +296,9 @@ def _range_chunk(
     return Chunk(checkpoint, cut, st.st_mtime_ns)
 
 
+_ID_WHERE = "distinct_id: "
+
+
 def render_summary(report: ReplayReport) -> str:
     """Counts and the monthly projection, for the rule author."""
     snapshot = report.stats.snapshot()
@@ -314,12 +317,22 @@ def render_summary(report: ReplayReport) -> str:
     lines.extend(
         f"  not sent ({why}): {n}" for why, n in sorted(report.dropped.items())
     )
-    issues = report.stats.issues
-    if issues:
-        lines.append(f"{issues.total()} values failed (rule: where: reason):")
-        lines.extend(
-            f"  {rule}: {label}: {n}" for (rule, label), n in sorted(issues.items())
+    # A distinct_id that cannot name a person is handled by the rule's invalid_id
+    # (personless by default): shown apart from the values that failed.
+    issues = sorted(report.stats.issues.items())
+    ids = [(key, n) for key, n in issues if key[1].startswith(_ID_WHERE)]
+    values = [(key, n) for key, n in issues if not key[1].startswith(_ID_WHERE)]
+    if ids:
+        lines.append(
+            f"{sum(n for _, n in ids)} distinct_ids named no person "
+            "(rule: distinct_id: reason; see invalid_id):"
         )
+        lines.extend(f"  {rule}: {label}: {n}" for (rule, label), n in ids)
+    if values:
+        lines.append(
+            f"{sum(n for _, n in values)} values failed (rule: where: reason):"
+        )
+        lines.extend(f"  {rule}: {label}: {n}" for (rule, label), n in values)
     per_month = report.events_per_month()
     if per_month is None:
         lines.append("the sample spans less than a second: no monthly projection")

@@ -86,13 +86,31 @@ def _python_chain(text: str) -> list[TracedException]:
         if _PYTHON_START not in part:
             continue
         block = part[part.index(_PYTHON_START) :]
-        ending = [line for line in block.splitlines() if line and not line[0].isspace()]
-        found = _PYTHON_EXCEPTION.fullmatch(ending[-1].strip()) if ending else None
-        if found is None or ending[-1].strip() == _PYTHON_START:
-            continue
-        chain.append(_traced(found, parse_frames(block)))
+        traced = _python_exception(block)
+        if traced is not None:
+            chain.append(traced)
     chain.reverse()  # the last traceback is the exception finally raised
     return chain
+
+
+def _python_exception(block: str) -> TracedException | None:
+    """
+    One traceback's exception: the first unindented line after its frames.
+
+    A message may span lines (SQLAlchemy adds ``[SQL: ...]``, a ``ValueError`` may
+    quote a multi-line input): the lines after the exception's own belong to it.
+    """
+    lines = block.splitlines()
+    for i, line in enumerate(lines[1:], start=1):
+        if not line or line[0].isspace():
+            continue
+        found = _PYTHON_EXCEPTION.fullmatch(line.strip())
+        if found is None:
+            continue
+        value = "\n".join([found["value"] or "", *lines[i + 1 :]]).strip()
+        frames = parse_frames("\n".join(lines[:i]))
+        return TracedException(found["type"], value, frames)
+    return None
 
 
 def _java_chain(lines: list[str]) -> list[TracedException]:

@@ -167,3 +167,28 @@ def test_replay_keeps_to_one_rule_and_a_line_range_with_their_uuids(
     ]
     assert bad.returncode == 2
     assert "expected line numbers from 1, the first not after the last" in bad.stderr
+
+
+def test_replay_counts_failed_values_apart_from_ids_that_name_no_person(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "sources:\n  - name: s\n    paths: [x.log]\n"
+        "rules:\n  - name: r\n    source: s\n    event: e\n"
+        "    distinct_id: '{user}'\n"
+        "    properties:\n      n: {field: n, type: int}\n"
+    )
+    (tmp_path / "x.log").write_text(
+        '{"user": "u1", "n": "7"}\n{"user": "null", "n": "seven"}\n{"n": "8"}\n'
+    )
+
+    result = _logbridge("replay", "r.yaml", "x.log", "--json", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        "2 distinct_ids named no person (rule: distinct_id: reason; see invalid_id):\n"
+        "  r: distinct_id: missing: 1\n"
+        "  r: distinct_id: placeholder: 1\n"
+        "1 values failed (rule: where: reason):\n"
+        "  r: properties.n: not_int: 1\n"
+    ) in result.stderr

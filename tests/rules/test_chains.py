@@ -57,6 +57,23 @@ def test_a_python_chain_comes_out_raised_first():
         ]
 
 
+def test_a_python_message_over_several_lines_is_kept_whole():
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "app/prices.py", line 88, in export\n'
+        "    rows = session.execute(stmt).all()\n"
+        "sqlalchemy.exc.OperationalError: canceling statement due to timeout\n"
+        "[SQL: SELECT 1]"
+    )
+    assert _summary(text) == [
+        (
+            "sqlalchemy.exc.OperationalError",
+            "canceling statement due to timeout\n[SQL: SELECT 1]",
+            ["export"],
+        )
+    ]
+
+
 def test_a_java_chain_comes_out_in_its_order():
     assert [(t, v) for t, v, _ in _summary(JAVA)] == [
         ("com.acme.PaymentException", "charge failed"),
