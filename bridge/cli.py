@@ -211,12 +211,13 @@ def _status(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from bridge.daemon.app import RULES_STATUS, disk_headroom
-    from bridge.sink.posthog import LAST_SEND_ERROR
     from bridge.spool.store import (
         DB_NAME,
+        LAST_SEND_ERROR,
+        RULES_STATUS,
         SpoolStats,
         Store,
+        disk_headroom,
         filesystem_free,
         set_aside_databases,
     )
@@ -268,7 +269,9 @@ def _status(args: argparse.Namespace) -> int:
         files=files,
         files_gone=gone,
         spool=spool,
-        disk=DiskReport(free_bytes=room, headroom_bytes=disk_headroom(settings)),
+        disk=DiskReport(
+            free_bytes=room, headroom_bytes=disk_headroom(settings.read.read_bytes)
+        ),
         damaged=damaged,
         set_aside=[str(path) for path in set_aside_databases(state_dir)],
         last_send_error=last_error,

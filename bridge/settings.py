@@ -60,6 +60,8 @@ HISTORICAL_MODES = ("auto", "always", "never")
 DEFAULT_SPOOL_BYTES = 256 * 1024 * 1024
 DEFAULT_SHUTDOWN_SECONDS = 10.0
 DEFAULT_STATE_DIR = "/var/lib/logbridge"
+# Chunks of read.chunk_bytes read at once (see ReadSettings.read_bytes).
+CHUNKS_PER_READ = 8
 # The name of the systemd credential (LoadCredential=) that holds the API key.
 CREDENTIAL_NAME = "posthog_api_key"
 # The systemd credential that holds the salt of the rules' `hash:`.
@@ -132,6 +134,15 @@ class ReadSettings:
     prefilter: bool = True
     # JSON nested deeper is a parse error (too_deep): bridge.parse.jsonl.
     max_depth: int = DEFAULT_MAX_DEPTH
+
+    @property
+    def read_bytes(self) -> int:
+        """
+        Bytes read at once, in chunks of at most ``chunk_bytes``: with a thousand busy
+        files, a chunk from each would hold a gigabyte; the files still take turns,
+        and many small chunks (many files, a few lines each) share one commit.
+        """
+        return CHUNKS_PER_READ * self.chunk_bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

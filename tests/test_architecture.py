@@ -8,6 +8,8 @@ STYLE.md §3: these packages import only the stdlib (minus I/O and clocks),
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,30 @@ def test_checker_allows_yaml_in_yamlnodes_only():
     violations = find_violations("import yaml\n", YAML_ALLOWED_IN)
 
     assert violations == []
+
+
+def test_status_reads_the_state_without_importing_the_daemon(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.yaml"
+    config.write_text(f"rules_dir: {tmp_path}\nstate_dir: {tmp_path / 'state'}\n")
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "bridge",
+            "status",
+            "-c",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    heavy = {"bridge.daemon.app", "bridge.sink.posthog", "httpx", "watchfiles"}
+    assert imported & heavy == set()

@@ -74,29 +74,23 @@ from bridge.source import FileState, SourceSpec, Tailer, watch_changes
 from bridge.source.discover import watched_dirs
 from bridge.spool.rows import encode_event
 from bridge.spool.store import (
-    PAGE_SIZE,
+    RULES_STATUS,
     AsyncStore,
     DamagedSegment,
     SpoolStats,
     Store,
+    disk_headroom,
     set_aside,
     set_aside_databases,
 )
 
-__all__ = ["RULES_STATUS", "Daemon", "disk_headroom"]
+__all__ = ["Daemon"]
 
 # How often the reader re-checks a full spool for room.
 SPOOL_FULL_POLL_SECONDS = 0.2
 # How often a write the full disk refused is tried again (a commit, the sink's
 # settling, opening the database).
 DISK_FULL_POLL_SECONDS = 1.0
-# SQLite copies the WAL into the database once it holds this many pages (the default
-# wal_autocheckpoint): new pages among them need room a second time, in the database.
-WAL_CHECKPOINT_PAGES = 1000
-# Bytes read at once, in chunks of at most read.chunk_bytes: with a thousand busy
-# files, a chunk from each would hold a gigabyte; the files still take turns, and
-# many small chunks (many files, a few lines each) share one commit.
-CHUNKS_PER_READ = 8
 # How often the reader looks at records still being assembled, while no line comes.
 PENDING_FLUSH_POLL_SECONDS = 0.5
 # How often metrics, STATUS= and the watchdog are refreshed (at most).
@@ -106,8 +100,6 @@ RULES_RESCAN_SECONDS = 5.0
 # A change of the rule files is reloaded once they have held still this long: an
 # editor that truncates and then writes, or removes and then creates, is done by then.
 RULES_SETTLE_SECONDS = 1.0
-# Meta key of the state database that tells `logbridge status` about the rules.
-RULES_STATUS = "rules_status"
 
 
 @dataclass(slots=True)
@@ -182,7 +174,7 @@ class Daemon:
         # None: the sink's default, standard output.
         self._write_out = write_out
         self._store_opener = open_store
-        self.disk_headroom = disk_headroom(settings)
+        self.disk_headroom = disk_headroom(settings.read.read_bytes)
         # Writes of the daemon's own (own events, the rules status) a full disk refused.
         self.writes_skipped = 0
         self._log = get_logger()
@@ -582,9 +574,7 @@ class Daemon:
         self.health.files_seen(rt.tailer.file_states())
 
     def _read_and_prepare(self, rt: _Runtime) -> list[PreparedChunk]:
-        chunks = rt.tailer.read(
-            max_bytes=CHUNKS_PER_READ * self.settings.read.chunk_bytes
-        )
+        chunks = rt.tailer.read(max_bytes=self.settings.read.read_bytes)
         self.health.files_seen(rt.tailer.file_states())
         pipeline = rt.pipeline
         prepared = []
@@ -899,21 +889,6 @@ class Daemon:
         except StoreFull as exc:
             self.writes_skipped += 1
             self._log.warning("rules_status_skipped", error=str(exc))
-
-
-def disk_headroom(settings: Settings) -> int:
-    """
-    The room kept free for the state database; reading pauses below it.
-
-    WAL pages waiting to be copied into the database, plus one read's events twice
-    (in the WAL, then in the database). A database whose WAL cannot be copied back
-    cannot even delete delivered events, so reading pauses before the disk is full,
-    not once it is.
-    """
-    return (
-        WAL_CHECKPOINT_PAGES * PAGE_SIZE
-        + 2 * CHUNKS_PER_READ * settings.read.chunk_bytes
-    )
 
 
 def _request_reload(rt: _Runtime, explicit: bool) -> None:

@@ -58,13 +58,11 @@ from bridge.sink.policy import Action, Outcome, backoff_seconds, classify_respon
 from bridge.sink.redaction import redact_secret
 from bridge.sink.validation import find_refusal
 from bridge.spool.rows import decode_event
-from bridge.spool.store import AsyncStore, SpooledEvent
+from bridge.spool.store import LAST_SEND_ERROR, AsyncStore, SpooledEvent
 
-__all__ = ["LAST_SEND_ERROR", "USER_AGENT", "Sink", "SinkCounters"]
+__all__ = ["USER_AGENT", "Sink", "SinkCounters"]
 
 USER_AGENT = f"logbridge/{__version__}"
-# Meta key under which the last failure is kept for ``logbridge status``.
-LAST_SEND_ERROR = "last_send_error"
 # PostHog's error answers are one short line (reference §5.1); a proxy's error page is
 # not, and a dead letter only needs enough of it to tell what happened.
 MAX_RESPONSE_BYTES = 2048

@@ -89,6 +89,8 @@ from bridge.spool.segments import (
 
 __all__ = [
     "DB_NAME",
+    "LAST_SEND_ERROR",
+    "RULES_STATUS",
     "SCHEMA_VERSION",
     "AsyncStore",
     "DamagedSegment",
@@ -96,6 +98,7 @@ __all__ = [
     "SpoolStats",
     "SpooledEvent",
     "Store",
+    "disk_headroom",
     "filesystem_free",
     "set_aside",
     "set_aside_databases",
@@ -112,6 +115,14 @@ BUSY_TIMEOUT_MS = 5000
 # is a quarter as many pages to write, fsync and free (about 15% less CPU per event
 # spooled and sent); small transactions write a few 16 KiB pages instead of 4 KiB ones.
 PAGE_SIZE = 16384
+# SQLite copies the WAL into the database once it holds this many pages (the default
+# wal_autocheckpoint): new pages among them need room a second time, in the database.
+WAL_CHECKPOINT_PAGES = 1000
+# Meta keys: what the daemon leaves for ``logbridge status`` to show.
+# The last failure of a send (already redacted).
+LAST_SEND_ERROR = "last_send_error"
+# The rule set in use, or the reload that was refused and why.
+RULES_STATUS = "rules_status"
 # SQLite's result codes for "no room": sqlite3.h.
 SQLITE_FULL = 13
 SQLITE_IOERR_SHMSIZE = 4874
@@ -233,6 +244,18 @@ class SpooledEvent(NamedTuple):
     body: bytes
     rule: str
     created_at: float
+
+
+def disk_headroom(read_bytes: int) -> int:
+    """
+    The room kept free for the database, given the bytes one read may bring.
+
+    WAL pages waiting to be copied into the database, plus one read's events twice
+    (in the WAL, then in the database). A database whose WAL cannot be copied back
+    cannot even delete delivered events, so reading pauses before the disk is full,
+    not once it is.
+    """
+    return WAL_CHECKPOINT_PAGES * PAGE_SIZE + 2 * read_bytes
 
 
 @dataclass(frozen=True, slots=True)
