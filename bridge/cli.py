@@ -26,11 +26,11 @@ from bridge.logs import configure_logging
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from bridge.daemon.replay import Origin
     from bridge.model import Checkpoint
     from bridge.rules import RuleSet
     from bridge.settings import Settings
     from bridge.spool.store import DamagedSegment
+    from bridge.tools.replay import Origin
 
 __all__ = ["main"]
 
@@ -367,9 +367,9 @@ def _test(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from bridge.daemon.replay import pick_source
     from bridge.rules import explain, render_explanation
     from bridge.source.discover import group_sources
+    from bridge.tools.replay import pick_source
 
     ruleset, _ = _rules_for_tools(args, args.rules)
     try:
@@ -390,7 +390,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from bridge.daemon.replay import (
+    from bridge.tools.replay import (
         keep_rule,
         parse_line_range,
         pick_source,

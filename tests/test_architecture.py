@@ -170,3 +170,45 @@ def test_status_reads_the_state_without_importing_the_daemon(tmp_path: Path) -> 
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     heavy = {"bridge.daemon.app", "bridge.sink.posthog", "httpx", "watchfiles"}
     assert imported & heavy == set()
+
+
+PIPELINE_MAY_IMPORT = (
+    "bridge.errors",
+    "bridge.model",
+    "bridge.parse",
+    "bridge.pipeline",
+    "bridge.rules",
+    "bridge.source",  # the Chunk it is given, and how sources group
+    "bridge.spool.rows",  # how an event is encoded, not the store
+)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((ROOT / "bridge/pipeline").rglob("*.py")),
+    ids=lambda path: path.relative_to(ROOT).as_posix(),
+)
+def test_the_pipeline_does_no_io_and_knows_no_daemon(path: Path) -> None:
+    relpath = path.relative_to(ROOT).as_posix()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    wrong = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for module in imported_modules(node):
+                top = module.split(".", maxsplit=1)[0]
+                if top in FORBIDDEN_MODULES or top == "yaml":
+                    wrong.append(f"{node.lineno}: imports {module}")
+                elif top == "bridge" and module != "bridge.__version__":
+                    if not any(
+                        module == allowed or module.startswith(allowed + ".")
+                        for allowed in PIPELINE_MAY_IMPORT
+                    ):
+                        wrong.append(f"{node.lineno}: imports {module}")
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "open"
+        ):
+            wrong.append(f"{node.lineno}: calls open()")
+
+    assert wrong == [], relpath

@@ -48,7 +48,6 @@ from bridge.daemon.control import Control, early_stop_requested
 from bridge.daemon.health import Health
 from bridge.daemon.metrics import HealthServer, Metrics
 from bridge.daemon.own_events import OwnEvents
-from bridge.daemon.pipeline import Pipeline, PipelineStats, PreparedChunk
 from bridge.daemon.reload import (
     diff_rulesets,
     load_ruleset,
@@ -67,6 +66,7 @@ from bridge.errors import (
 )
 from bridge.logs import get_logger
 from bridge.model import Checkpoint, Event
+from bridge.pipeline import Pipeline, PipelineStats, PreparedChunk
 from bridge.rules import RuleSet
 from bridge.settings import Settings
 from bridge.sink.posthog import Sink

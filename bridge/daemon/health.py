@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from bridge.daemon.metrics import Counts, Metrics, Readiness, evaluate_readiness
-from bridge.daemon.pipeline import PipelineStats
+from bridge.pipeline import PipelineStats
 from bridge.settings import Settings
 from bridge.sink.posthog import Sink
 from bridge.source import FileState, Notice

@@ -45,8 +45,8 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bridge import __version__
-from bridge.daemon.pipeline import PipelineStats
 from bridge.logs import get_logger
+from bridge.pipeline import PipelineStats
 from bridge.sink.posthog import SinkCounters
 
 __all__ = [

@@ -23,7 +23,7 @@ from bridge.daemon.metrics import (
     Readiness,
     evaluate_readiness,
 )
-from bridge.daemon.pipeline import PipelineStats
+from bridge.pipeline import PipelineStats
 from bridge.sink.posthog import SinkCounters
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bridge.daemon.pipeline import Pipeline, PipelineStats
+from bridge.pipeline import Pipeline, PipelineStats
 from bridge.rules import compile_rules
 from bridge.source import SourceSpec, Tailer
 from bridge.spool.rows import decode_event

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.daemon.pipeline import Pipeline, PipelineStats
 from bridge.model import Event
+from bridge.pipeline import Pipeline, PipelineStats
 from bridge.rules import compile_rules
 from bridge.rules.literals import Threshold
 from bridge.source import SourceSpec, Tailer

@@ -21,8 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bridge.daemon.pipeline import Pipeline, PipelineStats, PreparedChunk
 from bridge.model import Checkpoint
+from bridge.pipeline import Pipeline, PipelineStats, PreparedChunk
 from bridge.rules import RuleSet
 from bridge.source import Chunk, LineBuffer, SourceSpec, Tailer, file_fingerprint
 from bridge.source.discover import SOURCE_SEPARATOR, group_sources

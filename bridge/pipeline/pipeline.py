@@ -1,7 +1,8 @@
 """From chunks of lines to spool rows: records, parsing, rules, encoding.
 
-``Pipeline`` runs on the reader's worker thread, one batch of chunks at a time, and
-never touches the event loop or the store. It owns what must outlive one chunk: the
+``Pipeline`` is given chunks one batch at a time (by the daemon's reader thread, by
+``replay``) and gives back rows; it never touches a file, the event loop or the
+store. It owns what must outlive one chunk: the
 multi-line assemblers of each file (a record may span chunks) and the rules' state
 (rate limits, aggregation windows).
 
@@ -19,10 +20,8 @@ Invariants:
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,74 +30,27 @@ import orjson
 from bridge import __version__
 from bridge.model import JSON_OPTIONS, Checkpoint, Event, Line, Record, json_default
 from bridge.parse import Assembler, ParseFailure, scan_json_block
+from bridge.pipeline.prefilter import (
+    Needles,
+    candidate_spans,
+    candidates_of,
+    is_utf8,
+    literals_by_source,
+)
+from bridge.pipeline.stats import PipelineStats
 from bridge.rules import CompiledRule, RuleSet, SourceDef
 from bridge.rules.layers import Refiner
-from bridge.rules.literals import ESCAPE, source_literals
 from bridge.rules.state import RuleState
 from bridge.source import Chunk
 from bridge.source.discover import SOURCE_SEPARATOR, group_sources
 from bridge.spool.rows import encode_event
 
-__all__ = ["Pipeline", "PipelineStats", "PreparedChunk"]
+__all__ = ["Pipeline", "PreparedChunk"]
 
 Row = tuple[str, bytes, str]
 # A UTF-8 byte-order mark, which only the start of a file may hold.
 _BOM = b"\xef\xbb\xbf"
-Needles = tuple[bytes | re.Pattern[bytes], ...]
 Matching = Callable[[Mapping[str, Any]], tuple[CompiledRule, ...]]
-
-
-@dataclass(slots=True)
-class PipelineStats:
-    """
-    Running totals since the daemon started, per source (events: per rule).
-
-    The single count of what happened to lines: logs, metrics, ``health_check`` events
-    and the systemd status line are all derived from it. One thread writes it (the
-    reader's); others read the ``copy`` it publishes, never the live counters, which
-    may grow a key while being iterated.
-    """
-
-    lines: Counter[str] = field(default_factory=Counter)
-    bytes: Counter[str] = field(default_factory=Counter)
-    too_long: Counter[str] = field(default_factory=Counter)
-    invalid_utf8: Counter[str] = field(default_factory=Counter)
-    unmatched: Counter[str] = field(default_factory=Counter)
-    # Lines the prefilter showed no rule can match: never parsed, so never a parse error.
-    prefiltered: Counter[str] = field(default_factory=Counter)
-    # Empty or white-space lines: skipped in every format, never parse errors.
-    blank: Counter[str] = field(default_factory=Counter)
-    parse_errors: Counter[tuple[str, str]] = field(default_factory=Counter)
-    events: Counter[str] = field(default_factory=Counter)
-    # Values that failed while events were built, per (rule, "where: reason").
-    issues: Counter[tuple[str, str]] = field(default_factory=Counter)
-
-    def copy(self) -> PipelineStats:
-        """An independent copy, for other threads to read."""
-        return PipelineStats(
-            *(
-                Counter(getattr(self, name))
-                for name in (f.name for f in dataclasses.fields(self))
-            )
-        )
-
-    def snapshot(self) -> dict[str, Any]:
-        """Totals over all sources, as plain values for logs and events."""
-        errors: Counter[str] = Counter()
-        for (_, reason), count in self.parse_errors.items():
-            errors[reason] += count
-        return {
-            "lines": self.lines.total(),
-            "bytes": self.bytes.total(),
-            "too_long": self.too_long.total(),
-            "invalid_utf8": self.invalid_utf8.total(),
-            "unmatched": self.unmatched.total(),
-            "prefiltered": self.prefiltered.total(),
-            "blank": self.blank.total(),
-            "parse_errors": dict(errors),
-            "events": dict(self.events),
-            "issues": self.issues.total(),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +85,7 @@ class Pipeline:
         self.stats = stats
         self.state = RuleState(ruleset)
         self.prefilter = prefilter
-        self._literals = _literals_by_source(ruleset) if prefilter else {}
+        self._literals = literals_by_source(ruleset) if prefilter else {}
         self._matching = _matching_by_source(ruleset)
         self._geoip_disable = geoip_disable
         self._assemblers: dict[tuple[str, str], Assembler] = {}
@@ -149,7 +101,7 @@ class Pipeline:
         (their rule was removed or changed).
         """
         self.ruleset = ruleset
-        self._literals = _literals_by_source(ruleset) if self.prefilter else {}
+        self._literals = literals_by_source(ruleset) if self.prefilter else {}
         self._matching = _matching_by_source(ruleset)
         closed = self.state.adopt(ruleset)
         self._drain_issues()
@@ -231,13 +183,13 @@ class Pipeline:
             and source is not None
             and source.joins is None
             and not (chunk.start == 0 and block.startswith(_BOM))
-            and _is_utf8(block)
+            and is_utf8(block)
         ):
             needles = self._literals.get(name)
             if source.format == "json":
                 return self._json_block(chunk, source, needles, read_at, file_time)
             if needles is not None:
-                candidates = _candidates(chunk, needles, name)
+                candidates = candidates_of(chunk, needles, name)
                 self._count_block(chunk, name, len(candidates))
                 return self._apply(name, candidates, read_at, file_time)
         lines = chunk.lines_for(name)
@@ -295,7 +247,7 @@ class Pipeline:
             self._count_block(chunk, name, None)
             scan = scan_json_block(block, matching, max_depth=source.max_depth)
         else:
-            candidates = _candidate_spans(block, needles)
+            candidates = candidate_spans(block, needles)
             self._count_block(chunk, name, len(candidates))
             scan = scan_json_block(block, matching, candidates, source.max_depth)
         for reason in scan.failures:
@@ -408,24 +360,6 @@ def _matching_by_source(ruleset: RuleSet) -> dict[str, Matching]:
     return {source.name: ruleset.matching(source.name) for source in ruleset.sources}
 
 
-def _literals_by_source(ruleset: RuleSet) -> dict[str, Needles]:
-    """
-    Per source, the literals (and, for JSON, threshold patterns) one of which a line
-    must hold to be worth parsing.
-    """
-    found = {}
-    for source in ruleset.sources:
-        if source.joins is not None:
-            continue  # every line may belong to a record that matches
-        rules = [rule for rule in ruleset.rules if rule.source == source.name]
-        literals = source_literals(
-            rules, json=source.format == "json", layers=source.layers
-        )
-        if literals is not None:
-            found[source.name] = (*literals, ESCAPE)
-    return found
-
-
 def _shown(event: Event) -> bytes:
     """What can be kept of an event JSON cannot hold: each property that cannot be
     written becomes its type and a note, so the letter says what went wrong."""
@@ -462,46 +396,3 @@ def _refined(
 
 def _file_time(mtime_ns: int) -> datetime | None:
     return datetime.fromtimestamp(mtime_ns / 1e9, UTC) if mtime_ns else None
-
-
-def _is_utf8(block: bytes) -> bool:
-    try:
-        block.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _candidate_spans(block: bytes, needles: Needles) -> list[tuple[int, bytes]]:
-    """
-    The lines of the block that contain one of ``needles``, in order, with their
-    offsets in it; ``\\n`` and one ``\\r`` cut.
-    """
-    starts: set[int] = set()
-    find, rfind = block.find, block.rfind
-    for needle in needles:
-        if not isinstance(needle, bytes):
-            starts.update(
-                rfind(b"\n", 0, m.start()) + 1 for m in needle.finditer(block)
-            )
-            continue
-        at = find(needle)
-        while at >= 0:
-            starts.add(rfind(b"\n", 0, at) + 1)
-            # The block ends with a newline, so there is one after every match.
-            at = find(needle, find(b"\n", at) + 1)
-    spans = []
-    for begin in sorted(starts):
-        end = find(b"\n", begin)
-        if block[end - 1 : end] == b"\r":
-            end -= 1
-        spans.append((begin, block[begin:end]))
-    return spans
-
-
-def _candidates(chunk: Chunk, needles: Needles, source: str) -> list[Line]:
-    """The lines of the chunk's block (valid UTF-8) holding one of ``needles``."""
-    return [
-        chunk.line_at(begin, raw.decode(), source)
-        for begin, raw in _candidate_spans(chunk.block, needles)
-    ]

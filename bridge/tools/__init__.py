@@ -1,0 +1,1 @@
+"""The rule author's tools that read files without a daemon: ``replay``."""
