@@ -181,7 +181,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from bridge.daemon.reload import load_ruleset
+    from bridge.daemon.rulefiles import load_ruleset
     from bridge.errors import format_problems
 
     settings = _tools_settings(args, args.rules)
@@ -347,7 +347,7 @@ def _rules_for_tools(
     args: argparse.Namespace, path: Path | None
 ) -> tuple[RuleSet, Settings]:
     """The rule set for test/replay/explain, and the settings (config optional)."""
-    from bridge.daemon.reload import load_ruleset
+    from bridge.daemon.rulefiles import load_ruleset
 
     settings = _tools_settings(args, path)
     return load_ruleset(settings), settings

@@ -1,10 +1,11 @@
-"""Whether a reloaded rule set may replace the running one: ``diff_rulesets``."""
+"""Whether a reloaded rule set may replace the running one: ``plan_reload``."""
 
 from __future__ import annotations
 
 import pytest
 
-from bridge.daemon.reload import diff_rulesets
+from bridge.daemon.reload import Adopt, Refuse, diff_rulesets, plan_reload
+from bridge.errors import Problem, RuleFileError
 from bridge.rules import RuleSet, compile_rules
 
 SOURCE = "sources:\n  - {name: app, paths: [a.log]}\n"
@@ -86,3 +87,30 @@ def test_a_first_set_without_rules_replaces_another_without_rules():
     diff = diff_rulesets(_set(a=SOURCE), _set(a=SOURCE + "rules:\n"), explicit=False)
 
     assert diff.refused == ()
+
+
+def test_a_reload_adopts_good_rules_and_says_what_changed():
+    new = _set(
+        a=SOURCE + "rules:\n" + _rule("one") + _rule("three"),
+        b="rules:\n" + _rule("two", "renamed"),
+    )
+
+    outcome = plan_reload(RUNNING, new, explicit=False)
+
+    assert isinstance(outcome, Adopt)
+    assert outcome.ruleset is new
+    assert (outcome.diff.added, outcome.diff.changed) == (("three",), ("two",))
+
+
+def test_a_reload_refuses_rules_that_do_not_compile_or_would_lose_rules():
+    error = RuleFileError([Problem("rules/a.yaml", 3, 5, "rules[0]", "bad", "fix it")])
+
+    broken = plan_reload(RUNNING, error, explicit=True)
+    emptied = plan_reload(
+        RUNNING, _set(a=SOURCE + "rules:\n" + _rule("one")), explicit=False
+    )
+
+    assert broken == Refuse(error.problems, str(error))
+    assert isinstance(emptied, Refuse)
+    assert [problem.file for problem in emptied.problems] == ["rules/b.yaml"]
+    assert emptied.error == str(emptied.problems[0])
