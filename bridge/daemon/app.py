@@ -38,10 +38,10 @@ from bridge.daemon.control import early_stop_requested
 from bridge.daemon.health import Health
 from bridge.daemon.metrics import HealthServer, Metrics
 from bridge.daemon.own_events import OwnEvents
-from bridge.daemon.reader import DISK_FULL_POLL_SECONDS, Reader
+from bridge.daemon.reader import Reader
 from bridge.daemon.reloader import Reloader
 from bridge.daemon.rulefiles import load_ruleset, source_specs
-from bridge.daemon.runtime import Runtime
+from bridge.daemon.runtime import DISK_FULL_POLL_SECONDS, Runtime
 from bridge.daemon.supervisor import Supervisor
 from bridge.daemon.systemd import Notifier
 from bridge.errors import (

@@ -22,10 +22,9 @@ Theory of operation:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 
-from bridge.daemon.runtime import Runtime
+from bridge.daemon.runtime import DISK_FULL_POLL_SECONDS, Runtime, wait_event
 from bridge.errors import StoreFull
 from bridge.logs import get_logger
 from bridge.pipeline import PreparedChunk
@@ -33,13 +32,10 @@ from bridge.source import FileState, watch_changes
 from bridge.source.discover import watched_dirs
 from bridge.spool.store import SpoolStats, Store, disk_headroom
 
-__all__ = ["DISK_FULL_POLL_SECONDS", "Reader", "wait_event"]
+__all__ = ["Reader"]
 
 # How often the reader re-checks a full spool for room.
 SPOOL_FULL_POLL_SECONDS = 0.2
-# How often a write the full disk refused is tried again (a commit, the sink's
-# settling, opening the database).
-DISK_FULL_POLL_SECONDS = 1.0
 # How often the reader looks at records still being assembled, while no line comes.
 PENDING_FLUSH_POLL_SECONDS = 0.5
 
@@ -313,10 +309,3 @@ def _spool_and_room(store: Store) -> tuple[SpoolStats, int]:
 
 def _events_in(prepared: list[PreparedChunk]) -> int:
     return sum(len(chunk.rows) for chunk in prepared)
-
-
-async def wait_event(event: asyncio.Event, seconds: float) -> bool:
-    """Wait for ``event`` at most ``seconds``; return whether it is set."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
-    return event.is_set()

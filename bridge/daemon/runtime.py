@@ -9,6 +9,7 @@ comment says otherwise: the reader's worker thread uses ``tailer``, ``pipeline``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,11 @@ from bridge.sink.posthog import Sink
 from bridge.source import SourceSpec, Tailer
 from bridge.spool.store import AsyncStore
 
-__all__ = ["Runtime"]
+__all__ = ["DISK_FULL_POLL_SECONDS", "Runtime", "wait_event"]
+
+# How often a write the full disk refused is tried again (a commit, the sink's
+# settling, opening the database).
+DISK_FULL_POLL_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -85,3 +90,10 @@ class Runtime:
         self.stop.set()
         self.scan_stop.set()
         self.wake.set()
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for ``event`` at most ``seconds``; return whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()

@@ -21,8 +21,7 @@ from collections.abc import Awaitable, Callable
 from bridge import __version__
 from bridge.daemon.control import Control, early_stop_requested
 from bridge.daemon.own_events import OwnEvents
-from bridge.daemon.reader import DISK_FULL_POLL_SECONDS, wait_event
-from bridge.daemon.runtime import Runtime
+from bridge.daemon.runtime import DISK_FULL_POLL_SECONDS, Runtime, wait_event
 from bridge.errors import StoreFull
 from bridge.logs import get_logger
 from bridge.model import Event
