@@ -99,6 +99,10 @@ class Checkpoint:
     ``head_bytes`` bytes, ``bridge.source.fingerprint``): only a file that begins the
     same way may continue this checkpoint. ``gone``: the file was deleted; its id stays
     taken (a new file must never reuse it) but nothing continues it.
+    ``origin`` is where reading this file began: 0 when it was read from its first
+    byte, the end it had when ``start_at: end`` skipped what it held, -1 when unknown
+    (a checkpoint stored before origins were kept). ``logbridge backfill`` reads what
+    lies before it.
     """
 
     file_id: str
@@ -111,6 +115,7 @@ class Checkpoint:
     head_bytes: int = 0
     head_hash: str = ""
     gone: bool = False
+    origin: int = 0
 
 
 @dataclass(slots=True)

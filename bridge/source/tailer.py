@@ -470,7 +470,7 @@ class Tailer:
         first = group_sources(cand.source)[0]
         if first in fresh and self._start_at(first) == "end":
             offset, skipping = last_line_end(cand.fd, cand.size, self._max_line_bytes)
-        return self._track(cand, file_id, offset, skipping=skipping)
+        return self._track(cand, file_id, offset, skipping=skipping, origin=offset)
 
     def _track(
         self,
@@ -480,6 +480,7 @@ class Tailer:
         *,
         skipping: bool = False,
         resumed: Checkpoint | None = None,
+        origin: int = 0,
     ) -> TrackedFile:
         buffer = LineBuffer(
             offset, max_line_bytes=self._max_line_bytes, skipping=skipping
@@ -497,6 +498,7 @@ class Tailer:
             stat_key=(cand.size, cand.mtime_ns),
             changed_at=self._clock(),
             mtime_ns=cand.mtime_ns,
+            origin=resumed.origin if resumed is not None else origin,
         )
         file.update_head()
         file.dirty = resumed is None or _place(resumed) != _place(file.checkpoint())

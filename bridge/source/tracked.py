@@ -95,6 +95,8 @@ class TrackedFile:
     first_hash: str = ""
     # When the file was last modified, as of the last read (for year-less times).
     mtime_ns: int = 0
+    # Where reading it began (Checkpoint.origin).
+    origin: int = 0
 
     def checkpoint(self) -> Checkpoint:
         """Return where the file stands, to be stored with the events read from it."""
@@ -109,6 +111,7 @@ class TrackedFile:
             head_bytes=len(self.first_bytes),
             head_hash=self.first_hash,
             gone=self.removed,
+            origin=self.origin,
         )
 
     def update_head(self) -> None:

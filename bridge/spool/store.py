@@ -107,7 +107,7 @@ __all__ = [
 T = TypeVar("T")
 
 DB_NAME = "state.db"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # How long a statement waits for another connection's lock (``logbridge status``
 # reading while the daemon writes) before failing.
 BUSY_TIMEOUT_MS = 5000
@@ -190,7 +190,8 @@ _SCHEMA = (
         updated_at REAL NOT NULL,
         head_bytes INTEGER NOT NULL DEFAULT 0,
         head_hash TEXT NOT NULL DEFAULT '',
-        gone INTEGER NOT NULL DEFAULT 0
+        gone INTEGER NOT NULL DEFAULT 0,
+        origin INTEGER NOT NULL DEFAULT 0
     )
     """,
     *_SEGMENT_TABLES,
@@ -401,7 +402,7 @@ class Store:
         with self._reading("load checkpoints"):
             rows = self._conn.execute(
                 'SELECT file_id, source, path, dev, ino, "offset", size,'
-                " head_bytes, head_hash, gone FROM checkpoints ORDER BY file_id"
+                " head_bytes, head_hash, gone, origin FROM checkpoints ORDER BY file_id"
             ).fetchall()
         return [
             Checkpoint(
@@ -415,6 +416,7 @@ class Store:
                 head_bytes=row[7],
                 head_hash=row[8],
                 gone=bool(row[9]),
+                origin=row[10],
             )
             for row in rows
         ]
@@ -470,13 +472,14 @@ class Store:
             conn.executemany(
                 "INSERT INTO checkpoints"
                 ' (file_id, source, path, dev, ino, "offset", size, updated_at,'
-                " head_bytes, head_hash, gone)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " head_bytes, head_hash, gone, origin)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (file_id) DO UPDATE SET source = excluded.source,"
                 " path = excluded.path, dev = excluded.dev, ino = excluded.ino,"
                 ' "offset" = excluded."offset", size = excluded.size,'
                 " updated_at = excluded.updated_at, head_bytes = excluded.head_bytes,"
-                " head_hash = excluded.head_hash, gone = excluded.gone",
+                " head_hash = excluded.head_hash, gone = excluded.gone,"
+                " origin = excluded.origin",
                 (
                     (
                         cp.file_id,
@@ -490,6 +493,7 @@ class Store:
                         cp.head_bytes,
                         cp.head_hash,
                         cp.gone,
+                        cp.origin,
                     )
                     for _, cp in chunks
                     if cp is not None
@@ -1114,8 +1118,12 @@ def _prepare(conn: sqlite3.Connection) -> int:
         elif version == 1:
             _migrate_v1(conn)
             _migrate_v2(conn)
+            _migrate_v3(conn)
         elif version == 2:
             _migrate_v2(conn)
+            _migrate_v3(conn)
+        elif version == 3:
+            _migrate_v3(conn)
         if version > 0:
             conn.execute(_DAMAGED_TABLE)
         conn.execute("COMMIT")
@@ -1160,6 +1168,17 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
         "ALTER TABLE checkpoints ADD COLUMN head_hash TEXT NOT NULL DEFAULT ''"
     )
     conn.execute("ALTER TABLE checkpoints ADD COLUMN gone INTEGER NOT NULL DEFAULT 0")
+
+
+def _migrate_v3(conn: sqlite3.Connection) -> None:
+    """
+    Add where reading each file began (version 4): unknown (-1) for the files
+    already there, so that a backfill reads them from their first byte (again: the
+    same uuids, which PostHog keeps once) rather than miss what lies before.
+    """
+    conn.execute(
+        "ALTER TABLE checkpoints ADD COLUMN origin INTEGER NOT NULL DEFAULT -1"
+    )
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

@@ -97,6 +97,25 @@ def test_first_start_at_end_skips_existing_lines_and_reads_appended_ones(tmp_pat
     assert _texts(second) == ["new 1"]
 
 
+def test_checkpoints_keep_where_reading_began_across_a_restart(tmp_path):
+    (tmp_path / "old.log").write_text("old 1\nold 2\n")
+    tailer = _tailer(tmp_path, start_at="end")
+    tailer.scan()
+    skipped = _last_checkpoints(_read_all(tailer))
+    (tmp_path / "new.log").write_text("new\n")
+    tailer.scan()
+    later = _last_checkpoints(_read_all(tailer))
+    _append(tmp_path / "old.log", "old 3\n")
+    resumed = _tailer(tmp_path, start_at="end", checkpoints=skipped + later)
+    resumed.scan()
+
+    assert [(cp.path, cp.origin) for cp in skipped + later] == [
+        (str(tmp_path / "old.log"), 12),
+        (str(tmp_path / "new.log"), 0),
+    ]
+    assert {cp.origin for cp in _last_checkpoints(_read_all(resumed))} == {12}
+
+
 def test_first_start_at_end_starts_after_the_last_complete_line(tmp_path):
     log = tmp_path / "app.log"
     log.write_text("old\nhalf a li")

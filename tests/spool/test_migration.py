@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sqlite3
 from dataclasses import astuple
@@ -78,6 +79,8 @@ V1_SCHEMA = (
 )
 
 CHECKPOINT = Checkpoint("f1", "shop", "/var/log/shop.log", 64769, 1234, 300, 310)
+# A migrated checkpoint does not know where reading its file began.
+MIGRATED = dataclasses.replace(CHECKPOINT, origin=-1)
 
 
 def exactly(message: str) -> str:
@@ -149,7 +152,7 @@ def test_a_version_1_spool_comes_out_in_order_with_exact_totals(
     )
     # Each segment is due from its oldest event.
     assert [e.created_at for e in fetched] == [NOW] * 4 + [NOW + 1] * 4 + [NOW + 2] * 2
-    assert store.load_checkpoints() == [CHECKPOINT]
+    assert store.load_checkpoints() == [MIGRATED]
     assert store.list_deadletters() == [
         DeadLetter(1, "dead-1", b"{}", "rule-d", 400, "no", "rejected", NOW)
     ]
@@ -157,7 +160,7 @@ def test_a_version_1_spool_comes_out_in_order_with_exact_totals(
     store.close()
 
 
-def test_the_conversion_leaves_a_version_3_schema_without_the_old_table(
+def test_the_conversion_leaves_a_version_4_schema_without_the_old_table(
     tmp_path: Path,
 ) -> None:
     make_v1(tmp_path, [event(n) for n in range(3)])
@@ -174,7 +177,7 @@ def test_the_conversion_leaves_a_version_3_schema_without_the_old_table(
     }
     totals = conn.execute("SELECT events, bytes FROM spool_totals").fetchone()
     conn.close()
-    assert version == 3
+    assert version == 4
     assert "events" not in names
     assert not {"events_added", "events_removed"} & names
     assert {"segments", "segment_data", "spool_totals"} <= names
@@ -236,7 +239,7 @@ def test_reading_a_version_1_database_asks_for_the_daemon_to_convert_it(
 
     message = (
         f"{tmp_path / 'state.db'}: schema version 1 is older than this logbridge uses"
-        " (3) (start the daemon once to convert it)"
+        " (4) (start the daemon once to convert it)"
     )
     with pytest.raises(StoreError, match=exactly(message)):
         Store.open_readonly(tmp_path)
@@ -272,5 +275,5 @@ def test_a_version_2_database_gets_head_digests_and_keeps_its_checkpoints(
     reloaded = store.load_checkpoints()
     store.close()
 
-    assert checkpoints == [CHECKPOINT]
-    assert reloaded == [CHECKPOINT, later]
+    assert checkpoints == [MIGRATED]
+    assert reloaded == [MIGRATED, later]

@@ -143,7 +143,7 @@ def test_open_uses_wal_and_records_the_schema_version(tmp_path: Path) -> None:
     )
     conn.close()
 
-    assert modes == ("wal", 3)
+    assert modes == ("wal", 4)
 
 
 def test_commits_are_fsynced_for_power_loss(store: Store) -> None:
@@ -215,7 +215,7 @@ def test_open_reports_a_database_from_a_newer_logbridge(tmp_path: Path) -> None:
 
     message = (
         f"{tmp_path / 'state.db'}: schema version 7 is newer than this logbridge"
-        " supports (3) (upgrade logbridge or use another state_dir)"
+        " supports (4) (upgrade logbridge or use another state_dir)"
     )
     with pytest.raises(StoreError, match=exactly(message)):
         Store.open(tmp_path)
@@ -271,12 +271,12 @@ def test_open_readonly_reports_a_database_from_a_newer_logbridge(
 ) -> None:
     Store.open(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "state.db")
-    conn.execute("PRAGMA user_version = 4")
+    conn.execute("PRAGMA user_version = 5")
     conn.close()
 
     message = (
-        f"{tmp_path / 'state.db'}: schema version 4 is newer than this logbridge"
-        " supports (3) (upgrade logbridge or use another state_dir)"
+        f"{tmp_path / 'state.db'}: schema version 5 is newer than this logbridge"
+        " supports (4) (upgrade logbridge or use another state_dir)"
     )
     with pytest.raises(StoreError, match=exactly(message)):
         Store.open_readonly(tmp_path)
