@@ -80,8 +80,15 @@ class Pipeline:
         *,
         geoip_disable: bool,
         prefilter: bool = True,
+        since: datetime | None = None,
     ) -> None:
+        """
+        Args:
+            since: events timestamped earlier are not kept (counted per rule in
+                ``stats.before_since``): a backfill's ``--since``.
+        """
         self.ruleset = ruleset
+        self.since = since
         self.stats = stats
         self.state = RuleState(ruleset)
         self.prefilter = prefilter
@@ -320,7 +327,11 @@ class Pipeline:
         rows = []
         letters = []
         offsets = []
+        since = self.since
         for event in events:
+            if since is not None and event.timestamp < since:
+                self.stats.before_since[event.rule] += 1
+                continue
             try:
                 body = encode_event(event, lib_version=__version__, geoip_disable=geoip)
             except (TypeError, ValueError) as exc:

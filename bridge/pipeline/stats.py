@@ -34,6 +34,8 @@ class PipelineStats:
     events: Counter[str] = field(default_factory=Counter)
     # Values that failed while events were built, per (rule, "where: reason").
     issues: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Events older than a backfill's ``--since``, not sent (per rule).
+    before_since: Counter[str] = field(default_factory=Counter)
 
     def copy(self) -> PipelineStats:
         """An independent copy, for other threads to read."""
@@ -60,4 +62,5 @@ class PipelineStats:
             "parse_errors": dict(errors),
             "events": dict(self.events),
             "issues": self.issues.total(),
+            "before_since": self.before_since.total(),
         }
