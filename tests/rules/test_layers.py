@@ -66,6 +66,13 @@ CASES = [
         },
     ),
     (
+        "query-layer-over-a-path-without-a-query",
+        "json",
+        "      - {field: path, format: query, into: params}\n",
+        '{"path":"/api/products/42"}',
+        {"path": "/api/products/42", "params": {}},
+    ),
+    (
         "layers-in-order",
         "docker",
         "      - {field: log, format: json}\n"
