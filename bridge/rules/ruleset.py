@@ -332,7 +332,10 @@ class ExpectedEvent:
 
 @dataclass(frozen=True, slots=True)
 class RuleCase:
-    """One entry of a rule file's ``tests:``, validated at load (``bridge.rules.cases``)."""
+    """
+    One entry of a rule file's ``tests:``, validated at load (``bridge.rules.cases``);
+    ``read_at`` is when its lines were read (None: when the runner says).
+    """
 
     file: str
     line: int
@@ -341,6 +344,7 @@ class RuleCase:
     source: str
     lines: tuple[str, ...]
     expect: tuple[ExpectedEvent, ...]
+    read_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
