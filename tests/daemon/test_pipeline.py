@@ -326,3 +326,32 @@ def test_a_file_of_two_sources_is_read_once_by_both_parsers(tmp_path):
     assert (stats.lines["app"], stats.lines["raw"]) == (2, 2)
     # The ping line: skipped unparsed by app's prefilter, matched by raw's rule.
     assert (stats.prefiltered["app"], stats.unmatched["raw"]) == (1, 0)
+
+
+LAYER_WHEN_RULES = """\
+sources:
+  - name: app
+    paths: [app.log]
+    parse:
+      - {field: msg, format: logfmt, into: kv, when: {kind: kv}}
+rules:
+  - name: r
+    source: app
+    when: {kv.a: "1"}
+    event: e
+"""
+
+
+@pytest.mark.parametrize("prefilter", [True, False], ids=["prefilter", "every-line"])
+def test_a_layer_counts_only_the_lines_its_when_holds_for(tmp_path, prefilter):
+    content = (
+        b'{"kind":"kv","msg":"a=1"}\n'
+        b'{"kind":"text","msg":"said \\"a=1"}\n'
+        b'{"kind":"kv","msg":"b=\\"open"}\n'
+    )
+
+    events, stats = run(tmp_path, LAYER_WHEN_RULES, content, prefilter=prefilter)
+
+    assert len(events) == 1
+    assert dict(stats.parse_errors) == {("app", "msg: invalid_logfmt"): 1}
+    assert stats.unmatched["app"] == 2
