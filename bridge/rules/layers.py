@@ -22,7 +22,9 @@ again). A text that does not parse stays as it is and is counted
 is a parse error instead. A layer with ``when`` (the condition language of a rule's
 ``when``, judged on the fields as the layers before it left them) applies only to the
 lines whose fields satisfy it: the others keep their fields as they are, and nothing
-is counted for them, since the layer was not meant for them.
+is counted for them, since the layer was not meant for them. A ``when`` a value leaves
+undecided (a duration bound over text that is no duration) is a failure of the layer
+(``log: when.took not_duration``): whether it was meant for the line is not known.
 
 Invariants: every path, pattern and format is checked at load; ``refine`` never
 raises, mutates the record's fields in place (they belong to the record) and returns
@@ -41,8 +43,14 @@ from typing import Any
 
 from bridge.parse import ParseFailure, Parser, parse_json, parse_logfmt, parse_query
 from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
-from bridge.rules.conditions import Predicate, compile_when_tree, predicate_of
-from bridge.rules.fieldpaths import MISSING, Segment, compile_getter, parse_field_path
+from bridge.rules.conditions import Judge, Undecided, compile_when_tree, judge_of
+from bridge.rules.fieldpaths import (
+    MISSING,
+    Getter,
+    Segment,
+    compile_getter,
+    parse_field_path,
+)
 from bridge.rules.schema import (
     Reporter,
     check_keys,
@@ -80,9 +88,7 @@ class Layer:
     into: tuple[Segment, ...]
     format: str
     skip: bool
-    applies: Predicate | None = dataclasses.field(
-        default=None, repr=False, compare=False
-    )
+    applies: Judge | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def verbatim(self) -> bool:
@@ -159,13 +165,27 @@ def _compile_layer(
     return layer, parser
 
 
-def _applies(rep: Reporter, mapping: Map, path: str) -> tuple[bool, Predicate | None]:
-    """Whether a layer's ``when`` is valid, and its test (None: no ``when``)."""
+def _applies(rep: Reporter, mapping: Map, path: str) -> tuple[bool, Judge | None]:
+    """
+    Whether a layer's ``when`` is valid, and its verdict on a line's fields (None:
+    no ``when``); an undecided one names its condition below the layer's ``when``.
+    """
     node = mapping.get("when")
     if node is None:
         return True, None
     tree = compile_when_tree(rep, node, child_path(path, "when"))
-    return (False, None) if tree is None else (True, predicate_of(tree))
+    if tree is None:
+        return False, None
+    judge = judge_of(tree)
+
+    def applies(fields: Any) -> bool | Undecided:
+        verdict = judge(fields)
+        if isinstance(verdict, Undecided):
+            where = verdict.where_in(path)
+            return Undecided(verdict.cond, f"{where} {verdict.reason}")
+        return verdict
+
+    return True, applies
 
 
 _PATTERN_KEYS = ("pattern", "patterns")
@@ -196,17 +216,7 @@ def _refiner(compiled: list[tuple[Layer, Parser]]) -> Refiner:
     def refine(fields: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
         failed: tuple[str, ...] = ()
         for layer, get, parse in plan:
-            if layer.applies is not None and not layer.applies(fields):
-                continue  # a line the layer is not meant for
-            text = get(fields)
-            if text is MISSING or not isinstance(text, str):
-                continue  # absent, null, or structured already
-            parsed = parse(text)
-            reason = ""
-            if isinstance(parsed, ParseFailure):
-                reason = parsed.reason
-            elif not _put(fields, layer.into, parsed):
-                reason = "no_place_for_it"
+            reason = _apply_layer(layer, get, parse, fields)
             if reason:
                 failed += (f"{layer.label}: {reason}",)
                 if layer.skip:
@@ -215,6 +225,25 @@ def _refiner(compiled: list[tuple[Layer, Parser]]) -> Refiner:
         return (failed, False) if failed else _CLEAN
 
     return refine
+
+
+def _apply_layer(
+    layer: Layer, get: Getter, parse: Parser, fields: dict[str, Any]
+) -> str:
+    """Apply one layer to a line's fields; the reason it failed, or "" if it did not."""
+    if layer.applies is not None:
+        verdict = layer.applies(fields)
+        if isinstance(verdict, Undecided):
+            return verdict.reason  # meant for the line or not: that is not known
+        if not verdict:
+            return ""  # a line the layer is not meant for
+    text = get(fields)
+    if text is MISSING or not isinstance(text, str):
+        return ""  # absent, null, or structured already
+    parsed = parse(text)
+    if isinstance(parsed, ParseFailure):
+        return parsed.reason
+    return "" if _put(fields, layer.into, parsed) else "no_place_for_it"
 
 
 def _put(fields: dict[str, Any], into: tuple[Segment, ...], value: Any) -> bool:

@@ -273,3 +273,24 @@ def test_mistakes_in_a_layers_when_are_located():
         "rules/a.yaml:6:68: error: sources[0].parse[0].when.x: a list is ambiguous "
         "here (hint: write {in: [...]})",
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected", "failures"),
+    [
+        ('{"msg":"a=1","took":"2s"}', {"msg": {"a": "1"}, "took": "2s"}, ()),
+        ('{"msg":"a=1","took":"2ms"}', {"msg": "a=1", "took": "2ms"}, ()),
+        (
+            '{"msg":"a=1","took":"n/a"}',
+            {"msg": "a=1", "took": "n/a"},
+            ("msg: when.took not_duration",),
+        ),
+    ],
+    ids=["holds", "does-not-hold", "undecided-is-counted"],
+)
+def test_a_layers_when_a_value_leaves_undecided_is_a_failure_of_the_layer(
+    line, expected, failures
+):
+    layers = "      - {field: msg, format: logfmt, when: {took: {gt: 1s}}}\n"
+
+    assert read("json", layers, line) == (expected, failures)
