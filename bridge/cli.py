@@ -1,13 +1,16 @@
 """The ``logbridge`` command: the only place where errors become exit codes.
 
 Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration, rules or usage,
-3 failing rule tests.
+3 failing rule tests, 141 standard output closed early (``logbridge explain … |
+head -1``): what a Unix tool killed by SIGPIPE reports (128 + 13), so that a
+pipeline's ``pipefail`` sees it as such, without a traceback on the way.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +41,8 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_INVALID = 2
 EXIT_TESTS_FAILED = 3
+# 128 + SIGPIPE: the shell's status for a process that SIGPIPE ended.
+EXIT_STDOUT_CLOSED = 141
 
 DEFAULT_CONFIG = "/etc/logbridge/bridge.yaml"
 
@@ -158,13 +163,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         "deadletter": _deadletter,
     }
     try:
-        return commands[args.command](args)
+        code = commands[args.command](args)
+        # Flushed here, not at exit, so that a reader gone early is caught below.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout()
+        return EXIT_STDOUT_CLOSED
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
     except (StoreError, StartupError, BridgeError) as exc:
         print(f"logbridge: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    return code
+
+
+def _drop_stdout() -> None:
+    """
+    Point standard output at /dev/null: Python flushes it again at exit, which
+    would raise a second BrokenPipeError (the recipe of the docs of ``signal``,
+    "Note on SIGPIPE").
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _run(args: argparse.Namespace) -> int:

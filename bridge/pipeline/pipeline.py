@@ -41,6 +41,7 @@ from bridge.pipeline.stats import PipelineStats
 from bridge.rules import CompiledRule, RuleSet, SourceDef
 from bridge.rules.layers import Refiner
 from bridge.rules.state import RuleState
+from bridge.rules.values.failures import Issue
 from bridge.source import Chunk
 from bridge.source.discover import SOURCE_SEPARATOR, group_sources
 from bridge.spool.rows import encode_event
@@ -93,7 +94,7 @@ class Pipeline:
         self.state = RuleState(ruleset)
         self.prefilter = prefilter
         self._literals = literals_by_source(ruleset) if prefilter else {}
-        self._matching = _matching_by_source(ruleset)
+        self._matching = _matching_by_source(ruleset, self.state.issues)
         self._geoip_disable = geoip_disable
         self._assemblers: dict[tuple[str, str], Assembler] = {}
         self._last: dict[str, Checkpoint] = {}
@@ -109,7 +110,7 @@ class Pipeline:
         """
         self.ruleset = ruleset
         self._literals = literals_by_source(ruleset) if self.prefilter else {}
-        self._matching = _matching_by_source(ruleset)
+        self._matching = _matching_by_source(ruleset, self.state.issues)
         closed = self.state.adopt(ruleset)
         self._drain_issues()
         return [self._prepared(None, closed)] if closed else []
@@ -366,9 +367,14 @@ class Pipeline:
         return checkpoint
 
 
-def _matching_by_source(ruleset: RuleSet) -> dict[str, Matching]:
-    """Per source, the function giving the rules that accept a record's fields."""
-    return {source.name: ruleset.matching(source.name) for source in ruleset.sources}
+def _matching_by_source(ruleset: RuleSet, issues: list[Issue]) -> dict[str, Matching]:
+    """
+    Per source, the function giving the rules that accept a record's fields; the
+    rules a record leaves undecided are noted in ``issues`` (the state's).
+    """
+    return {
+        source.name: ruleset.matching(source.name, issues) for source in ruleset.sources
+    }
 
 
 def _shown(event: Event) -> bytes:

@@ -6,6 +6,7 @@ Entry shape::
       - name: order line becomes pedido_procesado     # optional
         source: tl-engine
         line: '{"msg": "order processed", ...}'        # or lines: ['...', '...']
+        read_at: "2025-12-16T10:00:05Z"                # optional: when it was read
         expect:                                        # the events out, in order
           - event: pedido_procesado
             distinct_id: "123"                         # optional
@@ -19,10 +20,16 @@ source as a file would: joined into records when the source is ``multiline``, on
 are flushed after the last line, so their summaries are expected last). A line's
 uuid comes from file id ``"test"`` and its index in the list as the offset.
 
+``read_at`` is the time the entry's lines were read (and, for ``year: file``, the
+time their file was last modified): what a timestamp that fails falls back to, what
+``year: read`` counts from, what a time too far ahead is measured against. Without
+it, the time the runner is given (``logbridge test``: now) is used.
+
 Invariants: entries are validated with every other rule-file problem (unknown
 keys, unknown source, bad shapes), each at its position; running them is pure:
-``read_at`` is given, and events are compared as PostHog would store them (a
-number equals a number of the same value, never a boolean).
+the read time is given (the entry's own, or the runner's), and events are compared
+as PostHog would store them (a number equals a number of the same value, never a
+boolean).
 """
 
 from __future__ import annotations
@@ -55,7 +62,7 @@ __all__ = ["CASE_FILE_ID", "CaseResult", "compile_cases", "run_cases", "same_val
 # The file id of a test's lines: uuids of test events never match a real file's.
 CASE_FILE_ID = "test"
 
-_CASE_KEYS = ("expect", "line", "lines", "name", "source")
+_CASE_KEYS = ("expect", "line", "lines", "name", "read_at", "source")
 _EXPECT_KEYS = ("distinct_id", "event", "properties", "properties_exact", "timestamp")
 
 
@@ -82,10 +89,13 @@ def _compile_case(item: Item, source_sites: dict[str, Site]) -> RuleCase | None:
         ok = ok and bool(name)
     source = _case_source(rep, mapping.get("source"), path, source_sites)
     lines = _case_lines(rep, mapping, path)
+    read_at_ok, read_at = _instant(rep, mapping, path, "read_at")
     expect = _case_expect(rep, mapping.get("expect"), child_path(path, "expect"))
-    if not ok or source is None or lines is None or expect is None:
+    if not ok or source is None or lines is None or expect is None or not read_at_ok:
         return None
-    return RuleCase(rep.file, mapping.line, mapping.col, name, source, lines, expect)
+    return RuleCase(
+        rep.file, mapping.line, mapping.col, name, source, lines, expect, read_at
+    )
 
 
 def _case_source(
@@ -157,7 +167,7 @@ def _expected(rep: Reporter, node: Node, path: str) -> ExpectedEvent | None:
         event = expect_str(rep, event_node, child_path(path, "event"), "an event name")
     distinct_ok, distinct_id = _expected_distinct_id(rep, mapping, path)
     properties_ok, properties, exact = _expected_properties(rep, mapping, path)
-    timestamp_ok, timestamp = _expected_timestamp(rep, mapping, path)
+    timestamp_ok, timestamp = _instant(rep, mapping, path, "timestamp")
     if not (ok and distinct_ok and properties_ok and timestamp_ok) or event is None:
         return None
     return ExpectedEvent(event, distinct_id, properties, exact, timestamp)
@@ -196,13 +206,14 @@ def _expected_properties(
     return True, plain_of(node), bool(key)
 
 
-def _expected_timestamp(
-    rep: Reporter, mapping: Map, path: str
+def _instant(
+    rep: Reporter, mapping: Map, path: str, key: str
 ) -> tuple[bool, datetime | None]:
-    node = mapping.get("timestamp")
+    """Whether the optional ``key`` is valid, and the aware instant it names."""
+    node = mapping.get(key)
     if node is None:
         return True, None
-    where = child_path(path, "timestamp")
+    where = child_path(path, key)
     text = expect_str(rep, node, where, "an ISO 8601 timestamp")
     if text is None:
         return False, None
@@ -248,7 +259,7 @@ def run_cases(ruleset: RuleSet, *, read_at: datetime) -> list[CaseResult]:
 
 
 def _run_case(ruleset: RuleSet, case: RuleCase, read_at: datetime) -> CaseResult:
-    events, notes = _events_of(ruleset, case, read_at)
+    events, notes = _events_of(ruleset, case, case.read_at or read_at)
     expected = tuple(_expected_view(event) for event in case.expect)
     actual = tuple(_actual_view(event) for event in events)
     problems = _differences(case.expect, events)

@@ -22,14 +22,21 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Literal
+from typing import Any, Literal
 
 from bridge.errors import Problem, RuleFileError
 from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
 from bridge.rules.cases import compile_cases
-from bridge.rules.conditions import FieldCond, GroupCond, compile_when_tree
+from bridge.rules.conditions import (
+    FieldCond,
+    GroupCond,
+    Undecided,
+    compile_when_tree,
+    is_fallible,
+    judge_of,
+)
 from bridge.rules.conditions import predicate_of as predicate_of_tree
 from bridge.rules.exceptions import EXCEPTION_EVENT
 from bridge.rules.features import compile_extras, compile_limits
@@ -52,6 +59,7 @@ from bridge.rules.schema import (
 )
 from bridge.rules.sources import compile_sources
 from bridge.rules.values.captures import collect_captures
+from bridge.rules.values.failures import Issue
 from bridge.rules.values.forms import (
     ValueFn,
     ValueScope,
@@ -273,10 +281,28 @@ def _compile_rule(
         geoip=geoip,
         extras=extras,
         condition=condition,
+        doubt=_doubt_of(name, path, condition),
         sample=limits.sample,
         rate_limit=limits.rate_limit,
         aggregate=limits.aggregate,
     )
+
+
+def _doubt_of(
+    rule: str, path: str, condition: GroupCond | None
+) -> Callable[[Mapping[str, Any]], Issue | None] | None:
+    """What to count when the rule's condition is undecided (None: it never is)."""
+    if condition is None or not is_fallible(condition):
+        return None
+    judge = judge_of(condition)
+
+    def doubt(fields: Mapping[str, Any]) -> Issue | None:
+        verdict = judge(fields)
+        if isinstance(verdict, Undecided):
+            return Issue(rule, verdict.where_in(path), verdict.reason)
+        return None
+
+    return doubt
 
 
 def _rule_condition(

@@ -11,21 +11,33 @@ Invariants:
   true for ``ne`` and ``not``), never an exception.
 - A missing field equals nothing, not even null; ``ne`` holds on a missing field,
   ``exists: false`` tests exactly that, and ``not`` negates whatever it wraps.
+- Undecided, not false: a duration bound (``took: {gt: 1s}``,
+  ``bridge.rules.comparisons``) cannot judge a value that is no duration ("n/a", a
+  bare number without ``number_unit``). Such a check is neither true nor false, and
+  so is what holds it, up the tree, unless the rest decides without it (an ``all``
+  with a false entry is false, an ``any`` with a true one true; ``not`` of an
+  undecided condition is undecided): three-valued logic, as SQL's NULL. An undecided
+  ``when`` does not hold, even under ``not``, and ``judge_of`` says which field's
+  condition left it undecided, so that callers count it (a rule as ``when.took:
+  not_duration``) instead of letting a line silently stop matching. Trees without
+  such checks never are undecided, and their predicate is the two-valued one.
 
 Shape: every entry of a ``when`` mapping must hold. An entry is ``path: condition``
 or one of ``any: [when, ...]``, ``all: [when, ...]``, ``not: when``. A condition is a
 scalar (equality, see ``values.types.equals``), or a mapping of operators that must all
-hold; a list is refused as ambiguous (``in`` says what it means).
+hold (the bounds ``gt``, ``gte``, ``lt``, ``lte`` and, beside duration bounds,
+``number_unit``: ``bridge.rules.comparisons``); a list is refused as ambiguous (``in``
+says what it means).
 """
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from bridge.rules.comparisons import BOUNDS, NOT_DURATION, compile_bounds
 from bridge.rules.fieldpaths import MISSING, Getter, compile_getter, parse_field_path
 from bridge.rules.patterns import compile_pattern
 from bridge.rules.schema import (
@@ -36,7 +48,7 @@ from bridge.rules.schema import (
     expect_str,
     one_of,
 )
-from bridge.rules.values.types import equals, render_text, to_number
+from bridge.rules.values.types import equals, render_text
 from bridge.rules.yamlnodes import (
     Key,
     Map,
@@ -55,8 +67,12 @@ __all__ = [
     "Cond",
     "FieldCond",
     "GroupCond",
+    "Judge",
     "Predicate",
+    "Undecided",
     "compile_when_tree",
+    "is_fallible",
+    "judge_of",
     "predicate_of",
 ]
 
@@ -64,6 +80,8 @@ Predicate = Callable[[Any], bool]
 _Compiler = Callable[[Reporter, Node, str], "Check | None"]
 
 _GROUPS = ("all", "any")
+# Beside the operators, a duration bound's mapping may say its bare numbers' unit.
+_NUMBER_UNIT = "number_unit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +97,12 @@ class Check:
     operand: Any
     test: Predicate = field(repr=False, compare=False)
     inner: tuple[Check, ...] = ()
+    # A check that cannot judge every value (a duration bound): what says why it
+    # cannot judge one ("" when it can), and the reason that is counted.
+    unreadable: Callable[[Any], str] | None = field(
+        default=None, repr=False, compare=False
+    )
+    reason: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +132,22 @@ class GroupCond:
 
 
 Cond = FieldCond | GroupCond
+
+
+@dataclass(frozen=True, slots=True)
+class Undecided:
+    """The verdict of a condition a value kept from deciding: which one, and why."""
+
+    cond: FieldCond
+    reason: str
+
+    def where_in(self, prefix: str) -> str:
+        """Where the condition sits below ``prefix`` (a rule's path): ``when.took``."""
+        return self.cond.where.removeprefix(prefix + ".")
+
+
+# A verdict: True, False, or undecided.
+Judge = Callable[[Any], "bool | Undecided"]
 
 
 def compile_when_tree(rep: Reporter, node: Node, path: str) -> GroupCond | None:
@@ -140,12 +180,95 @@ def compile_when_tree(rep: Reporter, node: Node, path: str) -> GroupCond | None:
 
 
 def predicate_of(cond: Cond) -> Predicate:
-    """The fast predicate over a record's fields that judges like the tree."""
+    """
+    The fast predicate over a record's fields that judges like the tree: true when
+    the condition holds; false when it does not, or is undecided.
+    """
+    if is_fallible(cond):
+        judge = judge_of(cond)
+        return lambda fields: judge(fields) is True
+    return _plain_predicate(cond)
+
+
+def is_fallible(cond: Cond) -> bool:
+    """Whether the condition may be undecided (it holds a duration bound)."""
+    if isinstance(cond, FieldCond):
+        return any(_is_fallible_check(check) for check in cond.checks)
+    return any(is_fallible(child) for child in cond.children)
+
+
+def _is_fallible_check(check: Check) -> bool:
+    return check.unreadable is not None or any(
+        _is_fallible_check(inner) for inner in check.inner
+    )
+
+
+def judge_of(cond: Cond) -> Judge:
+    """The three-valued verdict of the condition over a record's fields."""
+    if not is_fallible(cond):
+        return _plain_predicate(cond)
+    if isinstance(cond, FieldCond):
+        checks, get = cond.checks, cond.get
+
+        def judge_field(fields: Any) -> bool | Undecided:
+            verdict = _judge_checks(checks, get(fields))
+            return verdict if isinstance(verdict, bool) else Undecided(cond, verdict)
+
+        return judge_field
+    judges = tuple(judge_of(child) for child in cond.children)
+    if cond.kind == "not":
+        (inner,) = judges
+
+        def judge_not(fields: Any) -> bool | Undecided:
+            verdict = inner(fields)
+            return verdict if isinstance(verdict, Undecided) else not verdict
+
+        return judge_not
+    # all: false if one is false; any: true if one is true; else undecided if one is.
+    decisive = cond.kind == "any"
+
+    def judge_group(fields: Any) -> bool | Undecided:
+        undecided: Undecided | None = None
+        for judge in judges:
+            verdict = judge(fields)
+            if verdict is decisive:
+                return decisive
+            if undecided is None and isinstance(verdict, Undecided):
+                undecided = verdict
+        return not decisive if undecided is None else undecided
+
+    return judge_group
+
+
+def _judge_checks(checks: Sequence[Check], value: Any) -> bool | str:
+    """Every check on one value: True, False, or the reason one is undecided."""
+    undecided = ""
+    for check in checks:
+        verdict = _judge_check(check, value)
+        if verdict is False:
+            return False
+        if verdict is not True and not undecided:
+            undecided = verdict
+    return undecided or True
+
+
+def _judge_check(check: Check, value: Any) -> bool | str:
+    if check.inner:  # a value-level not
+        inner = _judge_checks(check.inner, value)
+        return inner if isinstance(inner, str) else not inner
+    if check.test(value):
+        return True
+    if check.unreadable is not None and check.unreadable(value):
+        return check.reason
+    return False
+
+
+def _plain_predicate(cond: Cond) -> Predicate:
     if isinstance(cond, FieldCond):
         test = _all_of([check.test for check in cond.checks])
         get = cond.get
         return lambda fields: test(get(fields))
-    predicates = [predicate_of(child) for child in cond.children]
+    predicates = [_plain_predicate(child) for child in cond.children]
     if cond.kind == "not":
         return _negate(predicates[0])
     if cond.kind == "any":
@@ -207,18 +330,28 @@ def _compile_operators(
     if not mapping.entries:
         rep.error(mapping, path, "expected at least one operator, got an empty mapping")
         return None
+    bounds = compile_bounds(rep, mapping, path)
     checks: list[Check] = []
-    ok = True
+    ok = bounds is not None
     for key, value in mapping.entries:
+        if key.text in BOUNDS or key.text == _NUMBER_UNIT:
+            bound = None if bounds is None else bounds.get(key.text)
+            if bound is not None:
+                reason = NOT_DURATION if bound.unreadable is not None else ""
+                checks.append(
+                    Check(
+                        bound.op,
+                        bound.operand,
+                        bound.test,
+                        (),
+                        bound.unreadable,
+                        reason,
+                    )
+                )
+            continue
         compile_operator = _OPERATOR_COMPILERS.get(key.text)
         if compile_operator is None:
-            message = (
-                f"unknown operator {key.text!r}; expected one of {one_of(OPERATORS)}"
-            )
-            hint = did_you_mean(key.text, OPERATORS)
-            if not hint and field_path:
-                hint = f"hint: to test a nested field, write '{field_path}.{key.text}'"
-            rep.error(key, path, message, hint)
+            _unknown_operator(rep, key, path, field_path)
             ok = False
             continue
         check = compile_operator(rep, value, path)
@@ -227,6 +360,16 @@ def _compile_operators(
         else:
             checks.append(check)
     return tuple(checks) if ok else None
+
+
+def _unknown_operator(rep: Reporter, key: Key, path: str, field_path: str) -> None:
+    message = f"unknown operator {key.text!r}; expected one of {one_of(OPERATORS)}"
+    hint = did_you_mean(key.text, (*OPERATORS, _NUMBER_UNIT))
+    if key.text == "unit":
+        hint = "hint: the unit of a field's bare numbers is number_unit: ms"
+    elif not hint and field_path:
+        hint = f"hint: to test a nested field, write '{field_path}.{key.text}'"
+    rep.error(key, path, message, hint)
 
 
 def _scalar_operand(rep: Reporter, node: Node, path: str, name: str) -> Scalar | None:
@@ -320,24 +463,6 @@ def _text_test(name: str, operand: str) -> Predicate:
     return lambda value: isinstance(value, str) and value.endswith(operand)
 
 
-def _compile_comparison(name: str, compare: Callable[[Any, Any], bool]) -> _Compiler:
-    def compile_comparison(rep: Reporter, node: Node, path: str) -> Check | None:
-        bound = node.value if isinstance(node, Scalar) else None
-        if not isinstance(bound, int | float) or isinstance(bound, bool):
-            rep.error(
-                node, path, f"expected a number for {name!r}, got {describe(node)}"
-            )
-            return None
-
-        def is_in_range(value: Any) -> bool:
-            number = to_number(value)
-            return number is not None and compare(number, bound)
-
-        return Check(name, bound, is_in_range)
-
-    return compile_comparison
-
-
 def _compile_not(rep: Reporter, node: Node, path: str) -> Check | None:
     inner = _compile_checks(rep, node, path)
     if inner is None:
@@ -372,15 +497,11 @@ _OPERATOR_COMPILERS: Mapping[str, _Compiler] = MappingProxyType(
         "endswith": _compile_text_test("endswith"),
         "eq": _compile_eq,
         "exists": _compile_exists,
-        "gt": _compile_comparison("gt", operator.gt),
-        "gte": _compile_comparison("gte", operator.ge),
         "in": _compile_in,
-        "lt": _compile_comparison("lt", operator.lt),
-        "lte": _compile_comparison("lte", operator.le),
         "ne": _compile_ne,
         "not": _compile_not,
         "regex": _compile_regex,
         "startswith": _compile_text_test("startswith"),
     }
 )
-OPERATORS: frozenset[str] = frozenset(_OPERATOR_COMPILERS)
+OPERATORS: frozenset[str] = frozenset({*_OPERATOR_COMPILERS, *BOUNDS})

@@ -3,7 +3,7 @@
 Shape (every value is a value form of ``bridge.rules.values.forms``)::
 
     exception:
-      type: "{fields.error_type}"      # required
+      type: "{fields.error_type}"      # when the trace names none; default "Error"
       value: "{fields.message}"        # the message; "" when absent
       stacktrace: {field: trace}       # default "{$trace}": a multi-line record's
                                        # lines after the first
@@ -19,14 +19,21 @@ each ``{type, value, mechanism: {handled, synthetic: false, type}, stacktrace}``
 item ``{type, value, mechanism: {handled, synthetic: true}, stacktrace?}`` from the
 rule's ``type`` and ``value``, its frames parsed by ``bridge.rules.traces``.
 
+Every key is optional: a trace that names its exceptions says their types, and
+``exception: {}`` sends them as they are.
+
 Invariants: ``$exception_list`` is never empty and its item always has a non-empty
-string ``type`` ("Error" when the type's field is absent: an exception without a
-type would fail PostHog's processing, and dropping the line would hide an error);
-``value`` is cut to PostHog's 10,000 characters; nothing raises for any record.
+string ``type``: when neither the trace nor the rule's ``type`` gives one (no such
+key, an absent field, an empty text), it is "Error", because an exception without a
+type would fail PostHog's processing and dropping the line would hide an error; and
+that is counted (a ``Failed`` at ``exception.type``, reason ``missing``), unless the
+rule's ``type`` failed already and was counted so. ``value`` is cut to PostHog's
+10,000 characters; nothing raises for any record.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bridge.model import Record
@@ -52,6 +59,8 @@ DEFAULT_EXCEPTION_TYPE = "Error"
 MAX_EXCEPTION_VALUE_CHARS = 10_000
 
 _KEYS = ("fingerprint", "handled", "level", "stacktrace", "type", "value")
+# The type of a record's one exception; a missing type is added to the list.
+_TypeText = Callable[[Record, list[Failed] | None], str]
 
 
 def _record_trace(record: Record) -> Any:
@@ -71,7 +80,7 @@ def compile_exception(
     mapping = expect_map(rep, node, path)
     if mapping is None:
         return None
-    ok = check_keys(rep, mapping, path, _KEYS, required=("type",))
+    ok = check_keys(rep, mapping, path, _KEYS)
     values: dict[str, ValueFn | None] = {}
     for key in ("type", "value", "stacktrace", "fingerprint", "level"):
         value_node = mapping.get(key)
@@ -82,11 +91,10 @@ def compile_exception(
         ok = ok and compiled is not None
         values[key] = compiled
     handled = _handled(rep, mapping.get("handled"), child_path(path, "handled"))
-    type_of = values["type"]
-    if not ok or handled is None or type_of is None:
+    if not ok or handled is None:
         return None
     return _exception_adder(
-        type_of,
+        _type_text_of(values["type"], scope.label(child_path(path, "type"))),
         values["value"],
         values["stacktrace"] or _record_trace,
         values["fingerprint"],
@@ -105,7 +113,7 @@ def _handled(rep: Reporter, node: Node | None, path: str) -> bool | None:
 
 
 def _exception_adder(
-    type_of: ValueFn,
+    type_text: _TypeText,
     value_of: ValueFn | None,
     trace_of: ValueFn,
     fingerprint_of: ValueFn | None,
@@ -128,7 +136,7 @@ def _exception_adder(
             properties["$exception_list"] = _chained(chain, handled)
         else:
             item: dict[str, Any] = {
-                "type": _text(get(type_of)) or DEFAULT_EXCEPTION_TYPE,
+                "type": type_text(record, failed),
                 "value": _text(get(value_of) if value_of else None)[
                     :MAX_EXCEPTION_VALUE_CHARS
                 ],
@@ -147,6 +155,22 @@ def _exception_adder(
                 properties["$exception_level"] = level
 
     return add
+
+
+def _type_text_of(type_of: ValueFn | None, where: str) -> _TypeText:
+    """The rule's type for its one exception, or "Error", counted when it is missing."""
+
+    def type_text(record: Record, failed: list[Failed] | None) -> str:
+        value = MISSING if type_of is None else type_of(record)
+        counted = type(value) is Failed
+        text = _text(settle(value, failed))
+        if text:
+            return text
+        if not counted and failed is not None:
+            failed.append(Failed("missing", MISSING, where=where))
+        return DEFAULT_EXCEPTION_TYPE
+
+    return type_text
 
 
 def _chained(chain: list[TracedException], handled: bool) -> list[dict[str, Any]]:

@@ -4,7 +4,9 @@ For one line of a source: how it parsed (or why not), its event time, and for
 each rule of that source every condition of its ``when`` (the field path, the
 operator, the operand, the value seen, whether it held, nested all/any/not), and
 what the rule would emit: each value's stages (the field, what each step made of
-it, the converted value) and every value that failed, with why.
+it, the converted value) and every value that failed, with why. A condition a value
+left undecided (a duration bound over text that is no duration) says so, and why,
+and so does the rule, with the issue it counts.
 
 Invariants: pure, and judged exactly as ``RuleSet.apply`` judges: the walk goes
 over the condition tree each rule was compiled from (``CompiledRule.condition``),
@@ -49,7 +51,9 @@ class CheckResult:
 
     A field check has ``field`` (the path as written), ``op`` and ``operand`` and
     the ``value`` seen (``MISSING`` when absent); a group has ``op`` all, any or
-    not and its ``children``; a value-level ``not`` has both.
+    not and its ``children``; a value-level ``not`` has both. ``undecided``: the
+    condition is neither true nor false (``held`` is then false), a check because
+    it could not read its value (``note`` says why), a group because of one.
     """
 
     op: str
@@ -58,6 +62,8 @@ class CheckResult:
     operand: Any = None
     value: Any = None
     children: tuple[CheckResult, ...] = ()
+    note: str = ""
+    undecided: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +155,9 @@ def _explain_rule(
         checks = _explain_cond(rule.condition, record.fields).children
     matched = rule.matches(record.fields)
     if not matched:
-        return RuleExplanation(rule.name, rule.event, False, checks, ())
+        doubt = rule.doubt(record.fields) if rule.doubt is not None else None
+        doubts = () if doubt is None else (doubt,)
+        return RuleExplanation(rule.name, rule.event, False, checks, (), issues=doubts)
     if time_skips:
         note = "no event: the line's time failed and the source says on_error: skip"
         return RuleExplanation(rule.name, rule.event, True, checks, (), note)
@@ -200,20 +208,48 @@ def _explain_cond(cond: Cond, fields: Mapping[str, Any]) -> CheckResult:
         )
         if len(results) == 1:
             return results[0]
-        held = all(result.held for result in results)
-        return CheckResult("all", held, cond.path, children=results)
+        held, undecided = _combine("all", results)
+        return CheckResult(
+            "all", held, cond.path, children=results, undecided=undecided
+        )
     children = tuple(_explain_cond(child, fields) for child in cond.children)
-    if cond.kind == "not":
-        held = not children[0].held
-    elif cond.kind == "any":
-        held = any(child.held for child in children)
-    else:
-        held = all(child.held for child in children)
-    return CheckResult(cond.kind, held, children=children)
+    held, undecided = _combine(cond.kind, children)
+    return CheckResult(cond.kind, held, children=children, undecided=undecided)
 
 
 def _explain_check(check: Check, path: str, value: Any) -> CheckResult:
-    inner = tuple(_explain_check(item, path, value) for item in check.inner)
+    if check.inner:  # a value-level not
+        inner = tuple(_explain_check(item, path, value) for item in check.inner)
+        held, undecided = _combine("not", (_summary(inner),))
+        return CheckResult(
+            check.op, held, path, check.operand, value, inner, undecided=undecided
+        )
+    held = check.test(value)
+    note = ""
+    if not held and check.unreadable is not None:
+        note = check.unreadable(value)
     return CheckResult(
-        check.op, check.test(value), path, check.operand, value, children=inner
+        check.op, held, path, check.operand, value, note=note, undecided=bool(note)
     )
+
+
+def _summary(results: tuple[CheckResult, ...]) -> CheckResult:
+    """Several checks on one value, as the one result they make together."""
+    held, undecided = _combine("all", results)
+    return CheckResult("all", held, undecided=undecided)
+
+
+def _combine(kind: str, results: tuple[CheckResult, ...]) -> tuple[bool, bool]:
+    """
+    (held, undecided) of ``all``, ``any`` or ``not`` over results, as
+    ``bridge.rules.conditions`` judges: a decided result decides when it can.
+    """
+    if kind == "not":
+        (inner,) = results
+        return (False, True) if inner.undecided else (not inner.held, False)
+    decisive = kind == "any"
+    if any(r.held is decisive and not r.undecided for r in results):
+        return decisive, False
+    if any(r.undecided for r in results):
+        return False, True
+    return not decisive, False

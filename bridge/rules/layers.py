@@ -12,13 +12,19 @@
             format: logfmt             # what an earlier one made
             into: summary              # where the result goes (default: the field)
             on_error: keep             # keep (default) | skip
+            when: {log.msg: {contains: "="}}   # only for the lines this holds for
 
 A layer replaces its field's text with what its parser makes of it (or puts that at
 ``into``), so rules address ``log.level`` like any field. A field that is absent or
 null is left alone, as is one already structured (a JSON object needs no parsing
 again). A text that does not parse stays as it is and is counted
 (``parse_errors{reason="log: invalid_json"}``); with ``on_error: skip`` the whole line
-is a parse error instead.
+is a parse error instead. A layer with ``when`` (the condition language of a rule's
+``when``, judged on the fields as the layers before it left them) applies only to the
+lines whose fields satisfy it: the others keep their fields as they are, and nothing
+is counted for them, since the layer was not meant for them. A ``when`` a value leaves
+undecided (a duration bound over text that is no duration) is a failure of the layer
+(``log: when.took not_duration``): whether it was meant for the line is not known.
 
 Invariants: every path, pattern and format is checked at load; ``refine`` never
 raises, mutates the record's fields in place (they belong to the record) and returns
@@ -28,6 +34,7 @@ verbatim slices of the raw line (``bridge.rules.literals``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,7 +43,14 @@ from typing import Any
 
 from bridge.parse import ParseFailure, Parser, parse_json, parse_logfmt, parse_query
 from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
-from bridge.rules.fieldpaths import MISSING, Segment, compile_getter, parse_field_path
+from bridge.rules.conditions import Judge, Undecided, compile_when_tree, judge_of
+from bridge.rules.fieldpaths import (
+    MISSING,
+    Getter,
+    Segment,
+    compile_getter,
+    parse_field_path,
+)
 from bridge.rules.schema import (
     Reporter,
     check_keys,
@@ -56,7 +70,7 @@ Refiner = Callable[[dict[str, Any]], tuple[tuple[str, ...], bool]]
 # unless the text holds a backslash (which always makes the prefilter parse a line);
 # query strings are decoded (%20, +), so their values are not.
 _VERBATIM = frozenset({"json", "logfmt", "regex"})
-_KEYS = ("field", "format", "into", "on_error", "pattern", "patterns")
+_KEYS = ("field", "format", "into", "on_error", "pattern", "patterns", "when")
 _CLEAN: tuple[tuple[str, ...], bool] = ((), False)
 
 PatternsCompiler = Callable[[Reporter, Map, str], "Parser | None"]
@@ -64,13 +78,17 @@ PatternsCompiler = Callable[[Reporter, Map, str], "Parser | None"]
 
 @dataclass(frozen=True, slots=True)
 class Layer:
-    """One compiled layer: what it reads, where it writes, and how."""
+    """
+    One compiled layer: what it reads, where it writes, and how; ``applies`` tests
+    the fields of a line it is meant for (None: every line).
+    """
 
     label: str
     field: tuple[Segment, ...]
     into: tuple[Segment, ...]
     format: str
     skip: bool
+    applies: Judge | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def verbatim(self) -> bool:
@@ -137,13 +155,37 @@ def _compile_layer(
         message = f"{patterns[0]!r} applies only to format 'regex'"
         rep.error(mapping, child_path(path, patterns[0]), message)
         ok = False
+    when_ok, applies = _applies(rep, mapping, path)
     if not ok or field is None or into is None or fmt is None or on_error is None:
         return None
-    if parser is None:
+    if parser is None or not when_ok:
         return None
     label = expect_str(rep, mapping.get("field") or mapping, path) or ""
-    layer = Layer(label, field, into, fmt, skip=on_error == "skip")
+    layer = Layer(label, field, into, fmt, skip=on_error == "skip", applies=applies)
     return layer, parser
+
+
+def _applies(rep: Reporter, mapping: Map, path: str) -> tuple[bool, Judge | None]:
+    """
+    Whether a layer's ``when`` is valid, and its verdict on a line's fields (None:
+    no ``when``); an undecided one names its condition below the layer's ``when``.
+    """
+    node = mapping.get("when")
+    if node is None:
+        return True, None
+    tree = compile_when_tree(rep, node, child_path(path, "when"))
+    if tree is None:
+        return False, None
+    judge = judge_of(tree)
+
+    def applies(fields: Any) -> bool | Undecided:
+        verdict = judge(fields)
+        if isinstance(verdict, Undecided):
+            where = verdict.where_in(path)
+            return Undecided(verdict.cond, f"{where} {verdict.reason}")
+        return verdict
+
+    return True, applies
 
 
 _PATTERN_KEYS = ("pattern", "patterns")
@@ -174,15 +216,7 @@ def _refiner(compiled: list[tuple[Layer, Parser]]) -> Refiner:
     def refine(fields: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
         failed: tuple[str, ...] = ()
         for layer, get, parse in plan:
-            text = get(fields)
-            if text is MISSING or not isinstance(text, str):
-                continue  # absent, null, or structured already
-            parsed = parse(text)
-            reason = ""
-            if isinstance(parsed, ParseFailure):
-                reason = parsed.reason
-            elif not _put(fields, layer.into, parsed):
-                reason = "no_place_for_it"
+            reason = _apply_layer(layer, get, parse, fields)
             if reason:
                 failed += (f"{layer.label}: {reason}",)
                 if layer.skip:
@@ -191,6 +225,25 @@ def _refiner(compiled: list[tuple[Layer, Parser]]) -> Refiner:
         return (failed, False) if failed else _CLEAN
 
     return refine
+
+
+def _apply_layer(
+    layer: Layer, get: Getter, parse: Parser, fields: dict[str, Any]
+) -> str:
+    """Apply one layer to a line's fields; the reason it failed, or "" if it did not."""
+    if layer.applies is not None:
+        verdict = layer.applies(fields)
+        if isinstance(verdict, Undecided):
+            return verdict.reason  # meant for the line or not: that is not known
+        if not verdict:
+            return ""  # a line the layer is not meant for
+    text = get(fields)
+    if text is MISSING or not isinstance(text, str):
+        return ""  # absent, null, or structured already
+    parsed = parse(text)
+    if isinstance(parsed, ParseFailure):
+        return parsed.reason
+    return "" if _put(fields, layer.into, parsed) else "no_place_for_it"
 
 
 def _put(fields: dict[str, Any], into: tuple[Segment, ...], value: Any) -> bool:

@@ -18,7 +18,8 @@ than the bound's integer part, or as many with a smaller first digit. The key is
 written verbatim in any line without a backslash, so a ``Threshold`` needle (a regular
 expression over the raw bytes) selects every line that may match, whatever the key's
 nesting or repetition: each occurrence that is not plainly below makes the line a
-candidate. Strings, booleans, arrays and exponents are never "plainly below".
+candidate. Strings, booleans, arrays and exponents are never "plainly below". A
+duration bound (``took: {gt: 1s}``) gives no threshold: its field may be text.
 
 Fields made by a source's ``parse:`` layers (``bridge.rules.layers``): their values
 come from a field's text, so they are in the raw line as written when the layer's
@@ -184,7 +185,8 @@ def _check_literals(
         return _literal_set(operand)
     if op in ("contains", "startswith", "endswith") and isinstance(operand, str):
         return frozenset([operand]) if operand else None
-    if op in ("gt", "gte") and json:
+    if op in ("gt", "gte") and json and check.unreadable is None:
+        # A number bound; a duration bound ("1s") may hold for text and any number.
         return _threshold(cond.path, operand, inclusive=op == "gte")
     return None
 

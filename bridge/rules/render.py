@@ -1,4 +1,5 @@
-"""Plain-text reports for rule authors: explanations and test results, with ✓ and ✗.
+"""Plain-text reports for rule authors: explanations and test results, with ✓ and ✗
+(and ? for a condition a value left undecided).
 
 Pure string building for ``logbridge explain`` and ``logbridge test``: no colour,
 no terminal assumptions, values shown as JSON (the way PostHog will store them),
@@ -29,6 +30,8 @@ __all__ = [
 MAX_VALUE_CHARS = 80
 _OK = "✓"
 _FAIL = "✗"
+# A condition a value left undecided: neither true nor false.
+_UNDECIDED = "?"
 _INDENT = "    "
 _GROUP_WORDS = {"all": "all of:", "any": "any of:", "not": "not:"}
 
@@ -55,7 +58,9 @@ def render_value(value: Any) -> str:
     return text[: MAX_VALUE_CHARS - 3] + "..."
 
 
-def _mark(held: bool) -> str:
+def _mark(held: bool, *, undecided: bool = False) -> str:
+    if undecided:
+        return _UNDECIDED
     return _OK if held else _FAIL
 
 
@@ -93,8 +98,9 @@ def _check_lines(checks: Iterable[CheckResult], depth: int) -> list[str]:
     lines: list[str] = []
     pad = _INDENT * depth
     for check in checks:
+        mark = _mark(check.held, undecided=check.undecided)
         if check.op in _GROUP_WORDS and not check.field:
-            lines.append(f"{pad}{_mark(check.held)} {_GROUP_WORDS[check.op]}")
+            lines.append(f"{pad}{mark} {_GROUP_WORDS[check.op]}")
             lines.extend(_check_lines(check.children, depth + 1))
             continue
         if check.op == "all":
@@ -103,8 +109,9 @@ def _check_lines(checks: Iterable[CheckResult], depth: int) -> list[str]:
             continue
         operand = render_value(check.operand)
         seen = render_value(check.value)
-        text = f"{check.field} {check.op} {operand} (saw {seen})"
-        lines.append(f"{pad}{_mark(check.held)} {text}")
+        note = f": {check.note}" if check.note else ""
+        text = f"{check.field} {check.op} {operand} (saw {seen}{note})"
+        lines.append(f"{pad}{mark} {text}")
     return lines
 
 

@@ -10,6 +10,10 @@ Invariants:
 - A rule without a distinct_id, or whose distinct_id comes out missing or null,
   emits a personless event: distinct_id = the event's uuid and
   ``$process_person_profile: false`` (reference/posthog-capture.md §8).
+- A rule whose ``when`` a value kept from deciding (a duration bound over text
+  that is no duration: ``bridge.rules.conditions``) does not match, and that is
+  recorded as an ``Issue`` (``when.took: not_duration``) in the caller's list, by
+  ``apply`` and by the function ``matching`` gives.
 - A value that fails (``bridge.rules.values.failures.Failed``) is replaced as its
   ``on_error`` says, and recorded as an ``Issue`` in the list the caller passes
   (the ``RuleState``'s); with ``on_error: skip`` the rule emits nothing for the
@@ -139,7 +143,8 @@ class CompiledRule:
     ``explain``. ``extras`` add $set, $set_once, $groups and $exception properties.
     ``file`` is the display name of the rule file that defines it; ``traces`` say,
     for ``explain``, how each of its values is computed, by where it sits
-    (``properties.amount``).
+    (``properties.amount``). ``doubt``, for a rule whose condition may be undecided,
+    gives the issue to count for fields it leaves undecided (None otherwise).
     """
 
     name: str
@@ -163,6 +168,9 @@ class CompiledRule:
     file: str = field(default="", compare=False)
     traces: tuple[tuple[str, TraceFn], ...] = field(
         default=(), repr=False, compare=False
+    )
+    doubt: Callable[[Mapping[str, Any]], Issue | None] | None = field(
+        default=None, repr=False, compare=False
     )
     is_plain: bool = field(init=False, repr=False, compare=False)
     _sample_below: int = field(init=False, repr=False, compare=False)
@@ -291,6 +299,21 @@ class CompiledRule:
         return replace(event, properties={**event.properties, **counted})
 
 
+def _judged(
+    rules: Sequence[CompiledRule], fields: Mapping[str, Any], issues: list[Issue]
+) -> list[CompiledRule]:
+    """The rules that accept the fields; those the fields leave undecided, noted."""
+    matched = []
+    for rule in rules:
+        if rule.matches(fields):
+            matched.append(rule)
+        elif rule.doubt is not None:
+            issue = rule.doubt(fields)
+            if issue is not None:
+                issues.append(issue)
+    return matched
+
+
 def event_time(
     timestamp_of: TimestampFn,
     record: Record,
@@ -332,7 +355,10 @@ class ExpectedEvent:
 
 @dataclass(frozen=True, slots=True)
 class RuleCase:
-    """One entry of a rule file's ``tests:``, validated at load (``bridge.rules.cases``)."""
+    """
+    One entry of a rule file's ``tests:``, validated at load (``bridge.rules.cases``);
+    ``read_at`` is when its lines were read (None: when the runner says).
+    """
 
     file: str
     line: int
@@ -341,6 +367,7 @@ class RuleCase:
     source: str
     lines: tuple[str, ...]
     expect: tuple[ExpectedEvent, ...]
+    read_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,20 +385,18 @@ class RuleSet:
     warnings: tuple[Problem, ...] = ()
     digest: str = ""
     cases: tuple[RuleCase, ...] = ()
-    _plan: Mapping[str, tuple[TimestampFn, tuple[CompiledRule, ...]]] = field(
+    _plan: Mapping[str, tuple[TimestampFn, tuple[CompiledRule, ...], bool]] = field(
         init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
-        # Per source, its time extractor and its rules in file order: apply() then
-        # does one dict lookup per record.
-        plan = {
-            source.name: (
-                source.timestamp_of,
-                tuple(rule for rule in self.rules if rule.source == source.name),
-            )
-            for source in self.sources
-        }
+        # Per source, its time extractor, its rules in file order, and whether one
+        # of them may be undecided: apply() then does one dict lookup per record.
+        plan = {}
+        for source in self.sources:
+            rules = tuple(rule for rule in self.rules if rule.source == source.name)
+            doubts = any(rule.doubt is not None for rule in rules)
+            plan[source.name] = (source.timestamp_of, rules, doubts)
         object.__setattr__(self, "_plan", MappingProxyType(plan))
 
     def source(self, name: str) -> SourceDef | None:
@@ -389,11 +414,12 @@ class RuleSet:
         return None
 
     def matching(
-        self, source: str
+        self, source: str, issues: list[Issue] | None = None
     ) -> Callable[[Mapping[str, Any]], tuple[CompiledRule, ...]]:
         """
         A function giving the rules of ``source`` whose conditions accept a record's
-        fields, in file order (for ``emit``).
+        fields, in file order (for ``emit``); the rules a record's fields leave
+        undecided are recorded in ``issues`` (when given).
 
         Fields no rule accepts yield no event, so a caller may skip building their
         record; fields some rule accepts may still yield none (sample, rate_limit,
@@ -401,6 +427,9 @@ class RuleSet:
         """
         plan = self._plan.get(source)
         rules = plan[1] if plan is not None else ()
+        if plan is not None and plan[2] and issues is not None:
+            noted = issues
+            return lambda fields: tuple(_judged(rules, fields, noted))
         if len(rules) == 1:
             (rule,) = rules
             test, hit = rule.matches, rules
@@ -418,6 +447,8 @@ class RuleSet:
         if plan is None:
             return []
         fields = record.fields
+        if plan[2] and state is not None:
+            return self.emit(record, _judged(plan[1], fields, state.issues), state)
         return self.emit(
             record, [rule for rule in plan[1] if rule.matches(fields)], state
         )

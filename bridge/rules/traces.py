@@ -9,7 +9,13 @@ frame shapes PostHog's cymbal accepts):
   exception that was finally raised.
 - Java/Kotlin: ``at com.acme.Billing.charge(Billing.java:42)``; stops at the first
   ``Caused by:``, whose frames belong to another exception.
-- JavaScript (Node): ``at charge (/srv/pay.js:10:5)`` or ``at /srv/pay.js:10:5``.
+- JavaScript (Node): ``at charge (/srv/pay.js:10:5)`` or ``at /srv/pay.js:10:5``;
+  V8's frames without a file, ``at Array.map (<anonymous>)``, ``at async
+  Promise.all (index 0)``, ``(native)``, are the runtime's. The ``async`` V8 writes
+  before an awaited call is not part of the function's name: it is left out, as
+  PostHog's Node SDK does (posthog-js-lite — posthog-node/src/extensions/
+  error-tracking/stack-trace.ts), so one function groups as one whether awaited or
+  not.
 - Go: ``main.charge(...)`` followed by a tab-indented ``/src/pay.go:42 +0x1d``.
 - Rust: ``  3: app::charge`` followed by ``at ./src/pay.rs:42:5``.
 
@@ -45,6 +51,9 @@ _PYTHON = re.compile(
 _PYTHON_START = "Traceback (most recent call last):"
 _AT = re.compile(r"\s*at (?P<body>\S.*?)\s*")
 _JS_LOC = re.compile(r"(?P<file>.+):(?P<line>[0-9]+):(?P<col>[0-9]+)")
+# Where V8 says a frame has no file: a built-in, or an element of Promise.all.
+_JS_RUNTIME = re.compile(r"<anonymous>|native|index [0-9]+")
+_JS_ASYNC = "async "
 _JAVA_LOC = re.compile(r"(?P<file>[^:]+):(?P<line>[0-9]+)")
 _JAVA_CAUSE = re.compile(r"\s*Caused by: ")
 _GO_FUNC = re.compile(r"(?P<func>[^\s(][^\s]*?)\((?P<args>[^)]*)\)")
@@ -146,6 +155,8 @@ def _rust_frame(
 
 def _at_frame(match: re.Match[str]) -> dict[str, Any]:
     body = match["body"]
+    awaited = body.startswith(_JS_ASYNC)
+    body = body.removeprefix(_JS_ASYNC)
     func, paren, location = body.removesuffix(")").rpartition("(")
     if not (paren and body.endswith(")")):
         func, location = "", body
@@ -155,6 +166,12 @@ def _at_frame(match: re.Match[str]) -> dict[str, Any]:
         frame = _custom("javascript", func, js["file"], js["line"])
         _put_number(frame, "colno", js["col"])
         return frame
+    if _JS_RUNTIME.fullmatch(location):
+        frame = _custom("javascript", func, None, None)
+        frame["in_app"] = False
+        return frame
+    if awaited:
+        return _custom("javascript", func, location, None)
     java = _JAVA_LOC.fullmatch(location)
     # Java prints a module before the class: java.base/java.lang.Thread.run.
     function = func.rpartition("/")[2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -127,6 +128,25 @@ def test_explain_shows_each_condition_with_the_value_it_saw() -> None:
     assert "✗ rule db-query-slow → db_query_slow" in out
     assert '✓ fields.message eq "query executed" (saw "query executed")' in out
     assert "✗ fields.duration_ms gt 1000 (saw 450)" in out
+
+
+def test_output_into_a_pipe_closed_early_ends_quietly_with_141() -> None:
+    # As in `logbridge explain ... | head -1`, once head has exited: the reading end
+    # is gone before logbridge writes.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "wb") as stdout:
+        result = subprocess.run(
+            [sys.executable, "-m", "bridge", "explain", "rules", "--line", "{}"],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            check=False,
+            timeout=60,
+        )
+
+    assert (result.returncode, result.stderr) == (141, "")
 
 
 def test_replay_keeps_to_one_rule_and_a_line_range_with_their_uuids(

@@ -326,3 +326,86 @@ def test_a_file_of_two_sources_is_read_once_by_both_parsers(tmp_path):
     assert (stats.lines["app"], stats.lines["raw"]) == (2, 2)
     # The ping line: skipped unparsed by app's prefilter, matched by raw's rule.
     assert (stats.prefiltered["app"], stats.unmatched["raw"]) == (1, 0)
+
+
+LAYER_WHEN_RULES = """\
+sources:
+  - name: app
+    paths: [app.log]
+    parse:
+      - {field: msg, format: logfmt, into: kv, when: {kind: kv}}
+rules:
+  - name: r
+    source: app
+    when: {kv.a: "1"}
+    event: e
+"""
+
+
+@pytest.mark.parametrize("prefilter", [True, False], ids=["prefilter", "every-line"])
+def test_a_layer_counts_only_the_lines_its_when_holds_for(tmp_path, prefilter):
+    content = (
+        b'{"kind":"kv","msg":"a=1"}\n'
+        b'{"kind":"text","msg":"said \\"a=1"}\n'
+        b'{"kind":"kv","msg":"b=\\"open"}\n'
+    )
+
+    events, stats = run(tmp_path, LAYER_WHEN_RULES, content, prefilter=prefilter)
+
+    assert len(events) == 1
+    assert dict(stats.parse_errors) == {("app", "msg: invalid_logfmt"): 1}
+    assert stats.unmatched["app"] == 2
+
+
+DURATION_RULES = """\
+sources:
+  - name: app
+    paths: [app.log]
+    format: FORMAT
+rules:
+  - name: slow
+    source: app
+    when: {msg: request, took: {gt: 1s}}
+    event: slow_request
+"""
+
+
+@pytest.mark.parametrize(
+    ("fmt", "lines"),
+    [
+        (
+            "json",
+            [
+                '{"msg":"request","took":"1.2s"}',
+                '{"msg":"request","took":"n/a"}',
+                '{"msg":"request","took":1500}',
+                '{"msg":"request","took":"850ms"}',
+                '{"msg":"started","took":"n/a"}',
+            ],
+        ),
+        (
+            "logfmt",
+            [
+                "msg=request took=1.2s",
+                "msg=request took=n/a",
+                "msg=request took=1500",
+                "msg=request took=850ms",
+                "msg=started took=n/a",
+            ],
+        ),
+    ],
+    ids=["json", "logfmt"],
+)
+@pytest.mark.parametrize("prefilter", [True, False], ids=["prefilter", "every-line"])
+def test_lines_a_duration_bound_cannot_judge_are_counted(
+    tmp_path, fmt, lines, prefilter
+):
+    content = ("\n".join(lines) + "\n").encode()
+
+    events, stats = run(
+        tmp_path, DURATION_RULES.replace("FORMAT", fmt), content, prefilter=prefilter
+    )
+
+    assert [event["event"] for event in events] == ["slow_request"]
+    assert dict(stats.issues) == {("slow", "when.took: not_duration"): 2}
+    assert stats.unmatched["app"] + stats.prefiltered["app"] == 4

@@ -284,7 +284,8 @@ ERROR_CASES = [
         [
             (
                 "rules/a.yaml:12:40: error: tests[0]: unknown key 'lien'; expected "
-                "one of expect, line, lines, name, source (did you mean 'line'?)"
+                "one of expect, line, lines, name, read_at, source (did you mean "
+                "'line'?)"
             ),
         ],
         id="unknown-key",
@@ -433,6 +434,23 @@ ERROR_CASES = [
         ],
         id="expect-values",
     ),
+    pytest.param(
+        "  - {source: app, line: x, expect: [], read_at: '2026-12-06 10:00'}\n"
+        "  - {source: app, line: x, expect: [], read_at: 1796552102}\n",
+        [
+            (
+                "rules/a.yaml:12:49: error: tests[0].read_at: expected an ISO 8601 "
+                "timestamp with a time zone, got '2026-12-06 10:00' (hint: end it "
+                "with Z for UTC)"
+            ),
+            (
+                "rules/a.yaml:13:49: error: tests[1].read_at: expected an ISO 8601 "
+                "timestamp, got 1796552102 (hint: quote it to make it a string: "
+                "'1796552102')"
+            ),
+        ],
+        id="read-at",
+    ),
 ]
 
 
@@ -441,6 +459,72 @@ def test_invalid_test_entry_is_reported_at_its_position(tests, expected):
     result = errors(RULES + "tests:\n" + tests)
 
     assert result == expected
+
+
+TIMED = """\
+sources:
+  - name: sshd
+    paths: [/var/log/auth.log]
+    format: regex
+    pattern: '^(?P<time>[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8}) (?P<msg>.*)$'
+    timestamp: {field: time, format: syslog}
+  - name: app
+    paths: [/var/log/app.log]
+    timestamp: {field: ts}
+rules:
+  - {name: logins, source: sshd, event: login}
+  - {name: orders, source: app, event: order}
+tests:
+"""
+
+READ_AT_CASES = [
+    # Each case: id, test entry, the event's timestamp, the notes.
+    (
+        "year-read-counts-from-read-at",
+        "{source: sshd, line: 'Dec 24 23:59:01 login', read_at: '2027-01-02T08:00:00Z'",
+        "2026-12-24T23:59:01+00:00",
+        (),
+    ),
+    (
+        "same-line-read-a-year-later",
+        "{source: sshd, line: 'Dec 24 23:59:01 login', read_at: '2028-03-01T00:00:00Z'",
+        "2027-12-24T23:59:01+00:00",
+        (),
+    ),
+    (
+        "unparsed-time-falls-back-to-read-at",
+        "{source: app, line: '{\"ts\": \"soon\"}', read_at: '2026-12-06T11:00:00+01:00'",
+        "2026-12-06T10:00:00+00:00",
+        ("line 1: rule orders: timestamp: unparsed",),
+    ),
+    (
+        "a-time-ahead-of-read-at",
+        '{source: app, line: \'{"ts": "2026-12-08T10:00:00Z"}\', '
+        "read_at: '2026-12-06T10:00:00Z'",
+        "2026-12-08T10:00:00+00:00",
+        ("line 1: rule orders: timestamp: future",),
+    ),
+    (
+        "without-read-at-the-runners-time",
+        "{source: app, line: '{}'",
+        "2026-01-02T03:04:05+00:00",
+        ("line 1: rule orders: timestamp: missing",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("entry", "timestamp", "notes"),
+    [case[1:] for case in READ_AT_CASES],
+    ids=[case[0] for case in READ_AT_CASES],
+)
+def test_read_at_is_the_time_the_lines_were_read(entry, timestamp, notes):
+    event = "login" if "sshd" in entry else "order"
+    tests = f"  - {entry}, expect: [{{event: {event}, timestamp: '{timestamp}'}}]}}\n"
+
+    (result,) = run_cases(compile_text(TIMED + tests), read_at=READ_AT)
+
+    assert (result.passed, result.problems, result.notes) == (True, (), notes)
 
 
 def test_case_of_an_undefined_source_is_noted_not_raised():

@@ -695,8 +695,9 @@ ERROR_CASES = [
         R + "    when: {n: {gt: '5'}}\n",
         [
             (
-                "rules/a.yaml:8:20: error: rules[0].when.n: expected a number for "
-                "'gt', got '5'"
+                "rules/a.yaml:8:20: error: rules[0].when.n: expected a number or a "
+                "duration for 'gt', got '5' (hint: write a number, or a duration with its "
+                "unit: 1s, 500ms, 1m30s)"
             ),
         ],
         id="gt-str",
@@ -705,8 +706,9 @@ ERROR_CASES = [
         R + "    when: {n: {lte: true}}\n",
         [
             (
-                "rules/a.yaml:8:21: error: rules[0].when.n: expected a number for "
-                "'lte', got true"
+                "rules/a.yaml:8:21: error: rules[0].when.n: expected a number or a "
+                "duration for 'lte', got true (hint: write a number, or a duration with its "
+                "unit: 1s, 500ms, 1m30s)"
             ),
         ],
         id="gt-bool",
@@ -715,8 +717,9 @@ ERROR_CASES = [
         R + "    when: {n: {lt: [1]}}\n",
         [
             (
-                "rules/a.yaml:8:20: error: rules[0].when.n: expected a number for "
-                "'lt', got a list"
+                "rules/a.yaml:8:20: error: rules[0].when.n: expected a number or a "
+                "duration for 'lt', got a list (hint: write a number, or a duration with its "
+                "unit: 1s, 500ms, 1m30s)"
             ),
         ],
         id="gt-list",

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from bridge.rules.exceptions import MAX_EXCEPTION_VALUE_CHARS
+from bridge.rules.state import RuleState
+from bridge.rules.values.failures import Issue
 from tests.rules.support import compile_text, errors, record, rule_file
 
 TRACE = 'Traceback (most recent call last):\n  File "pay.py", line 8, in charge'
@@ -123,6 +125,72 @@ def test_exception_type_is_never_empty_and_value_is_bounded(spec, fields, expect
     assert (item["type"], item["value"]) == expected
 
 
+PY_RAISED = f"{TRACE}\n    charge()\nbilling.Declined: card declined"
+
+TYPE_CASES = [
+    # Each case: id, exception mapping, fields, line text, the type, what is counted.
+    ("trace-names-it", "{}", {}, f"error\n{PY_RAISED}", "billing.Declined", []),
+    (
+        "trace-wins-over-the-rule",
+        "{type: '{err}'}",
+        {"err": "E"},
+        f"error\n{PY_RAISED}",
+        "billing.Declined",
+        [],
+    ),
+    ("rule-gives-it", "{type: '{err}'}", {"err": "E"}, "error", "E", []),
+    (
+        "neither-gives-it",
+        "{value: m}",
+        {},
+        "error",
+        "Error",
+        [Issue("r", "exception.type", "missing")],
+    ),
+    (
+        "rule-field-absent",
+        "{type: '{err}'}",
+        {},
+        "error",
+        "Error",
+        [Issue("r", "exception.type", "missing")],
+    ),
+    (
+        "rule-text-empty",
+        "{type: {field: err}}",
+        {"err": ""},
+        "error",
+        "Error",
+        [Issue("r", "exception.type", "missing")],
+    ),
+    (
+        "rule-value-failed-is-counted-once",
+        "{type: {field: err, type: int}}",
+        {"err": "x"},
+        "error",
+        "Error",
+        [Issue("r", "exception.type", "not_int")],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "fields", "text", "expected", "issues"),
+    [case[1:] for case in TYPE_CASES],
+    ids=[case[0] for case in TYPE_CASES],
+)
+def test_exception_type_from_the_trace_the_rule_or_counted_error(
+    spec, fields, text, expected, issues
+):
+    ruleset = compile_text(rule_file(event="", extra=f"exception: {spec}"))
+    state = RuleState(ruleset)
+
+    (event,) = ruleset.apply(record(fields, text=text), state)
+
+    assert event.properties["$exception_list"][0]["type"] == expected
+    assert state.issues == issues
+
+
 def test_exception_rule_with_a_person_and_properties():
     text = rule_file(
         event="$exception",
@@ -146,13 +214,6 @@ ERROR_CASES = [
             "its own event, got event: 'errors' (hint: remove event:)"
         ],
         id="other-event-name",
-    ),
-    pytest.param(
-        rule_file(event="", extra="exception: {value: x}"),
-        [
-            "rules/a.yaml:8:16: error: rules[0].exception: missing required key 'type'",
-        ],
-        id="missing-type",
     ),
     pytest.param(
         rule_file(event="", extra="exception: {type: E, handled: 1}"),

@@ -11,6 +11,7 @@ from bridge.parse import ParseFailure
 from bridge.rules import MISSING, explain, render_explanation
 from bridge.rules.explain import CheckResult
 from bridge.rules.render import render_value
+from bridge.rules.values.failures import Issue
 from tests.rules.support import READ_AT, SOURCE, compile_text
 
 RULES = (
@@ -275,3 +276,108 @@ def test_each_value_shows_its_stages_and_a_failure_its_reason():
         '      properties.host: result "web-1"',
         "    ✗ properties.port: not_int",
     ]
+
+
+DURATIONS = (
+    SOURCE
+    + """\
+rules:
+  - name: slow
+    source: app
+    when:
+      msg: request
+      took: {gt: 1s}
+      any: [{queue: {lt: 100ms, number_unit: ms}}, {not: {retried: true}}]
+    event: slow_request
+"""
+)
+
+
+def test_a_value_that_is_no_duration_is_shown_undecided_with_why():
+    ruleset = compile_text(DURATIONS)
+    line = '{"msg": "request", "took": "n/a", "queue": 20, "retried": true}'
+
+    result = explain(ruleset, "app", line, read_at=READ_AT)
+
+    (slow,) = result.rules
+    assert not slow.matched
+    assert slow.checks[1] == CheckResult(
+        "gt", False, "took", "1s", "n/a", note="not a duration", undecided=True
+    )
+    assert slow.issues == (Issue("slow", "when.took", "not_duration"),)
+    assert render_explanation(result).splitlines()[3:] == [
+        "✗ rule slow → slow_request",
+        '    ✓ msg eq "request" (saw "request")',
+        '    ? took gt "1s" (saw "n/a": not a duration)',
+        "    ✓ any of:",
+        "        ✓ all of:",
+        '            ✓ queue lt "100ms" (saw 20)',
+        "        ✗ all of:",
+        "            ✗ not:",
+        "                ✓ all of:",
+        "                    ✓ retried eq true (saw true)",
+        "    ✗ when.took: not_duration",
+    ]
+
+
+def test_groups_a_value_leaves_undecided_are_shown_undecided():
+    ruleset = compile_text(DURATIONS)
+    line = '{"msg": "request", "took": "2s", "queue": "soon", "retried": true}'
+
+    text = render_explanation(explain(ruleset, "app", line, read_at=READ_AT))
+
+    assert text.splitlines()[3:] == [
+        "✗ rule slow → slow_request",
+        '    ✓ msg eq "request" (saw "request")',
+        '    ✓ took gt "1s" (saw "2s")',
+        "    ? any of:",
+        "        ? all of:",
+        '            ? queue lt "100ms" (saw "soon": not a duration)',
+        "        ✗ all of:",
+        "            ✗ not:",
+        "                ✓ all of:",
+        "                    ✓ retried eq true (saw true)",
+        "    ✗ when.any[0].queue: not_duration",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("when", "line", "shown"),
+    [
+        (
+            "{took: {gt: 1s}}",
+            '{"took": 1500}',
+            '    ? took gt "1s" (saw 1500: a number, and no number_unit says in '
+            "which unit)",
+        ),
+        (
+            "{not: {took: {gt: 1s}}}",
+            '{"took": "n/a"}',
+            "    ? not:",
+        ),
+        (
+            "{took: {not: {gt: 1s}}}",
+            '{"took": "n/a"}',
+            '    ? took not {"gt":"1s"} (saw "n/a")',
+        ),
+        (
+            "{took: {gt: 1s, lt: 1m}}",
+            '{"took": "n/a"}',
+            '    ? took gt "1s" (saw "n/a": not a duration)',
+        ),
+        (
+            "{took: {gt: 1s, ne: x}}",
+            '{"took": "x"}',
+            '    ✗ took ne "x" (saw "x")',
+        ),
+    ],
+    ids=["number-without-unit", "group-not", "value-not", "two-bounds", "decided"],
+)
+def test_undecided_conditions_are_rendered_with_a_question_mark(when, line, shown):
+    text = SOURCE + f"rules:\n  - {{name: r, source: app, event: e, when: {when}}}\n"
+
+    rendered = render_explanation(
+        explain(compile_text(text), "app", line, read_at=READ_AT)
+    )
+
+    assert shown in rendered.splitlines()

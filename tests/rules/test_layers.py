@@ -66,6 +66,13 @@ CASES = [
         },
     ),
     (
+        "query-layer-over-a-path-without-a-query",
+        "json",
+        "      - {field: path, format: query, into: params}\n",
+        '{"path":"/api/products/42"}',
+        {"path": "/api/products/42", "params": {}},
+    ),
+    (
         "layers-in-order",
         "docker",
         "      - {field: log, format: json}\n"
@@ -184,3 +191,106 @@ def test_multiline_does_not_combine_with_a_container_format():
         "combined with format 'cri' (hint: the parts of a long container line are "
         "joined already)"
     ]
+
+
+WHEN_CASES = [
+    # Each case: id, layers, line, fields, failures.
+    (
+        "json-line-parsed",
+        "      - {field: log, format: json, when: {log: {startswith: '{'}}}\n",
+        '{"log":"{\\"level\\":\\"info\\"}\\n"}',
+        {"log": {"level": "info"}},
+        (),
+    ),
+    (
+        "plain-text-line-left-alone-and-not-counted",
+        "      - {field: log, format: json, when: {log: {startswith: '{'}}}\n",
+        '{"log":"INFO:     Started server process [1]\\n"}',
+        {"log": "INFO:     Started server process [1]"},
+        (),
+    ),
+    (
+        "a-line-it-is-meant-for-still-counts",
+        "      - {field: log, format: json, when: {log: {startswith: '{'}}}\n",
+        '{"log":"{oops\\n"}',
+        {"log": "{oops"},
+        ("log: invalid_json",),
+    ),
+    (
+        "not-meant-for-with-on-error-skip",
+        "      - {field: log, format: json, on_error: skip, when: {stream: stdout}}\n",
+        '{"log":"Traceback (most recent call last):\\n","stream":"stderr"}',
+        {"log": "Traceback (most recent call last):", "stream": "stderr"},
+        (),
+    ),
+    (
+        "judged-on-what-earlier-layers-made",
+        "      - {field: log, format: json}\n"
+        "      - {field: log.msg, format: logfmt, when: {log.kind: kv}}\n",
+        '{"log":"{\\"kind\\":\\"text\\",\\"msg\\":\\"a b=\\\\\\"\\"}\\n"}',
+        {"log": {"kind": "text", "msg": 'a b="'}},
+        (),
+    ),
+    (
+        "judged-on-what-earlier-layers-made-and-applied",
+        "      - {field: log, format: json}\n"
+        "      - {field: log.msg, format: logfmt, when: {log.kind: kv}}\n",
+        '{"log":"{\\"kind\\":\\"kv\\",\\"msg\\":\\"a=1\\"}\\n"}',
+        {"log": {"kind": "kv", "msg": {"a": "1"}}},
+        (),
+    ),
+    (
+        "any-condition",
+        "      - field: log\n"
+        "        format: json\n"
+        "        when: {any: [{stream: stdout}, {log: {contains: '\"level\"'}}]}\n",
+        '{"log":"{\\"level\\":\\"error\\"}\\n","stream":"stderr"}',
+        {"log": {"level": "error"}, "stream": "stderr"},
+        (),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("layers", "line", "expected", "failures"),
+    [case[1:] for case in WHEN_CASES],
+    ids=[case[0] for case in WHEN_CASES],
+)
+def test_a_layer_applies_only_where_its_when_holds(layers, line, expected, failures):
+    fields, failed = read("docker", layers, line)
+
+    assert fields == expected
+    assert failed == failures
+
+
+def test_mistakes_in_a_layers_when_are_located():
+    layers = "      - {field: log, format: json, when: {log: {startswith: 1}, x: []}}\n"
+
+    assert errors(source("docker", layers)) == [
+        "rules/a.yaml:6:61: error: sources[0].parse[0].when.log: expected a "
+        "non-empty string for 'startswith', got 1 (hint: quote it to make it a "
+        "string: '1')",
+        "rules/a.yaml:6:68: error: sources[0].parse[0].when.x: a list is ambiguous "
+        "here (hint: write {in: [...]})",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected", "failures"),
+    [
+        ('{"msg":"a=1","took":"2s"}', {"msg": {"a": "1"}, "took": "2s"}, ()),
+        ('{"msg":"a=1","took":"2ms"}', {"msg": "a=1", "took": "2ms"}, ()),
+        (
+            '{"msg":"a=1","took":"n/a"}',
+            {"msg": "a=1", "took": "n/a"},
+            ("msg: when.took not_duration",),
+        ),
+    ],
+    ids=["holds", "does-not-hold", "undecided-is-counted"],
+)
+def test_a_layers_when_a_value_leaves_undecided_is_a_failure_of_the_layer(
+    line, expected, failures
+):
+    layers = "      - {field: msg, format: logfmt, when: {took: {gt: 1s}}}\n"
+
+    assert read("json", layers, line) == (expected, failures)

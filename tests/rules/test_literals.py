@@ -81,6 +81,9 @@ def test_no_rules_need_no_literal() -> None:
         ("{d: {lt: 10}}", "none"),
         ("{items.0: {gt: 10}}", "none"),  # a list index has no key in the line
         (r"""{'"a\\b"': {gt: 10}}""", "none"),  # the key would be escaped
+        ("{took: {gt: 1s}}", "none"),  # a duration may be text: "1.2s"
+        ("{took: {gte: 1s, number_unit: ms}}", "none"),
+        ("{event: x, took: {gt: 1s}}", None),
     ],
 )
 def test_thresholds_of_json_sources(when: str, expected: object) -> None:

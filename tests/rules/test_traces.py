@@ -43,6 +43,14 @@ TypeError: x is undefined
     at charge (/srv/app/pay.js:10:5)
     at /srv/app/node_modules/express/index.js:3:1"""
 
+NODE_ASYNC = """\
+Error: card declined
+    at Array.map (<anonymous>)
+    at new Promise (<anonymous>)
+    at async PaymentService.charge (/app/dist/payments/service.js:48:22)
+    at async Promise.all (index 0)
+    at async /app/dist/main.js:3:1"""
+
 GO = """\
 panic: boom
 
@@ -175,6 +183,53 @@ TRACE_CASES = [
         ],
     ),
     (
+        "node-runtime-frames-and-async",
+        NODE_ASYNC,
+        [
+            {
+                "platform": "custom",
+                "lang": "javascript",
+                "function": "<anonymous>",
+                "filename": "/app/dist/main.js",
+                "lineno": 3,
+                "resolved": True,
+                "in_app": True,
+                "colno": 1,
+            },
+            {
+                "platform": "custom",
+                "lang": "javascript",
+                "function": "Promise.all",
+                "resolved": True,
+                "in_app": False,
+            },
+            {
+                "platform": "custom",
+                "lang": "javascript",
+                "function": "PaymentService.charge",
+                "filename": "/app/dist/payments/service.js",
+                "lineno": 48,
+                "resolved": True,
+                "in_app": True,
+                "colno": 22,
+            },
+            {
+                "platform": "custom",
+                "lang": "javascript",
+                "function": "new Promise",
+                "resolved": True,
+                "in_app": False,
+            },
+            {
+                "platform": "custom",
+                "lang": "javascript",
+                "function": "Array.map",
+                "resolved": True,
+                "in_app": False,
+            },
+        ],
+    ),
+    (
         "go",
         GO,
         [
@@ -298,6 +353,22 @@ def test_trace_text_becomes_frames_oldest_first(text, expected):
     frames = parse_frames(text)
 
     assert frames == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "function"),
+    [
+        ("    at async charge (/srv/pay.js:10:5)", "charge"),
+        ("    at async Billing.charge (file:///srv/pay.mjs:10:5)", "Billing.charge"),
+        ("    at async Billing.charge (somewhere)", "Billing.charge"),
+        ("    at native", "<anonymous>"),
+    ],
+    ids=["async-named", "async-file-url", "async-unknown-place", "native"],
+)
+def test_a_node_frame_is_javascript_and_named_without_async(line, function):
+    (frame,) = parse_frames(line)
+
+    assert (frame["lang"], frame["function"]) == ("javascript", function)
 
 
 def test_long_fields_are_cut():

@@ -310,8 +310,9 @@ ERROR_CASES = [
         "unknown-step",
         "{field: a, steps: [lowr]}",
         "rules/a.yaml:9:40: error: rules[0].properties.p.steps[0]: unknown step "
-        "'lowr'; expected one of basename, extension, extract, json, key, lower, "
-        "query, replace, split, trim, upper (did you mean 'lower'?)",
+        "'lowr'; expected one of add, basename, divide, extension, extract, json, "
+        "key, lower, multiply, query, replace, round, split, subtract, trim, upper "
+        "(did you mean 'lower'?)",
     ),
     (
         "step-needs-argument",

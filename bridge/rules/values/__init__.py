@@ -6,7 +6,8 @@ its type, and handled when it fails; ``forms`` assembles them:
 
 - ``templates``: ``"user-{fields.user_id}"`` strings and the built-ins;
 - ``captures``: the named groups of the rule's ``regex`` conditions;
-- ``steps``: extract, replace, trim, split, query, basename, ... in order;
+- ``steps``: extract, replace, trim, split, query, basename, ... in order, and
+  ``arithmetic``: multiply, divide, add, subtract, round;
 - ``types`` and ``durations``: conversions and the comparisons conditions use;
 - ``failures``: what a value that failed gives, and the author's ``on_error``;
 - ``privacy``: ``hash`` and ``redact`` for personal data.

@@ -7,7 +7,9 @@ Forms read (case-sensitive, as Go and Rust write them):
   the micro sign and the Greek mu), ``ms``, ``s``, ``m``, ``h``, ``d``. Go's
   ``time.Duration.String()`` and Rust's ``Debug`` of ``Duration`` write these.
 - a bare number (or a numeric string) in a unit the rule states (``number_unit``):
-  Go's JSON encodes a ``time.Duration`` as integer nanoseconds.
+  Go's JSON encodes a ``time.Duration`` as integer nanoseconds. Where no unit is
+  stated (``number_unit`` None: a condition's bound without one), a bare number is
+  not a duration.
 
 The result is a float in the rule's ``unit`` (milliseconds by default). Arithmetic is
 decimal until the last step, so ``1.1ms`` is ``1.1``, not ``1.1000000000000003``.
@@ -29,7 +31,13 @@ from typing import Any
 from bridge.rules.fieldpaths import MISSING
 from bridge.rules.values.types import to_number
 
-__all__ = ["DEFAULT_UNIT", "UNITS", "duration_converter", "parse_duration"]
+__all__ = [
+    "DEFAULT_UNIT",
+    "UNITS",
+    "duration_converter",
+    "parse_duration",
+    "parse_duration_text",
+]
 
 # Nanoseconds per unit. "d" is not Go's but humantime's (Rust); a day is 24 h here.
 _NANOS: Mapping[str, int] = MappingProxyType(
@@ -56,21 +64,28 @@ _WHOLE = re.compile(
 _MAX_TEXT_CHARS = 100
 
 
-def parse_duration(value: Any, number_unit: str) -> Decimal | None:
+def parse_duration_text(text: str) -> Decimal | None:
+    """Return the nanoseconds of a duration written with its units ("1m3.5s"), or None."""
+    text = text.strip()
+    if len(text) > _MAX_TEXT_CHARS or not _WHOLE.fullmatch(text):
+        return None
+    total = sum(
+        (Decimal(number) * _NANOS[unit] for number, unit in _PART.findall(text)),
+        Decimal(0),
+    )
+    return -total if text.startswith("-") else total
+
+
+def parse_duration(value: Any, number_unit: str | None) -> Decimal | None:
     """Return the duration in nanoseconds, or None when ``value`` is not one."""
     if isinstance(value, str):
-        text = value.strip()
-        if len(text) > _MAX_TEXT_CHARS:
+        if len(value) > _MAX_TEXT_CHARS:
             return None
-        if _WHOLE.fullmatch(text):
-            total = sum(
-                (
-                    Decimal(number) * _NANOS[unit]
-                    for number, unit in _PART.findall(text)
-                ),
-                Decimal(0),
-            )
-            return -total if text.startswith("-") else total
+        nanos = parse_duration_text(value)
+        if nanos is not None:
+            return nanos
+    if number_unit is None:
+        return None
     number = to_number(value)
     if number is None or (isinstance(number, float) and not math.isfinite(number)):
         return None

@@ -16,6 +16,10 @@ Value forms:
        default: v, required: true,                               # the outcome
        on_error: default | drop | null | skip}
 
+A ``when`` or a ``cases`` whose conditions a value leaves undecided (a duration bound
+over text that is no duration: ``bridge.rules.conditions``) fails with that reason
+(``not_duration``): neither true nor false, nor a later case, can be told.
+
 Outcome (``bridge.rules.values.failures``): an absent field gives the ``default``,
 or leaves the property out; a step that finds nothing (``NO_MATCH``) gives the
 ``default``, or null; null passes through steps and types unchanged. A value
@@ -39,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.model import Record
-from bridge.rules.conditions import compile_when_tree, predicate_of
+from bridge.rules.conditions import Judge, Undecided, compile_when_tree, judge_of
 from bridge.rules.fieldpaths import MISSING, compile_record_getter, parse_field_path
 from bridge.rules.schema import (
     Reporter,
@@ -288,8 +292,8 @@ def _compile_base(
         tree = compile_when_tree(rep, node, where)
         if tree is None:
             return None
-        test = predicate_of(tree)
-        return lambda record: test(record.fields)
+        judge = judge_of(tree)
+        return lambda record: _decided(judge(record.fields))
     if name == "cases":
         return _compile_cases(rep, node, where, scope)
     text = expect_str(rep, node, where, _WHAT[name])
@@ -330,7 +334,7 @@ def _compile_cases(
     if not seq.items:
         rep.error(seq, path, "expected at least one case, got an empty list")
         return None
-    cases: list[tuple[Callable[[Any], bool], ValueFn]] = []
+    cases: list[tuple[Judge, ValueFn]] = []
     ok = True
     for i, item in enumerate(seq.items):
         where = item_path(path, i)
@@ -345,17 +349,28 @@ def _compile_cases(
 
     def choose(record: Record) -> Any:
         fields = record.fields
-        for test, value_of in frozen:
-            if test(fields):
+        for judge, value_of in frozen:
+            verdict = judge(fields)
+            if verdict is True:
                 return value_of(record)
+            if isinstance(verdict, Undecided):
+                # Which case holds cannot be told: no later one may be chosen.
+                return _decided(verdict)
         return MISSING
 
     return choose
 
 
+def _decided(verdict: bool | Undecided) -> Any:
+    """A verdict as a value: true or false, or a failure when undecided."""
+    if isinstance(verdict, Undecided):
+        return Failed(verdict.reason, MISSING)
+    return verdict
+
+
 def _compile_case(
     rep: Reporter, node: Node, path: str, scope: ValueScope
-) -> tuple[Callable[[Any], bool], ValueFn] | None:
+) -> tuple[Judge, ValueFn] | None:
     mapping = expect_map(rep, node, path)
     if mapping is None:
         return None
@@ -375,7 +390,7 @@ def _compile_case(
     value_of = _compile_base(rep, name, value_node, path, scope)
     if tree is None or value_of is None:
         return None
-    return predicate_of(tree), value_of
+    return judge_of(tree), value_of
 
 
 def _compile_value_steps(
@@ -514,10 +529,8 @@ def _evaluate(
     value = parts.base(record)
     if trace is not None:
         trace.append((parts.base_label, value))
-    if value is MISSING:
-        if parts.required:
-            return parts.fail("missing")
-        return parts.default if parts.has_default else MISSING
+    if value is MISSING or type(value) is Failed:
+        return _no_value(parts, value)
     value = _run_steps(parts.steps, value, trace)
     if type(value) is Failed:
         return parts.fail(value.reason)
@@ -526,6 +539,15 @@ def _evaluate(
             return parts.fail("no_match")
         return parts.default if parts.has_default else None
     return _convert(parts, value, trace)
+
+
+def _no_value(parts: _Parts, value: Any) -> Any:
+    """What a base that gave nothing gives: a failure, the default, or MISSING."""
+    if type(value) is Failed:  # a when or cases a value left undecided
+        return parts.fail(value.reason)
+    if parts.required:
+        return parts.fail("missing")
+    return parts.default if parts.has_default else MISSING
 
 
 def _run_steps(

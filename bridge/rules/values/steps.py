@@ -13,6 +13,8 @@
       - extension                             # app.tar.gz → gz
       - key                                   # {"GET": {...}} → GET
       - json                                  # any value → its JSON text
+      - multiply: 100                         # divide, add, subtract, round
+                                              # (bridge.rules.values.arithmetic)
 
 A step takes the value the previous one gave. Text steps read a number or a
 boolean as its JSON text and pass null on unchanged; on a list or a mapping they
@@ -49,6 +51,7 @@ from bridge.rules.schema import (
     expect_str,
     one_of,
 )
+from bridge.rules.values.arithmetic import ARITHMETIC_STEPS
 from bridge.rules.values.failures import NO_MATCH, Failed
 from bridge.rules.values.types import render_text
 from bridge.rules.yamlnodes import Map, Node, Scalar, child_path, item_path, show
@@ -411,11 +414,18 @@ _STEPS: Mapping[str, _Compiler] = MappingProxyType(
         "split": _compile_split,
         "trim": _compile_trim,
         "upper": _no_argument("upper", str.upper),
+        **ARITHMETIC_STEPS,
     }
 )
 STEP_NAMES = tuple(sorted(_STEPS))
-_NEEDS_ARGUMENT = frozenset({"extract", "query", "replace", "split"})
+_NEEDS_ARGUMENT = frozenset(
+    {"add", "divide", "extract", "multiply", "query", "replace", "split", "subtract"}
+)
 _HINTS = {
+    "add": "hint: add: 1",
+    "divide": "hint: divide: 100",
+    "multiply": "hint: multiply: 100",
+    "subtract": "hint: subtract: 1",
     "extract": "hint: extract: '(?P<name>...)'",
     "query": "hint: query: utm_source",
     "replace": "hint: replace: {pattern: '...', with: '...'}",
