@@ -57,15 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add_config(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "-c",
-            "--config",
-            type=Path,
-            default=None,
-            help=f"configuration file (default: $LOGBRIDGE_CONFIG or {DEFAULT_CONFIG})",
-        )
-
+    add_config = _add_config
     run = commands.add_parser("run", help="run the daemon")
     add_config(run)
     run.add_argument(
@@ -118,6 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--line", required=True, help="the log line")
     explain.add_argument("--source", help="the source the line belongs to")
 
+    _add_backfill(commands)
+
     status = commands.add_parser(
         "status", help="files, spool, dead letters and rules, from the state database"
     )
@@ -150,6 +144,53 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_config(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=None,
+        help=f"configuration file (default: $LOGBRIDGE_CONFIG or {DEFAULT_CONFIG})",
+    )
+
+
+def _add_backfill(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    backfill = commands.add_parser(
+        "backfill",
+        help="send the history of the sources' files, rotated and gzip'd ones too",
+    )
+    _add_config(backfill)
+    backfill.add_argument("--state-dir", type=Path, help="override state_dir")
+    backfill.add_argument(
+        "--since",
+        metavar="DATE",
+        help="only events from this date or time on (2026-11-01, 2026-11-01T08:00Z);"
+        " files last written before it are not read",
+    )
+    backfill.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: the cores, but one left for the application)",
+    )
+    backfill.add_argument(
+        "--no-daemon",
+        action="store_true",
+        help="there is no daemon: read every file whole (see the README)",
+    )
+    backfill.add_argument(
+        "--progress",
+        choices=("auto", "json", "none"),
+        default="auto",
+        help="a bar on a terminal, JSON lines elsewhere (auto); on standard error",
+    )
+    backfill.add_argument(
+        "--log-format", choices=("auto", "json", "console"), default=None
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``logbridge`` console script."""
     args = _parser().parse_args(argv)
@@ -159,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "test": _test,
         "replay": _replay,
         "explain": _explain,
+        "backfill": _backfill,
         "status": _status,
         "deadletter": _deadletter,
     }
@@ -200,6 +242,48 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, args.log_format or settings.log_format)
     daemon = Daemon(settings, once=args.once)
     return asyncio.run(daemon.run())
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from bridge.backfill.run import BackfillOptions, default_workers, run
+    from bridge.backfill.summary import render_summary
+    from bridge.settings import load_settings
+
+    settings = load_settings(args.config, state_dir=args.state_dir)
+    # The progress and the summary say what each batch would: warnings and errors only,
+    # unless the configuration asks for debug.
+    level = "debug" if settings.log_level == "debug" else "warning"
+    configure_logging(level, args.log_format or settings.log_format)
+    workers = args.workers if args.workers is not None else default_workers()
+    if workers < 1:
+        print("logbridge: --workers: expected 1 or more", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        since = _parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        print(f"logbridge: --since: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    options = BackfillOptions(
+        workers=workers,
+        since=since,
+        with_daemon=not args.no_daemon,
+        progress=args.progress,
+    )
+    report = run(settings, options)
+    print(render_summary(report), file=sys.stderr)
+    return EXIT_OK if report.complete else EXIT_FAILURE
+
+
+def _parse_since(text: str) -> datetime:
+    """A date (midnight UTC) or a time with its zone (UTC when it has none)."""
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        msg = f"expected a date or time such as 2026-11-01 or 2026-11-01T08:00Z, got {text!r}"
+        raise ValueError(msg) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -22,15 +22,10 @@ spooled and the state closed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import functools
 import os
-import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import httpx
 
 from bridge import __version__
 from bridge.clock import Clock, SystemClock
@@ -48,7 +43,6 @@ from bridge.errors import (
     BridgeError,
     StartupError,
     StoreCorrupt,
-    StoreError,
     StoreFull,
 )
 from bridge.logs import get_logger
@@ -56,12 +50,13 @@ from bridge.model import Checkpoint
 from bridge.pipeline import Pipeline, PipelineStats
 from bridge.rules import RuleSet
 from bridge.settings import Settings
-from bridge.sink.posthog import Sink
+from bridge.sink.posthog import Sink, make_client
 from bridge.source import Tailer
 from bridge.spool.store import (
     AsyncStore,
     DamagedSegment,
     Store,
+    lock_state_dir,
     set_aside,
     set_aside_databases,
 )
@@ -111,7 +106,7 @@ class Daemon:
         """
         ruleset = load_ruleset(self.settings)
         state_dir = self.settings.state_dir
-        with _exclusive(state_dir):
+        with lock_state_dir(state_dir):
             try:
                 return await self._run_locked(ruleset, state_dir)
             except BaseExceptionGroup as group:
@@ -135,7 +130,7 @@ class Daemon:
             self._log.info("shutdown_requested")
             return 0
         first_start, checkpoints = opened
-        client = self._make_client()
+        client = make_client(self.settings)
         server = None
         try:
             specs = source_specs(ruleset, self.settings)
@@ -265,21 +260,6 @@ class Daemon:
                 return None
             await self.clock.sleep(DISK_FULL_POLL_SECONDS)
 
-    def _make_client(self) -> httpx.AsyncClient | None:
-        posthog = self.settings.posthog
-        if not posthog.api_key:
-            return None
-        # A private CA replaces the public ones: the host is the only server it
-        # talks to. `logbridge check` has read the file already.
-        verify: ssl.SSLContext | bool = True
-        if posthog.ca_bundle is not None:
-            verify = ssl.create_default_context(cafile=str(posthog.ca_bundle))
-        return httpx.AsyncClient(
-            timeout=posthog.timeout_seconds,
-            headers={"User-Agent": f"logbridge/{__version__}"},
-            verify=verify,
-        )
-
     async def _start_server(self, rt: Runtime) -> HealthServer | None:
         metrics = self.health.metrics
         if metrics is None:
@@ -380,31 +360,3 @@ def _sole_error(group: BaseExceptionGroup[BaseException]) -> BridgeError | None:
     if len(leaves) == 1 and isinstance(leaves[0], BridgeError):
         return leaves[0]
     return None
-
-
-@contextlib.contextmanager
-def _exclusive(state_dir: Path) -> Iterator[None]:
-    """
-    Hold a lock on the state directory for the daemon's lifetime.
-
-    Two daemons on one spool would both send every event; PostHog would deduplicate
-    them, but the operator would pay twice and the counts in the logs would lie. The
-    lock is taken on the directory itself: a lock file could be deleted while the
-    daemon runs, and the next daemon would lock a new one (the directory cannot go
-    while the database is in it, and a renamed one takes its database along).
-    """
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as exc:
-        msg = f"{state_dir}: cannot use the state directory: {exc.strerror}"
-        raise StoreError(msg) from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            msg = f"{state_dir}: another logbridge is already running with this state directory"
-            raise StoreError(msg) from None
-        yield
-    finally:
-        os.close(fd)

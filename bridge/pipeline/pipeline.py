@@ -90,6 +90,9 @@ class Pipeline:
         """
         self.ruleset = ruleset
         self.since = since
+        # The earliest and the latest timestamp of the events made (None: none yet).
+        self.first_event: datetime | None = None
+        self.last_event: datetime | None = None
         self.stats = stats
         self.state = RuleState(ruleset)
         self.prefilter = prefilter
@@ -345,6 +348,11 @@ class Pipeline:
                 continue
             counts[event.rule] += 1
             rows.append((event.uuid, body, event.rule))
+            stamp = event.timestamp
+            if self.first_event is None or stamp < self.first_event:
+                self.first_event = stamp
+            if self.last_event is None or stamp > self.last_event:
+                self.last_event = stamp
             offsets.append(event.offset)
         return PreparedChunk(checkpoint, tuple(rows), tuple(letters), tuple(offsets))
 

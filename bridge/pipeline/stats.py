@@ -46,6 +46,11 @@ class PipelineStats:
             )
         )
 
+    def add(self, other: PipelineStats) -> None:
+        """Add another's counts to these (a backfill adds up its workers')."""
+        for name in (f.name for f in dataclasses.fields(self)):
+            getattr(self, name).update(getattr(other, name))
+
     def snapshot(self) -> dict[str, Any]:
         """Totals over all sources, as plain values for logs and events."""
         errors: Counter[str] = Counter()

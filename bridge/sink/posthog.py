@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import gzip
 import random
+import ssl
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -60,7 +61,7 @@ from bridge.sink.validation import find_refusal
 from bridge.spool.rows import decode_event
 from bridge.spool.store import LAST_SEND_ERROR, AsyncStore, SpooledEvent
 
-__all__ = ["USER_AGENT", "Sink", "SinkCounters"]
+__all__ = ["USER_AGENT", "Sink", "SinkCounters", "make_client"]
 
 USER_AGENT = f"logbridge/{__version__}"
 # PostHog's error answers are one short line (reference §5.1); a proxy's error page is
@@ -104,6 +105,23 @@ class _Attempt:
     response: str
     error: str
     duration_s: float
+
+
+def make_client(settings: Settings) -> httpx.AsyncClient | None:
+    """The HTTP client for PostHog; None without an API key (a dry run)."""
+    posthog = settings.posthog
+    if not posthog.api_key:
+        return None
+    # A private CA replaces the public ones: the host is the only server it talks
+    # to. ``logbridge check`` has read the file already.
+    verify: ssl.SSLContext | bool = True
+    if posthog.ca_bundle is not None:
+        verify = ssl.create_default_context(cafile=str(posthog.ca_bundle))
+    return httpx.AsyncClient(
+        timeout=posthog.timeout_seconds,
+        headers={"User-Agent": USER_AGENT},
+        verify=verify,
+    )
 
 
 class Sink:

@@ -56,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import functools
 import os
 import sqlite3
@@ -100,6 +101,7 @@ __all__ = [
     "Store",
     "disk_headroom",
     "filesystem_free",
+    "lock_state_dir",
     "set_aside",
     "set_aside_databases",
 ]
@@ -1305,3 +1307,32 @@ class AsyncStore:
     async def get_meta(self, key: str) -> str | None:
         """See ``Store.get_meta``."""
         return await self.call(lambda s: s.get_meta(key))
+
+
+@contextlib.contextmanager
+def lock_state_dir(state_dir: Path) -> Iterator[None]:
+    """
+    Hold a lock on a state directory while the block runs (the daemon's lifetime, a
+    backfill's).
+
+    Two processes on one spool would both send every event; PostHog would deduplicate
+    them, but the operator would pay twice and the counts in the logs would lie. The
+    lock is taken on the directory itself: a lock file could be deleted while the
+    daemon runs, and the next daemon would lock a new one (the directory cannot go
+    while the database is in it, and a renamed one takes its database along).
+    """
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        msg = f"{state_dir}: cannot use the state directory: {exc.strerror}"
+        raise StoreError(msg) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            msg = f"{state_dir}: another logbridge is already running with this state directory"
+            raise StoreError(msg) from None
+        yield
+    finally:
+        os.close(fd)

@@ -27,9 +27,13 @@ from bridge.rules import RuleSet
 from bridge.source import Chunk, LineBuffer, SourceSpec, Tailer, file_fingerprint
 from bridge.source.discover import SOURCE_SEPARATOR, group_sources
 from bridge.spool.rows import decode_event
+from bridge.tools.summary import (
+    describe_counts,
+    describe_projection,
+    events_per_month,
+)
 
 __all__ = [
-    "FREE_TIER_EVENTS_PER_MONTH",
     "LineIndex",
     "Origin",
     "ReplayReport",
@@ -39,14 +43,6 @@ __all__ = [
     "render_summary",
     "replay",
 ]
-
-# PostHog's free tier for product analytics events (posthog.com/pricing).
-FREE_TIER_EVENTS_PER_MONTH = 1_000_000
-_SECONDS_PER_MONTH = 30.44 * 24 * 3600
-# Below this span there is no rate to speak of.
-MIN_PROJECTION_SECONDS = 1.0
-# A sample shorter than this says little about a month: the projection says so.
-SHORT_SAMPLE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +80,7 @@ class ReplayReport:
 
     def events_per_month(self) -> float | None:
         """Events a month at the sample's rate, or None if it spans under a second."""
-        span = self.span_seconds()
-        if span < MIN_PROJECTION_SECONDS:
-            return None
-        return len(self.events) * _SECONDS_PER_MONTH / span
+        return events_per_month(len(self.events), self.span_seconds())
 
 
 def pick_source(ruleset: RuleSet, path: Path, wanted: str | None) -> str:
@@ -296,58 +289,11 @@ def _range_chunk(
     return Chunk(checkpoint, cut, st.st_mtime_ns)
 
 
-_ID_WHERE = "distinct_id: "
-
-
 def render_summary(report: ReplayReport) -> str:
     """Counts and the monthly projection, for the rule author."""
-    snapshot = report.stats.snapshot()
-    errors = snapshot["parse_errors"]
-    lines = [
-        f"{snapshot['lines']} lines, {len(report.events)} events, "
-        f"{snapshot['unmatched']} lines matched no rule, "
-        f"{sum(errors.values())} did not parse" + (f" {errors}" if errors else ""),
-    ]
-    if snapshot["too_long"] or snapshot["invalid_utf8"]:
-        lines.append(
-            f"{snapshot['too_long']} lines too long, "
-            f"{snapshot['invalid_utf8']} with invalid UTF-8"
-        )
-    lines.extend(f"  {rule}: {n}" for rule, n in sorted(snapshot["events"].items()))
+    lines = describe_counts(report.stats, len(report.events))
     lines.extend(
         f"  not sent ({why}): {n}" for why, n in sorted(report.dropped.items())
     )
-    # A distinct_id that cannot name a person is handled by the rule's invalid_id
-    # (personless by default): shown apart from the values that failed.
-    issues = sorted(report.stats.issues.items())
-    ids = [(key, n) for key, n in issues if key[1].startswith(_ID_WHERE)]
-    values = [(key, n) for key, n in issues if not key[1].startswith(_ID_WHERE)]
-    if ids:
-        lines.append(
-            f"{sum(n for _, n in ids)} distinct_ids named no person "
-            "(rule: distinct_id: reason; see invalid_id):"
-        )
-        lines.extend(f"  {rule}: {label}: {n}" for (rule, label), n in ids)
-    if values:
-        lines.append(
-            f"{sum(n for _, n in values)} values failed (rule: where: reason):"
-        )
-        lines.extend(f"  {rule}: {label}: {n}" for (rule, label), n in values)
-    per_month = report.events_per_month()
-    if per_month is None:
-        lines.append("the sample spans less than a second: no monthly projection")
-    else:
-        span = report.span_seconds()
-        share = per_month / FREE_TIER_EVENTS_PER_MONTH
-        rough = (
-            " (a rough figure: the sample is short)"
-            if span < SHORT_SAMPLE_SECONDS
-            else ""
-        )
-        lines.append(
-            f"projection: {per_month:,.0f} events/month at the sample's rate "
-            f"({f'{span:.0f} s' if span < SHORT_SAMPLE_SECONDS else f'{span / 3600:.1f} h'}"
-            " of events), "
-            f"{share:.0%} of PostHog's free tier of {FREE_TIER_EVENTS_PER_MONTH:,}{rough}"
-        )
+    lines.append(describe_projection(len(report.events), report.span_seconds()))
     return "\n".join(lines)
