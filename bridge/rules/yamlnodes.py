@@ -14,6 +14,10 @@ Invariants:
   YAML 1.1's surprises would silently never match.
 - Plain values only: any tag beyond str, int, float, bool, null, seq and map is an
   error, so nothing a rule file says can construct an object.
+- Bounded: aliases may repeat at most ``MAX_ALIAS_VALUES`` values in all, counted
+  as if every alias were written out. Composing stops at the alias that goes beyond,
+  so an alias bomb (a few hundred bytes that expand to billions of values) is
+  refused before anything walks it.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import yaml
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from bridge.errors import Problem
 
 __all__ = [
+    "MAX_ALIAS_VALUES",
     "MAX_SHOWN_CHARS",
     "Key",
     "Map",
@@ -69,16 +75,78 @@ _SCALAR_RES = {_BOOL: _BOOL_RE, _INT: _INT_RE, _FLOAT: _FLOAT_RE, _NULL: _NULL_R
 
 # Values quoted in messages are cut to about this many characters (STYLE.md §6).
 MAX_SHOWN_CHARS = 60
+# What aliases may add to a file, counted as if written out: anchors shared by a few
+# hundred rules take a few thousand values, and this many are checked in well under a
+# second. The nine-level "billion laughs" file expands to 9**9 (387 million) strings:
+# checking it took 33 s and 2.9 GB before a MemoryError.
+MAX_ALIAS_VALUES = 10_000
 
 
 _Resolvers = dict[Any, list[tuple[str, re.Pattern[str]]]]
 
 
+class _Refused(Exception):
+    """A document composing beyond the bounds: where, and why."""
+
+    def __init__(self, mark: Any, path: str, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.mark, self.path, self.message, self.hint = mark, path, message, hint
+
+
 class _CoreLoader(yaml.SafeLoader):
-    """SafeLoader whose plain scalars resolve like YAML 1.2's core schema."""
+    """
+    SafeLoader whose plain scalars resolve like YAML 1.2's core schema, and which
+    refuses, while composing, aliases that repeat too much.
+    """
 
     # Our own table, filled below; the class is configured once, at import.
     yaml_implicit_resolvers: _Resolvers = {}  # noqa: RUF012 - PyYAML's own API
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        # Per composed node (by id, the tree keeps them alive): how many values it
+        # stands for, with its aliases written out.
+        self._extent: dict[int, int] = {}
+        self._alias_values = 0
+        # The breadcrumb of each node being composed, the innermost last.
+        self._paths: list[str] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        is_alias = self.check_event(AliasEvent)
+        mark = self.current_event.start_mark  # the event check_event peeked at
+        path = self._path_in(parent, index)
+        self._paths.append(path)
+        node = super().compose_node(parent, index)
+        self._paths.pop()
+        if not is_alias:
+            self._extent[id(node)] = self._measure(node)
+            return node
+        # An alias of its own anchor is not measured yet; the converter reports it.
+        self._alias_values += self._extent.get(id(node), 1)
+        if self._alias_values > MAX_ALIAS_VALUES:
+            message = f"aliases repeat more than {MAX_ALIAS_VALUES} values in all"
+            hint = "hint: alias smaller values, or fewer times"
+            raise _Refused(mark, path, message, hint)
+        return node
+
+    def _path_in(self, parent: yaml.Node | None, index: Any) -> str:
+        if parent is None:
+            return ""
+        if isinstance(parent, SequenceNode):
+            return item_path(self._paths[-1], index)
+        # A mapping's key (index None) is located at the mapping.
+        if isinstance(index, ScalarNode):
+            return child_path(self._paths[-1], index.value)
+        return self._paths[-1]
+
+    def _measure(self, node: yaml.Node | None) -> int:
+        if isinstance(node, SequenceNode):
+            children = node.value
+        elif isinstance(node, MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            return 1
+        return 1 + sum(self._extent.get(id(child), 1) for child in children)
 
 
 _CoreLoader.add_implicit_resolver(_BOOL, _BOOL_RE, list("tTfF"))
@@ -183,6 +251,9 @@ def parse_document(file: str, text: str) -> tuple[Node | None, list[Problem]]:
     """
     try:
         documents = list(yaml.compose_all(text, Loader=_CoreLoader))
+    except _Refused as exc:
+        line, col = exc.mark.line + 1, exc.mark.column + 1
+        return None, [Problem(file, line, col, exc.path, exc.message, exc.hint)]
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_problem(file, exc)]
     except yaml.reader.ReaderError as exc:

@@ -5,7 +5,15 @@ from typing import Any
 
 import pytest
 
-from bridge.rules.yamlnodes import Map, describe, parse_document, show, to_plain
+from bridge.rules.yamlnodes import (
+    MAX_ALIAS_VALUES,
+    Map,
+    describe,
+    parse_document,
+    show,
+    to_plain,
+)
+from tests.yamlbombs import alias_bomb
 
 
 def plain(text: str) -> Any:
@@ -165,6 +173,33 @@ def test_an_alias_is_checked_once():
 
     assert [str(p) for p in problems] == [
         "f.yaml:1:14: error: a: duplicate key 'b' (first defined at line 1)"
+    ]
+
+
+def test_an_alias_bomb_is_refused_at_the_alias_that_goes_beyond_the_budget():
+    root, problems = parse_document("f.yaml", alias_bomb())
+
+    assert root is None
+    assert [str(p) for p in problems] == [
+        "f.yaml:5:8: error: e[0]: aliases repeat more than 10000 values in all"
+        " (hint: alias smaller values, or fewer times)"
+    ]
+
+
+def test_aliases_may_repeat_values_up_to_the_budget():
+    hundred = "[" + ", ".join(["x"] * 99) + "]"  # a list and its items: 100 values
+    aliases = ", ".join(["*a"] * (MAX_ALIAS_VALUES // 100))
+    text = f"a: &a {hundred}\nb: [{aliases}]\nc: &c x\n"
+
+    within = parse_document("f.yaml", text)
+    beyond = parse_document("f.yaml", text + "d: *c\n")
+
+    assert within[1] == []
+    assert within[0] is not None
+    assert len(to_plain(within[0])["b"]) == MAX_ALIAS_VALUES // 100
+    assert [str(p) for p in beyond[1]] == [
+        "f.yaml:4:4: error: d: aliases repeat more than 10000 values in all"
+        " (hint: alias smaller values, or fewer times)"
     ]
 
 
