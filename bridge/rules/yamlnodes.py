@@ -14,10 +14,11 @@ Invariants:
   YAML 1.1's surprises would silently never match.
 - Plain values only: any tag beyond str, int, float, bool, null, seq and map is an
   error, so nothing a rule file says can construct an object.
-- Bounded: aliases may repeat at most ``MAX_ALIAS_VALUES`` values in all, counted
-  as if every alias were written out. Composing stops at the alias that goes beyond,
-  so an alias bomb (a few hundred bytes that expand to billions of values) is
-  refused before anything walks it.
+- Bounded: aliases may repeat at most ``MAX_ALIAS_VALUES`` values in all, and values
+  nest at most ``MAX_NESTING`` levels, both counted as if every alias were written
+  out. Composing stops at the alias or value that goes beyond, so an alias bomb (a
+  few hundred bytes that expand to billions of values) is refused before anything
+  walks it, and a deep document before it exhausts Python's recursion limit.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from bridge.errors import Problem
 
 __all__ = [
     "MAX_ALIAS_VALUES",
+    "MAX_NESTING",
     "MAX_SHOWN_CHARS",
     "Key",
     "Map",
@@ -80,6 +82,9 @@ MAX_SHOWN_CHARS = 60
 # second. The nine-level "billion laughs" file expands to 9**9 (387 million) strings:
 # checking it took 33 s and 2.9 GB before a MemoryError.
 MAX_ALIAS_VALUES = 10_000
+# Rule files nest about a dozen levels. Composing and checking recurse once or a few
+# times per level, and Python stops at 1000 frames (sys.getrecursionlimit()).
+MAX_NESTING = 64
 
 
 _Resolvers = dict[Any, list[tuple[str, re.Pattern[str]]]]
@@ -96,7 +101,7 @@ class _Refused(Exception):
 class _CoreLoader(yaml.SafeLoader):
     """
     SafeLoader whose plain scalars resolve like YAML 1.2's core schema, and which
-    refuses, while composing, aliases that repeat too much.
+    refuses, while composing, aliases that repeat too much and values nested too deep.
     """
 
     # Our own table, filled below; the class is configured once, at import.
@@ -105,8 +110,8 @@ class _CoreLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         # Per composed node (by id, the tree keeps them alive): how many values it
-        # stands for, with its aliases written out.
-        self._extent: dict[int, int] = {}
+        # stands for and how many levels it spans, with its aliases written out.
+        self._extent: dict[int, tuple[int, int]] = {}
         self._alias_values = 0
         # The breadcrumb of each node being composed, the innermost last.
         self._paths: list[str] = []
@@ -115,6 +120,10 @@ class _CoreLoader(yaml.SafeLoader):
         is_alias = self.check_event(AliasEvent)
         mark = self.current_event.start_mark  # the event check_event peeked at
         path = self._path_in(parent, index)
+        level = len(self._paths) + 1
+        if level > MAX_NESTING:
+            message = f"values nest more than {MAX_NESTING} levels deep"
+            raise _Refused(mark, path, message)
         self._paths.append(path)
         node = super().compose_node(parent, index)
         self._paths.pop()
@@ -122,10 +131,15 @@ class _CoreLoader(yaml.SafeLoader):
             self._extent[id(node)] = self._measure(node)
             return node
         # An alias of its own anchor is not measured yet; the converter reports it.
-        self._alias_values += self._extent.get(id(node), 1)
+        values, levels = self._extent.get(id(node), (1, 1))
+        self._alias_values += values
         if self._alias_values > MAX_ALIAS_VALUES:
             message = f"aliases repeat more than {MAX_ALIAS_VALUES} values in all"
             hint = "hint: alias smaller values, or fewer times"
+            raise _Refused(mark, path, message, hint)
+        if level - 1 + levels > MAX_NESTING:
+            message = f"values nest more than {MAX_NESTING} levels deep"
+            hint = "hint: counted with the alias written out"
             raise _Refused(mark, path, message, hint)
         return node
 
@@ -139,14 +153,17 @@ class _CoreLoader(yaml.SafeLoader):
             return child_path(self._paths[-1], index.value)
         return self._paths[-1]
 
-    def _measure(self, node: yaml.Node | None) -> int:
+    def _measure(self, node: yaml.Node | None) -> tuple[int, int]:
         if isinstance(node, SequenceNode):
             children = node.value
         elif isinstance(node, MappingNode):
             children = [part for pair in node.value for part in pair]
         else:
-            return 1
-        return 1 + sum(self._extent.get(id(child), 1) for child in children)
+            return 1, 1
+        extents = [self._extent.get(id(child), (1, 1)) for child in children]
+        values = 1 + sum(v for v, _ in extents)
+        levels = 1 + max((n for _, n in extents), default=0)
+        return values, levels
 
 
 _CoreLoader.add_implicit_resolver(_BOOL, _BOOL_RE, list("tTfF"))

@@ -1255,3 +1255,16 @@ def test_an_alias_bomb_is_refused_before_anything_expands_it():
         " repeat more than 10000 values in all (hint: alias smaller values, or"
         " fewer times)"
     ]
+
+
+def test_a_document_nested_too_deep_for_python_is_an_error_not_a_crash():
+    # Composing recursed per level: this was a RecursionError, out of check and reload.
+    text = "rules: " + "[" * 5000 + "]" * 5000 + "\n"
+
+    with pytest.raises(RuleFileError) as caught:
+        compile_rules([(FILE, text)])
+
+    assert [str(p) for p in caught.value.problems] == [
+        f"rules/a.yaml:1:71: error: rules{'[0]' * 63}: values nest more than 64"
+        " levels deep"
+    ]

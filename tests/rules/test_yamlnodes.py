@@ -7,6 +7,7 @@ import pytest
 
 from bridge.rules.yamlnodes import (
     MAX_ALIAS_VALUES,
+    MAX_NESTING,
     Map,
     describe,
     parse_document,
@@ -201,6 +202,35 @@ def test_aliases_may_repeat_values_up_to_the_budget():
         "f.yaml:4:4: error: d: aliases repeat more than 10000 values in all"
         " (hint: alias smaller values, or fewer times)"
     ]
+
+
+def test_values_nest_at_most_64_levels():
+    # The mapping is the first level, each list one more.
+    within = "v: " + "[" * (MAX_NESTING - 1) + "]" * (MAX_NESTING - 1) + "\n"
+    beyond = "v: " + "[" * MAX_NESTING + "]" * MAX_NESTING + "\n"
+
+    assert parse_document("f.yaml", within)[1] == []
+    assert [str(p) for p in parse_document("f.yaml", beyond)[1]] == [
+        f"f.yaml:1:{3 + MAX_NESTING}: error: v{'[0]' * (MAX_NESTING - 1)}: values"
+        " nest more than 64 levels deep"
+    ]
+
+
+def test_nesting_counts_an_alias_as_written_out():
+    text = "a: &a " + "[" * 40 + "]" * 40 + "\nb: " + "[" * 30 + "*a" + "]" * 30 + "\n"
+
+    _, problems = parse_document("f.yaml", text)
+
+    assert [str(p) for p in problems] == [
+        f"f.yaml:2:34: error: b{'[0]' * 30}: values nest more than 64 levels deep"
+        " (hint: counted with the alias written out)"
+    ]
+
+
+def test_a_document_too_deep_for_python_is_refused_not_crashed():
+    _, problems = parse_document("f.yaml", "v: " + "[" * 5000 + "]" * 5000 + "\n")
+
+    assert [p.message for p in problems] == ["values nest more than 64 levels deep"]
 
 
 SHOW_CASES = [
