@@ -2,13 +2,16 @@
 
 ``parse_settings`` is pure and reports every problem at once in the ``file:line:col``
 form; ``load_settings`` at the bottom is the only function that reads files or the
-environment.
+environment. The YAML is read by ``bridge.rules.yamlnodes``, as the rule files are: the
+same scalars (YAML 1.2's core schema: ``no`` is text, not false), and the same located
+errors for syntax, tags, duplicate keys and alias bombs.
 
 Errors never quote a value that may be a secret: ``logbridge check`` runs as the
 unit's ``ExecStartPre=``, so its messages reach the journal. A wrong value is shown
 only when it is a number, a boolean or a plain lowercase word (what a setting's
 choices look like); any other text is described by its length, and the values of
-the secret keys are never shown at all.
+the secret keys are never shown at all. A YAML tag is shown by the same rule, as its
+name: a secret written after an unquoted ``!`` is read as a tag.
 """
 
 from __future__ import annotations
@@ -24,10 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
-
 from bridge.errors import Problem, SettingsError
 from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
+from bridge.rules.yamlnodes import Key, Map, Node, Seq, parse_document
 
 __all__ = [
     "BatchSettings",
@@ -267,62 +269,51 @@ _PLAIN_WORD = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 class _Walker:
-    """Collects values and problems from the YAML node tree of one configuration file."""
+    """Collects values and problems from the node tree of one configuration file."""
 
-    def __init__(self, source_name: str) -> None:
+    def __init__(self, source_name: str, problems: list[Problem]) -> None:
         self.source_name = source_name
-        self.problems: list[Problem] = []
+        self.problems = problems
+        # Where a YAML-level problem was reported (a tag, say): nothing more is said
+        # of the value there.
+        self._reported = {(p.line, p.col) for p in problems}
         self.values: dict[str, Any] = {}
-        self.marks: dict[str, yaml.Node] = {}
+        self.marks: dict[str, Node] = {}
 
-    def problem(self, node: yaml.Node, path: str, message: str, hint: str = "") -> None:
-        mark = node.start_mark
+    def problem(self, at: Node | Key, path: str, message: str, hint: str = "") -> None:
         self.problems.append(
-            Problem(
-                file=self.source_name,
-                line=mark.line + 1,
-                col=mark.column + 1,
-                path=path,
-                message=message,
-                hint=hint,
-            )
+            Problem(self.source_name, at.line, at.col, path, message, hint)
         )
 
-    def walk(self, node: yaml.Node, schema: dict[str, Any], prefix: str) -> None:
-        if not isinstance(node, yaml.MappingNode):
+    def walk(self, node: Node, schema: dict[str, Any], prefix: str) -> None:
+        if not isinstance(node, Map):
             self.problem(
                 node,
                 prefix or "(top)",
                 f"expected a mapping, got {_kind(node, prefix)}",
             )
             return
-        seen: dict[str, yaml.Node] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else ""
-            path = f"{prefix}.{key}" if prefix else key
-            if key in seen:
-                line = seen[key].start_mark.line + 1
+        for key, value_node in node.entries:
+            path = f"{prefix}.{key.text}" if prefix else key.text
+            if key.text not in schema:
+                close = difflib.get_close_matches(key.text, schema, n=1)
                 self.problem(
-                    key_node, path, f"duplicate key {key!r} (first at line {line})"
-                )
-                continue
-            seen[key] = key_node
-            if key not in schema:
-                close = difflib.get_close_matches(key, schema, n=1)
-                self.problem(
-                    key_node,
+                    key,
                     path,
-                    f"unknown key {key!r}; expected one of {', '.join(sorted(schema))}",
+                    f"unknown key {key.text!r}; expected one of "
+                    f"{', '.join(sorted(schema))}",
                     f"did you mean {close[0]!r}?" if close else "",
                 )
                 continue
-            kind = schema[key]
+            if (value_node.line, value_node.col) in self._reported:
+                continue
+            kind = schema[key.text]
             if isinstance(kind, dict):
                 self.walk(value_node, kind, path)
             else:
                 self.scalar(value_node, kind, path)
 
-    def scalar(self, node: yaml.Node, kind: _Kind, path: str) -> None:
+    def scalar(self, node: Node, kind: _Kind, path: str) -> None:
         value = _construct(node)
         if path == "posthog.historical_migration" and isinstance(value, bool):
             # Its old form, a switch: true meant every batch, false none.
@@ -334,14 +325,19 @@ class _Walker:
                     node,
                     path,
                     f"expected one of {', '.join(kind)}, got {_show(value, path)}",
-                    f"did you mean {close[0]!r}?" if close else "",
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else _switch_hint(value, path),
                 )
                 return
         elif kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             self.problem(
-                node, path, f"expected {_TYPE_NAMES[kind]}, got {_show(value, path)}"
+                node,
+                path,
+                f"expected {_TYPE_NAMES[kind]}, got {_show(value, path)}",
+                _yaml11_hint(value, kind),
             )
             return
         bounds = _BOUNDS.get(path)
@@ -359,18 +355,18 @@ class _Walker:
         self.marks[path] = node
 
 
-def _construct(node: yaml.Node) -> Any:
-    if not isinstance(node, yaml.ScalarNode):
-        return [] if isinstance(node, yaml.SequenceNode) else {}
-    return yaml.constructor.SafeConstructor().construct_object(node)
+def _construct(node: Node) -> Any:
+    if isinstance(node, Seq):
+        return []
+    return {} if isinstance(node, Map) else node.value
 
 
-def _kind(node: yaml.Node, path: str) -> str:
-    if isinstance(node, yaml.SequenceNode):
+def _kind(node: Node, path: str) -> str:
+    if isinstance(node, Seq):
         return "a list"
-    if isinstance(node, yaml.MappingNode):
+    if isinstance(node, Map):
         return "a mapping"
-    return _show(_construct(node), path)
+    return _show(node.value, path)
 
 
 def _show(value: Any, path: str) -> str:
@@ -399,6 +395,44 @@ def _describe(value: Any) -> str:
     return "a number" if isinstance(value, int | float) else "a value"
 
 
+# YAML 1.1's words for booleans: text in YAML 1.2, which both kinds of files follow.
+_YAML11_BOOLEANS = {"yes": True, "on": True, "no": False, "off": False}
+# YAML 1.1's numbers with '_' between digits: text in YAML 1.2 too.
+_YAML11_NUMBER = re.compile(r"[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?")
+
+
+def _yaml11_hint(value: Any, kind: type) -> str:
+    """What to write instead of a YAML 1.1 boolean or number, which reads as text."""
+    if not isinstance(value, str):
+        return ""
+    if kind is bool and value.lower() in _YAML11_BOOLEANS:
+        word = "true" if _YAML11_BOOLEANS[value.lower()] else "false"
+        return f"hint: write {word}; only true and false are booleans"
+    if kind in (int, float) and "_" in value and _YAML11_NUMBER.fullmatch(value):
+        return "hint: write the number without '_'"
+    return ""
+
+
+def _switch_hint(value: Any, path: str) -> str:
+    """What to write for a YAML 1.1 boolean where a setting's old form was a switch."""
+    if path != "posthog.historical_migration" or not isinstance(value, str):
+        return ""
+    flag = _YAML11_BOOLEANS.get(value.lower())
+    if flag is None:
+        return ""
+    return f"hint: write {'always' if flag else 'never'}"
+
+
+def _quote(text: str, path: str) -> str:
+    """How YAML-level messages show a value, or a tag (as ``_show`` shows its name)."""
+    name = text.lstrip("!")
+    if name == text:
+        return _show(text, path)
+    # A secret written unquoted after a '!' is read as a tag.
+    shown = _show(name, path) == repr(name)
+    return repr(text) if shown else f"of {len(text)} characters"
+
+
 def parse_settings(  # noqa: PLR0913 - the I/O it needs comes in as arguments
     text: str,
     source_name: str,
@@ -425,14 +459,8 @@ def parse_settings(  # noqa: PLR0913 - the I/O it needs comes in as arguments
     Raises:
         SettingsError: with every problem found.
     """
-    walker = _Walker(source_name)
-    try:
-        root = yaml.compose(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = Problem(source_name, line, col, "", f"invalid YAML: {exc.problem}")
-        raise SettingsError([problem]) from None
+    root, problems = parse_document(source_name, text, quote=_quote)
+    walker = _Walker(source_name, problems)
     if root is not None:
         walker.walk(root, _SCHEMA, "")
     values = walker.values
@@ -511,7 +539,7 @@ class _Origin:
     """Where a value came from: a key of the configuration file, or elsewhere."""
 
     # The key's value node in the configuration file; None for another source.
-    node: yaml.Node | None
+    node: Node | None
     # The key (with a node), else the environment variable or file it came from.
     name: str
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from bridge.errors import SettingsError
+from bridge.rules.yamlnodes import Map, parse_document, to_plain
 from bridge.settings import Settings, load_settings, parse_settings
+from tests.yamlbombs import alias_bomb
 
 CONFIG = Path("/etc/logbridge/bridge.yaml")
 
@@ -144,8 +147,8 @@ def test_the_key_never_shows_in_repr() -> None:
         ),
         (
             "batch:\n  max_events: 1\n  max_events: 2\n",
-            "bridge.yaml:3:3: error: batch.max_events: duplicate key 'max_events' "
-            "(first at line 2)",
+            "bridge.yaml:3:3: error: batch: duplicate key 'max_events' "
+            "(first defined at line 2)",
         ),
         (
             "posthog:\n  api_key_file: missing\n",
@@ -154,7 +157,8 @@ def test_the_key_never_shows_in_repr() -> None:
         ),
         (
             "batch: {max_events: 1\n",
-            "bridge.yaml:2:1: error: invalid YAML: expected ',' or '}', but got '<stream end>'",
+            "bridge.yaml:2:1: error: invalid YAML: expected ',' or '}', but got '<stream end>'"
+            " (while parsing a flow mapping at line 1)",
         ),
     ],
     ids=[
@@ -435,3 +439,105 @@ def test_a_ca_bundle_that_cannot_serve_is_an_error(
     errors = _load(tmp_path, f"posthog:\n  ca_bundle: {name}\n")
 
     assert errors == [expected]
+
+
+# -- YAML, read as in rule files ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("word", ["no", "off", "yes", "on", "NO"])
+def test_yaml_1_1_booleans_are_text_as_in_rule_files(word: str) -> None:
+    root, _ = parse_document("rules.yaml", f"environment: {word}\n")
+
+    settings = _parse(f"environment: {word}\n")
+
+    assert isinstance(root, Map)
+    assert settings.environment == to_plain(root)["environment"] == word
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "read:\n  prefilter: no\n",
+            "bridge.yaml:2:14: error: read.prefilter: expected a boolean, got 'no'"
+            " (hint: write false; only true and false are booleans)",
+        ),
+        (
+            "metrics:\n  enabled: On\n",
+            "bridge.yaml:2:12: error: metrics.enabled: expected a boolean, got a string"
+            " of 2 characters (hint: write true; only true and false are booleans)",
+        ),
+        (
+            "posthog:\n  historical_migration: off\n",
+            "bridge.yaml:2:25: error: posthog.historical_migration: expected one of"
+            " auto, always, never, got 'off' (hint: write never)",
+        ),
+        (
+            "spool:\n  max_bytes: 268_435_456\n",
+            "bridge.yaml:2:14: error: spool.max_bytes: expected an integer, got a string"
+            " of 11 characters (hint: write the number without '_')",
+        ),
+    ],
+    ids=["no", "on", "off-for-a-switch", "underscores"],
+)
+def test_yaml_1_1_values_are_errors_with_what_to_write(text: str, expected: str):
+    assert _errors(text) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "posthog:\n  host: !env POSTHOG_HOST\n",
+            "bridge.yaml:2:9: error: posthog.host: unsupported YAML tag '!env'",
+        ),
+        (
+            "read: !!omap [prefilter: true]\n",
+            "bridge.yaml:1:7: error: read: unsupported YAML tag '!!omap'",
+        ),
+        (
+            "hash_salt: !S3cr3t-Salt\n",
+            "bridge.yaml:1:12: error: hash_salt: unsupported YAML tag of 12 characters",
+        ),
+        (
+            f"posthog:\n  api_key: !!int {KEY}\n",
+            "bridge.yaml:2:12: error: posthog.api_key: cannot read a string of 47"
+            " characters as !!int",
+        ),
+        (
+            "posthog:\n  host: !!float https://u:hunter2@example.com\n",
+            "bridge.yaml:2:9: error: posthog.host: cannot read a string of 29 characters"
+            " as !!float",
+        ),
+    ],
+    ids=["local-tag", "omap", "secret-read-as-a-tag", "tagged-key", "tagged-url"],
+)
+def test_yaml_tags_are_located_errors_that_quote_no_secret(text: str, expected: str):
+    errors = _errors(text)
+
+    assert errors == [expected]
+    assert "S3cr3t" not in errors[0]
+    assert "hunter2" not in errors[0]
+
+
+def test_an_alias_bomb_is_refused_at_its_position() -> None:
+    started = time.monotonic()
+
+    errors = _errors(alias_bomb())
+
+    assert time.monotonic() - started < 5
+    assert errors == [
+        "bridge.yaml:5:8: error: e[0]: aliases repeat more than 10000 values in all"
+        " (hint: alias smaller values, or fewer times)"
+    ]
+
+
+def test_anchors_and_aliases_work_within_the_bound() -> None:
+    settings = _parse(
+        "shutdown:\n  timeout_seconds: &t 5\nposthog:\n  timeout_seconds: *t\n"
+    )
+
+    assert (settings.shutdown_timeout_seconds, settings.posthog.timeout_seconds) == (
+        5.0,
+        5.0,
+    )

@@ -1,4 +1,5 @@
-"""Rule-file text → a tree of positioned nodes; the only module that imports PyYAML.
+"""YAML text → a tree of positioned nodes, for the rule files and the configuration
+file alike; the only module that imports PyYAML.
 
 Invariants:
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -258,9 +260,19 @@ def to_plain(node: Node) -> Any:
     return {key.text: to_plain(value) for key, value in node.entries}
 
 
-def parse_document(file: str, text: str) -> tuple[Node | None, list[Problem]]:
+def _as_written(text: str, _path: str) -> str:
+    return show(text)
+
+
+def parse_document(
+    file: str, text: str, *, quote: Callable[[str, str], str] = _as_written
+) -> tuple[Node | None, list[Problem]]:
     """
     Compose the one YAML document of a file into nodes.
+
+    Args:
+        quote: how a message shows a scalar's text or a tag, given its breadcrumb
+            (by default ``show``); the configuration file's hides secrets.
 
     Returns:
         The root node (None for a file with no document or on a syntax error) and
@@ -281,7 +293,7 @@ def parse_document(file: str, text: str) -> tuple[Node | None, list[Problem]]:
         return None, [Problem(file, line, col, "", message, hint)]
     if not documents:
         return None, []
-    converter = _Converter(file)
+    converter = _Converter(file, quote)
     root = converter.convert(documents[0], "")
     if len(documents) > 1:
         mark = documents[1].start_mark
@@ -312,8 +324,9 @@ def _short_tag(tag: str) -> str:
 class _Converter:
     """Turns PyYAML nodes into ours, collecting problems for one file."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, quote: Callable[[str, str], str]) -> None:
         self.file = file
+        self.quote = quote
         self.problems: list[Problem] = []
         # Aliases share a PyYAML node: convert it once, so its problems are reported
         # once and an alias of an anchor does not repeat the work.
@@ -354,8 +367,8 @@ class _Converter:
 
     def _check_tag(self, node: yaml.Node, expected: str, path: str) -> None:
         if node.tag != expected:
-            tag = _short_tag(node.tag)
-            self.problem(node.start_mark, path, f"unsupported YAML tag {tag!r}")
+            tag = self.quote(_short_tag(node.tag), path)
+            self.problem(node.start_mark, path, f"unsupported YAML tag {tag}")
 
     def _scalar(self, node: ScalarNode, path: str) -> Scalar:
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
@@ -365,7 +378,7 @@ class _Converter:
             return Scalar(text, line, col)
         pattern = _SCALAR_RES.get(tag)
         if pattern is None:
-            message = f"unsupported YAML tag {_short_tag(tag)!r}"
+            message = f"unsupported YAML tag {self.quote(_short_tag(tag), path)}"
             self.problem(node.start_mark, path, message)
             return Scalar(text, line, col)
         try:
@@ -375,7 +388,7 @@ class _Converter:
                 return Scalar(_scalar_value(tag, text), line, col)
         except ValueError:
             pass
-        message = f"cannot read {show(text)} as {_short_tag(tag)}"
+        message = f"cannot read {self.quote(text, path)} as {_short_tag(tag)}"
         self.problem(node.start_mark, path, message)
         return Scalar(text, line, col)
 

@@ -7,6 +7,7 @@ import sys
 
 from tests.e2e.conftest import Workspace
 from tests.e2e.helpers import BOMB_PROBLEM, bombed_order_rules, order_rules
+from tests.yamlbombs import alias_bomb
 
 
 def _check(
@@ -91,6 +92,39 @@ def test_an_alias_bomb_in_a_rule_file_is_refused_at_once(workspace: Workspace) -
 
     assert result.returncode == 2
     assert result.stderr.splitlines() == [BOMB_PROBLEM, "1 error in 1 file"]
+
+
+def test_an_alias_bomb_in_the_configuration_is_refused_at_once(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+    (workspace.root / "bridge.yaml").write_text("rules_dir: rules\n" + alias_bomb())
+
+    result = _check(workspace, timeout=20)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "bridge.yaml:6:8: error: e[0]: aliases repeat more than 10000 values in all"
+        " (hint: alias smaller values, or fewer times)",
+        "1 error in 1 file",
+    ]
+
+
+def test_an_unknown_yaml_tag_in_the_configuration_is_a_located_error(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+    (workspace.root / "bridge.yaml").write_text(
+        "rules_dir: rules\nhostname: !env HOSTNAME\n"
+    )
+
+    result = _check(workspace)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "bridge.yaml:2:11: error: hostname: unsupported YAML tag '!env'",
+        "1 error in 1 file",
+    ]
 
 
 def test_a_key_written_where_a_mapping_belongs_is_not_printed(
