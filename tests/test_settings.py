@@ -9,7 +9,17 @@ import pytest
 
 from bridge.errors import SettingsError
 from bridge.rules.yamlnodes import Map, parse_document, to_plain
-from bridge.settings import Settings, load_settings, parse_settings
+from bridge.settings import (
+    BatchSettings,
+    MetricsSettings,
+    OwnEventsSettings,
+    PostHogSettings,
+    ReadSettings,
+    RetrySettings,
+    Settings,
+    load_settings,
+    parse_settings,
+)
 from tests.yamlbombs import alias_bomb
 
 CONFIG = Path("/etc/logbridge/bridge.yaml")
@@ -541,3 +551,136 @@ def test_anchors_and_aliases_work_within_the_bound() -> None:
         5.0,
         5.0,
     )
+
+
+# -- every key, as the dataclasses declare them -------------------------------------------
+
+EVERY_KEY = """\
+rules_dir: r
+state_dir: s
+hostname: h
+hash_salt: pepper
+environment: staging
+log: {level: debug, format: json}
+posthog:
+  host: eu
+  api_key: phc_k
+  timeout_seconds: 3
+  historical_migration: never
+  geoip_disable: false
+batch:
+  max_events: 10
+  max_bytes: 2048
+  max_wait_seconds: 2
+  max_event_bytes: 8192
+  solo_event_bytes: 4096
+retry: {initial_seconds: 2, max_seconds: 4, halted_recheck_seconds: 8}
+read:
+  chunk_bytes: 8192
+  max_line_bytes: 512
+  rescan_seconds: 1
+  prefilter: false
+  max_depth: 9
+metrics: {enabled: false, host: 0.0.0.0, port: 1234, sink_failing_seconds: 5}
+own_events: {enabled: false, health_check_seconds: 6}
+spool: {max_bytes: 2097152}
+shutdown: {timeout_seconds: 7}
+"""
+
+
+def test_every_key_sets_its_field() -> None:
+    settings = _parse(EVERY_KEY)
+
+    assert settings == Settings(
+        config_path=CONFIG,
+        rules_dir=Path("/etc/logbridge/r"),
+        state_dir=Path("/etc/logbridge/s"),
+        hostname="h",
+        hash_salt=b"pepper",
+        environment="staging",
+        log_level="debug",
+        log_format="json",
+        posthog=PostHogSettings(
+            host="https://eu.i.posthog.com",
+            api_key="phc_k",
+            timeout_seconds=3.0,
+            historical_migration="never",
+            geoip_disable=False,
+        ),
+        batch=BatchSettings(
+            max_events=10,
+            max_bytes=2048,
+            max_wait_seconds=2.0,
+            max_event_bytes=8192,
+            solo_event_bytes=4096,
+        ),
+        retry=RetrySettings(
+            initial_seconds=2.0, max_seconds=4.0, halted_recheck_seconds=8.0
+        ),
+        read=ReadSettings(
+            chunk_bytes=8192,
+            max_line_bytes=512,
+            rescan_seconds=1.0,
+            prefilter=False,
+            max_depth=9,
+        ),
+        metrics=MetricsSettings(
+            enabled=False, host="0.0.0.0", port=1234, sink_failing_seconds=5.0
+        ),
+        own_events=OwnEventsSettings(enabled=False, health_check_seconds=6.0),
+        spool_max_bytes=2097152,
+        shutdown_timeout_seconds=7.0,
+    )
+
+
+def test_the_top_level_keys_are_the_fields_and_their_groups() -> None:
+    assert _errors("rule_dir: r\n") == [
+        "bridge.yaml:1:1: error: rule_dir: unknown key 'rule_dir'; expected one of"
+        " batch, environment, hash_salt, hash_salt_file, hostname, log, metrics,"
+        " own_events, posthog, read, retry, rules_dir, shutdown, spool, state_dir"
+        " (did you mean 'rules_dir'?)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "spool:\n  max_bytes: 10\n",
+            "bridge.yaml:2:14: error: spool.max_bytes: must be >= 1.04858e+06, got 10",
+        ),
+        (
+            "shutdown:\n  timeout_seconds: -1\n",
+            "bridge.yaml:2:20: error: shutdown.timeout_seconds: must be >= 0, got -1.0",
+        ),
+        (
+            "log:\n  format: yaml\n",
+            "bridge.yaml:2:11: error: log.format: expected one of auto, json, console,"
+            " got 'yaml'",
+        ),
+        (
+            "posthog:\n  api_key: 12345678\n",
+            "bridge.yaml:2:12: error: posthog.api_key: expected a string, got a number",
+        ),
+        (
+            "hash_salt_file: 7\n",
+            "bridge.yaml:1:17: error: hash_salt_file: expected a string, got 7",
+        ),
+    ],
+    ids=["spool-bytes", "shutdown-seconds", "log-format", "numeric-key", "salt-file"],
+)
+def test_keys_named_otherwise_than_their_field_are_checked_alike(text, expected):
+    assert _errors(text) == [expected]
+
+
+def test_the_readme_example_is_a_valid_configuration() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Configuration") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n", 8)]
+
+    settings = parse_settings(
+        example, "README.md", config_path=CONFIG, env={}, default_hostname="db-2"
+    )
+
+    assert settings.hostname == "web-1"
+    assert settings.posthog.ca_bundle == Path("/etc/logbridge/ca.pem")
