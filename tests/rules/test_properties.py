@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.errors import RuleFileError
-from bridge.model import Event
+from bridge.model import JSON_OPTIONS, Event, json_default
 from bridge.rules import compile_rules
 from bridge.rules.fieldpaths import MISSING, compile_getter, parse_field_path
 from tests.rules.support import FILE, record
@@ -90,7 +90,8 @@ def test_apply_never_raises_and_events_encode_as_json(fields, source, offset):
 
     check_events(result)
     for event in result:
-        orjson.dumps(dict(event.properties))
+        # As the spool writes them: integers beyond 64 bits are BigInts, written exactly.
+        orjson.dumps(dict(event.properties), option=JSON_OPTIONS, default=json_default)
 
 
 @given(json_like(st.integers()), SOURCES)
