@@ -2,13 +2,16 @@
 
 ``parse_settings`` is pure and reports every problem at once in the ``file:line:col``
 form; ``load_settings`` at the bottom is the only function that reads files or the
-environment.
+environment. The YAML is read by ``bridge.rules.yamlnodes``, as the rule files are: the
+same scalars (YAML 1.2's core schema: ``no`` is text, not false), and the same located
+errors for syntax, tags, duplicate keys and alias bombs.
 
 Errors never quote a value that may be a secret: ``logbridge check`` runs as the
 unit's ``ExecStartPre=``, so its messages reach the journal. A wrong value is shown
 only when it is a number, a boolean or a plain lowercase word (what a setting's
 choices look like); any other text is described by its length, and the values of
-the secret keys are never shown at all.
+the secret keys are never shown at all. A YAML tag is shown by the same rule, as its
+name: a secret written after an unquoted ``!`` is read as a tag.
 """
 
 from __future__ import annotations
@@ -19,18 +22,23 @@ import os
 import re
 import socket
 import ssl
-from collections.abc import Callable, Mapping
+import typing
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
-
-import yaml
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from bridge.errors import Problem, SettingsError
 from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
+from bridge.rules.yamlnodes import Key, Map, Node, Seq, parse_document
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "BatchSettings",
+    "MetricsSettings",
+    "OwnEventsSettings",
     "PostHogSettings",
     "ReadSettings",
     "RetrySettings",
@@ -40,7 +48,8 @@ __all__ = [
     "tool_settings",
 ]
 
-_T = TypeVar("_T")
+_N = TypeVar("_N", int, float)
+_D = TypeVar("_D", bound="DataclassInstance")
 
 DEFAULT_CONFIG_PATH = "/etc/logbridge/bridge.yaml"
 # PostHog Cloud's ingestion hosts (reference/posthog-capture.md §1).
@@ -56,7 +65,6 @@ _HOST_ALIASES = {
     "us.posthog.com": US_HOST,
     "eu.posthog.com": EU_HOST,
 }
-HISTORICAL_MODES = ("auto", "always", "never")
 DEFAULT_SPOOL_BYTES = 256 * 1024 * 1024
 DEFAULT_SHUTDOWN_SECONDS = 10.0
 DEFAULT_STATE_DIR = "/var/lib/logbridge"
@@ -66,7 +74,6 @@ CHUNKS_PER_READ = 8
 CREDENTIAL_NAME = "posthog_api_key"
 # The systemd credential that holds the salt of the rules' `hash:`.
 SALT_CREDENTIAL_NAME = "hash_salt"
-LOG_FORMATS = ("auto", "json", "console")
 # The capture service answers 413 above 20 MiB (reference/posthog-capture.md §4).
 MAX_BATCH_BYTES = 15 * 1024 * 1024
 
@@ -85,13 +92,18 @@ DEFAULT_SOLO_EVENT_BYTES = 500_000
 MAX_KEY_CHARS = 64
 
 
+def _bounded(default: _N, low: float, high: float | None = None) -> _N:
+    """A field's default, and the bounds the configuration file must keep it within."""
+    return field(default=default, metadata={"bounds": (low, high)})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PostHogSettings:
     """Where and how to deliver."""
 
     host: str = DEFAULT_HOST
     api_key: str | None = field(default=None, repr=False)
-    timeout_seconds: float = 15.0
+    timeout_seconds: float = _bounded(15.0, 0.1)
     # auto: events older than 48 h go in historical batches, others in live ones;
     # always / never: every batch is historical / live.
     historical_migration: Literal["auto", "always", "never"] = "auto"
@@ -105,35 +117,40 @@ class PostHogSettings:
 class BatchSettings:
     """When a batch closes: whichever limit is reached first."""
 
-    max_events: int = 1000
-    max_bytes: int = DEFAULT_BATCH_BYTES
-    max_wait_seconds: float = 0.5
-    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
-    solo_event_bytes: int = DEFAULT_SOLO_EVENT_BYTES
+    max_events: int = _bounded(1000, 1, 100_000)
+    # The capture service refuses bodies over 20 MiB (reference §4); keep a margin.
+    max_bytes: int = _bounded(DEFAULT_BATCH_BYTES, 1024, MAX_BATCH_BYTES)
+    max_wait_seconds: float = _bounded(0.5, 0.0)
+    # One event must stay under Kafka's 1,000,000-byte message limit (reference §4).
+    # Sizes as captured (bridge.sink.batcher.captured_size) count 2 KiB for the fields
+    # of capture's Kafka message besides the event.
+    max_event_bytes: int = _bounded(DEFAULT_MAX_EVENT_BYTES, 4096, 1_000_000)
+    solo_event_bytes: int = _bounded(DEFAULT_SOLO_EVENT_BYTES, 4096, 1_000_000)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetrySettings:
     """Back-off between attempts; attempts never stop (the spool keeps the events)."""
 
-    initial_seconds: float = 1.0
-    max_seconds: float = 30.0
+    initial_seconds: float = _bounded(1.0, 0.01)
+    max_seconds: float = _bounded(30.0, 0.01)
     # While PostHog refuses the key (401/403), try again this often.
-    halted_recheck_seconds: float = 60.0
+    halted_recheck_seconds: float = _bounded(60.0, 0.1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReadSettings:
     """How files are read."""
 
-    chunk_bytes: int = 1024 * 1024
-    max_line_bytes: int = 1024 * 1024
-    rescan_seconds: float = 10.0
+    chunk_bytes: int = _bounded(1024 * 1024, 4096)
+    max_line_bytes: int = _bounded(1024 * 1024, 256)
+    rescan_seconds: float = _bounded(10.0, 0.1)
     # Skip, unparsed, the lines no rule can match (literals and thresholds derived
     # from the rules); off: every line is parsed (and its parse errors counted).
     prefilter: bool = True
-    # JSON nested deeper is a parse error (too_deep): bridge.parse.jsonl.
-    max_depth: int = DEFAULT_MAX_DEPTH
+    # JSON nested deeper is a parse error (too_deep): bridge.parse.jsonl. orjson reads
+    # at most 1024 levels, and writes back 254 (with the event around).
+    max_depth: int = _bounded(DEFAULT_MAX_DEPTH, 1, 250)
 
     @property
     def read_bytes(self) -> int:
@@ -152,9 +169,9 @@ class MetricsSettings:
     enabled: bool = True
     host: str = "127.0.0.1"
     # Not a port of a common exporter (9187 is postgres_exporter's).
-    port: int = 9841
+    port: int = _bounded(9841, 0, 65535)
     # Sends failing for longer than this make /readyz answer 503.
-    sink_failing_seconds: float = 300.0
+    sink_failing_seconds: float = _bounded(300.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,7 +179,7 @@ class OwnEventsSettings:
     """logbridge's own events: engine_started, engine_stopped, health_check."""
 
     enabled: bool = True
-    health_check_seconds: float = 300.0
+    health_check_seconds: float = _bounded(300.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,7 +193,7 @@ class Settings:
     # The key of the rules' `hash:` (HMAC-SHA256); a secret like the API key.
     hash_salt: bytes | None = field(default=None, repr=False)
     environment: str = "production"
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     posthog: PostHogSettings = PostHogSettings()
     batch: BatchSettings = BatchSettings()
@@ -184,93 +201,117 @@ class Settings:
     read: ReadSettings = ReadSettings()
     metrics: MetricsSettings = MetricsSettings()
     own_events: OwnEventsSettings = OwnEventsSettings()
-    spool_max_bytes: int = DEFAULT_SPOOL_BYTES
-    shutdown_timeout_seconds: float = DEFAULT_SHUTDOWN_SECONDS
+    spool_max_bytes: int = _bounded(DEFAULT_SPOOL_BYTES, 1024 * 1024)
+    shutdown_timeout_seconds: float = _bounded(DEFAULT_SHUTDOWN_SECONDS, 0.0)
 
 
 # -- parsing (pure) ----------------------------------------------------------------------
 
+
+@dataclass(frozen=True, slots=True)
+class _SecretPlaces:
+    """Where one secret may come from, first found wins."""
+
+    env_var: str
+    credential: str
+    file_key: str
+    value_key: str
+
+
+_API_KEY = _SecretPlaces(
+    "POSTHOG_API_KEY", CREDENTIAL_NAME, "posthog.api_key_file", "posthog.api_key"
+)
+_HASH_SALT = _SecretPlaces(
+    "LOGBRIDGE_HASH_SALT", SALT_CREDENTIAL_NAME, "hash_salt_file", "hash_salt"
+)
+
+
+# Each key of the file is its field's path in Settings (batch.max_events), but these.
+_FILE_KEYS = {
+    "log_level": "log.level",
+    "log_format": "log.format",
+    "spool_max_bytes": "spool.max_bytes",
+    "shutdown_timeout_seconds": "shutdown.timeout_seconds",
+}
+# Fields the file does not set.
+_NOT_IN_FILE = frozenset({"config_path"})
+
 _Kind = type | tuple[str, ...]
-
-# Every key the configuration file accepts, with its type (or allowed words).
-_SCHEMA: dict[str, _Kind | dict[str, _Kind]] = {
-    "rules_dir": str,
-    "state_dir": str,
-    "hostname": str,
-    "environment": str,
-    "hash_salt": str,
-    "hash_salt_file": str,
-    "log": {"level": ("debug", "info", "warning", "error"), "format": LOG_FORMATS},
-    "posthog": {
-        "host": str,
-        "api_key": str,
-        "api_key_file": str,
-        "timeout_seconds": float,
-        "historical_migration": HISTORICAL_MODES,
-        "geoip_disable": bool,
-        "ca_bundle": str,
-    },
-    "batch": {
-        "max_events": int,
-        "max_bytes": int,
-        "max_wait_seconds": float,
-        "max_event_bytes": int,
-        "solo_event_bytes": int,
-    },
-    "retry": {
-        "initial_seconds": float,
-        "max_seconds": float,
-        "halted_recheck_seconds": float,
-    },
-    "read": {
-        "chunk_bytes": int,
-        "max_line_bytes": int,
-        "rescan_seconds": float,
-        "prefilter": bool,
-        "max_depth": int,
-    },
-    "metrics": {
-        "enabled": bool,
-        "host": str,
-        "port": int,
-        "sink_failing_seconds": float,
-    },
-    "own_events": {"enabled": bool, "health_check_seconds": float},
-    "spool": {"max_bytes": int},
-    "shutdown": {"timeout_seconds": float},
-}
-
-# Bounds checked after types: (minimum, maximum); None means unbounded.
-_BOUNDS: dict[str, tuple[float, float | None]] = {
-    "posthog.timeout_seconds": (0.1, None),
-    "batch.max_events": (1, 100_000),
-    # The capture service refuses bodies over 20 MiB (reference §4); keep a margin.
-    "batch.max_bytes": (1024, MAX_BATCH_BYTES),
-    "batch.max_wait_seconds": (0.0, None),
-    # One event must stay under Kafka's 1,000,000-byte message limit (reference §4).
-    # Sizes as captured (bridge.sink.batcher.captured_size) count 2 KiB for the fields
-    # of capture's Kafka message besides the event.
-    "batch.max_event_bytes": (4096, 1_000_000),
-    "batch.solo_event_bytes": (4096, 1_000_000),
-    "retry.initial_seconds": (0.01, None),
-    "retry.max_seconds": (0.01, None),
-    "retry.halted_recheck_seconds": (0.1, None),
-    "read.chunk_bytes": (4096, None),
-    "read.max_line_bytes": (256, None),
-    "read.rescan_seconds": (0.1, None),
-    # orjson reads at most 1024 levels, and writes back 254 (with the event around).
-    "read.max_depth": (1, 250),
-    "spool.max_bytes": (1024 * 1024, None),
-    "metrics.port": (0, 65535),
-    "metrics.sink_failing_seconds": (1.0, None),
-    "own_events.health_check_seconds": (1.0, None),
-    "shutdown.timeout_seconds": (0.0, None),
-}
-
+# The types a field may have in the file (besides Literal words, paths and optional).
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """A key of the configuration file: the field it sets and what it takes."""
+
+    # The field's path in Settings, e.g. "batch.max_events"; "" for a key that sets no
+    # field of its own (a file a secret is read from).
+    field: str
+    # str, int, float or bool, or the words of a Literal.
+    kind: _Kind
+    # (minimum, maximum), checked after the type; None means unbounded.
+    bounds: tuple[float, float | None] | None = None
+    # Resolved against the configuration file's folder.
+    is_path: bool = False
+    # A secret (a field with repr=False): a wrong value is described by its type alone.
+    is_secret: bool = False
+
+
+def _keys_of(cls: type, prefix: str = "") -> Iterator[tuple[str, _Key]]:
+    """The file's keys for the fields of a settings class and of its groups."""
+    hints = typing.get_type_hints(cls)
+    for item in dataclasses.fields(cls):
+        name, hint = prefix + item.name, hints[item.name]
+        if name in _NOT_IN_FILE:
+            continue
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            yield from _keys_of(hint, name + ".")
+            continue
+        kind, is_path = _kind_of(hint)
+        bounds = item.metadata.get("bounds")
+        key = _Key(name, kind, bounds, is_path=is_path, is_secret=not item.repr)
+        yield _FILE_KEYS.get(name, name), key
+
+
+def _kind_of(hint: Any) -> tuple[_Kind, bool]:
+    """What the file holds for a field of this type, and whether it is a path."""
+    args = tuple(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if typing.get_origin(hint) is Literal:
+        return args, False
+    if args:  # optional: X | None
+        return _kind_of(args[0])
+    if hint is Path:
+        return str, True
+    if hint is bytes:  # the hash salt, written as text
+        return str, False
+    if hint in _TYPE_NAMES:
+        return hint, False
+    msg = f"a settings field of type {hint!r} has no form in the configuration file"
+    raise TypeError(msg)
+
+
+def _nest(keys: Mapping[str, _Key]) -> dict[str, Any]:
+    """Dotted keys as the file nests them: {"batch": {"max_events": key, ...}, ...}."""
+    tree: dict[str, Any] = {}
+    for dotted, key in keys.items():
+        *groups, name = dotted.split(".")
+        node = tree
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[name] = key
+    return tree
+
+
+# Every key the configuration file accepts: the fields, and the secrets' files.
+_KEYS = dict(_keys_of(Settings)) | {
+    places.file_key: _Key("", str) for places in (_API_KEY, _HASH_SALT)
+}
+_SCHEMA = _nest(_KEYS)
 # Keys whose values are secrets: a wrong one is described by its type alone.
+_SECRET_KEYS = frozenset(name for name, key in _KEYS.items() if key.is_secret)
+
 _HOST_HINT = "hint: e.g. eu, or https://eu.i.posthog.com"
-_SECRET_KEYS = frozenset({"posthog.api_key", "hash_salt"})
 # Text shown as is in errors: a plain lowercase word, such as a misspelt choice. API
 # keys (phc_/phx_ plus mixed case), URLs (which may carry a password) and anything
 # else are described instead.
@@ -278,63 +319,52 @@ _PLAIN_WORD = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 class _Walker:
-    """Collects values and problems from the YAML node tree of one configuration file."""
+    """Collects values and problems from the node tree of one configuration file."""
 
-    def __init__(self, source_name: str) -> None:
+    def __init__(self, source_name: str, problems: list[Problem]) -> None:
         self.source_name = source_name
-        self.problems: list[Problem] = []
+        self.problems = problems
+        # Where a YAML-level problem was reported (a tag, say): nothing more is said
+        # of the value there.
+        self._reported = {(p.line, p.col) for p in problems}
         self.values: dict[str, Any] = {}
-        self.marks: dict[str, yaml.Node] = {}
+        self.marks: dict[str, Node] = {}
 
-    def problem(self, node: yaml.Node, path: str, message: str, hint: str = "") -> None:
-        mark = node.start_mark
+    def problem(self, at: Node | Key, path: str, message: str, hint: str = "") -> None:
         self.problems.append(
-            Problem(
-                file=self.source_name,
-                line=mark.line + 1,
-                col=mark.column + 1,
-                path=path,
-                message=message,
-                hint=hint,
-            )
+            Problem(self.source_name, at.line, at.col, path, message, hint)
         )
 
-    def walk(self, node: yaml.Node, schema: dict[str, Any], prefix: str) -> None:
-        if not isinstance(node, yaml.MappingNode):
+    def walk(self, node: Node, schema: dict[str, Any], prefix: str) -> None:
+        if not isinstance(node, Map):
             self.problem(
                 node,
                 prefix or "(top)",
                 f"expected a mapping, got {_kind(node, prefix)}",
             )
             return
-        seen: dict[str, yaml.Node] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else ""
-            path = f"{prefix}.{key}" if prefix else key
-            if key in seen:
-                line = seen[key].start_mark.line + 1
+        for key, value_node in node.entries:
+            path = f"{prefix}.{key.text}" if prefix else key.text
+            if key.text not in schema:
+                close = difflib.get_close_matches(key.text, schema, n=1)
                 self.problem(
-                    key_node, path, f"duplicate key {key!r} (first at line {line})"
-                )
-                continue
-            seen[key] = key_node
-            if key not in schema:
-                close = difflib.get_close_matches(key, schema, n=1)
-                self.problem(
-                    key_node,
+                    key,
                     path,
-                    f"unknown key {key!r}; expected one of {', '.join(sorted(schema))}",
+                    f"unknown key {key.text!r}; expected one of "
+                    f"{', '.join(sorted(schema))}",
                     f"did you mean {close[0]!r}?" if close else "",
                 )
                 continue
-            kind = schema[key]
-            if isinstance(kind, dict):
-                self.walk(value_node, kind, path)
+            if (value_node.line, value_node.col) in self._reported:
+                continue
+            expected = schema[key.text]
+            if isinstance(expected, dict):
+                self.walk(value_node, expected, path)
             else:
-                self.scalar(value_node, kind, path)
+                self.scalar(value_node, expected, path)
 
-    def scalar(self, node: yaml.Node, kind: _Kind, path: str) -> None:
-        value = _construct(node)
+    def scalar(self, node: Node, key: _Key, path: str) -> None:
+        value, kind = _construct(node), key.kind
         if path == "posthog.historical_migration" and isinstance(value, bool):
             # Its old form, a switch: true meant every batch, false none.
             value = "always" if value else "never"
@@ -345,19 +375,23 @@ class _Walker:
                     node,
                     path,
                     f"expected one of {', '.join(kind)}, got {_show(value, path)}",
-                    f"did you mean {close[0]!r}?" if close else "",
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else _switch_hint(value, path),
                 )
                 return
         elif kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             self.problem(
-                node, path, f"expected {_TYPE_NAMES[kind]}, got {_show(value, path)}"
+                node,
+                path,
+                f"expected {_TYPE_NAMES[kind]}, got {_show(value, path)}",
+                _yaml11_hint(value, kind),
             )
             return
-        bounds = _BOUNDS.get(path)
-        if bounds is not None and isinstance(value, int | float):
-            low, high = bounds
+        if key.bounds is not None and isinstance(value, int | float):
+            low, high = key.bounds
             if value < low or (high is not None and value > high):
                 limit = (
                     f"between {low:g} and {high:g}"
@@ -370,18 +404,18 @@ class _Walker:
         self.marks[path] = node
 
 
-def _construct(node: yaml.Node) -> Any:
-    if not isinstance(node, yaml.ScalarNode):
-        return [] if isinstance(node, yaml.SequenceNode) else {}
-    return yaml.constructor.SafeConstructor().construct_object(node)
+def _construct(node: Node) -> Any:
+    if isinstance(node, Seq):
+        return []
+    return {} if isinstance(node, Map) else node.value
 
 
-def _kind(node: yaml.Node, path: str) -> str:
-    if isinstance(node, yaml.SequenceNode):
+def _kind(node: Node, path: str) -> str:
+    if isinstance(node, Seq):
         return "a list"
-    if isinstance(node, yaml.MappingNode):
+    if isinstance(node, Map):
         return "a mapping"
-    return _show(_construct(node), path)
+    return _show(node.value, path)
 
 
 def _show(value: Any, path: str) -> str:
@@ -410,6 +444,44 @@ def _describe(value: Any) -> str:
     return "a number" if isinstance(value, int | float) else "a value"
 
 
+# YAML 1.1's words for booleans: text in YAML 1.2, which both kinds of files follow.
+_YAML11_BOOLEANS = {"yes": True, "on": True, "no": False, "off": False}
+# YAML 1.1's numbers with '_' between digits: text in YAML 1.2 too.
+_YAML11_NUMBER = re.compile(r"[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?")
+
+
+def _yaml11_hint(value: Any, kind: type) -> str:
+    """What to write instead of a YAML 1.1 boolean or number, which reads as text."""
+    if not isinstance(value, str):
+        return ""
+    if kind is bool and value.lower() in _YAML11_BOOLEANS:
+        word = "true" if _YAML11_BOOLEANS[value.lower()] else "false"
+        return f"hint: write {word}; only true and false are booleans"
+    if kind in (int, float) and "_" in value and _YAML11_NUMBER.fullmatch(value):
+        return "hint: write the number without '_'"
+    return ""
+
+
+def _switch_hint(value: Any, path: str) -> str:
+    """What to write for a YAML 1.1 boolean where a setting's old form was a switch."""
+    if path != "posthog.historical_migration" or not isinstance(value, str):
+        return ""
+    flag = _YAML11_BOOLEANS.get(value.lower())
+    if flag is None:
+        return ""
+    return f"hint: write {'always' if flag else 'never'}"
+
+
+def _quote(text: str, path: str) -> str:
+    """How YAML-level messages show a value, or a tag (as ``_show`` shows its name)."""
+    name = text.lstrip("!")
+    if name == text:
+        return _show(text, path)
+    # A secret written unquoted after a '!' is read as a tag.
+    shown = _show(name, path) == repr(name)
+    return repr(text) if shown else f"of {len(text)} characters"
+
+
 def parse_settings(  # noqa: PLR0913 - the I/O it needs comes in as arguments
     text: str,
     source_name: str,
@@ -436,85 +508,53 @@ def parse_settings(  # noqa: PLR0913 - the I/O it needs comes in as arguments
     Raises:
         SettingsError: with every problem found.
     """
-    walker = _Walker(source_name)
-    try:
-        root = yaml.compose(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = Problem(source_name, line, col, "", f"invalid YAML: {exc.problem}")
-        raise SettingsError([problem]) from None
+    root, problems = parse_document(source_name, text, quote=_quote)
+    walker = _Walker(source_name, problems)
     if root is not None:
         walker.walk(root, _SCHEMA, "")
     values = walker.values
     base = config_path.parent
-
-    def path_of(key: str, default: str) -> Path:
-        return base / str(values.get(key, default))
-
+    # The file's values by field, paths resolved.
+    fields = {
+        _KEYS[name].field: base / value if _KEYS[name].is_path else value
+        for name, value in values.items()
+        if _KEYS[name].field
+    }
     api_key, key_origin = _secret(_API_KEY, values, walker, env, base, read_key_file)
     if api_key is not None:
         _check_api_key(api_key, key_origin, walker)
     salt, _ = _secret(_HASH_SALT, values, walker, env, base, read_key_file)
     host = _resolve_host(env, values, walker)
-    ca_bundle = None
-    if "posthog.ca_bundle" in values:
-        ca_bundle = base / values["posthog.ca_bundle"]
-        _check_file(ca_bundle, "posthog.ca_bundle", walker, check_ca_bundle)
+    if "posthog.ca_bundle" in fields:
+        path = fields["posthog.ca_bundle"]
+        _check_file(path, "posthog.ca_bundle", walker, check_ca_bundle)
     if walker.problems:
         raise SettingsError(walker.problems)
-
-    def group(prefix: str, cls: type[_T], **extra: Any) -> _T:
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        fields = {
-            key.split(".", 1)[1]: value
-            for key, value in values.items()
-            if key.startswith(prefix + ".") and key.split(".", 1)[1] in names
-        }
-        return cls(**(fields | extra))
-
-    return Settings(
-        config_path=config_path,
-        rules_dir=path_of("rules_dir", "rules"),
-        state_dir=Path(env["STATE_DIRECTORY"].split(":")[0])
-        if "state_dir" not in values and env.get("STATE_DIRECTORY")
-        else path_of("state_dir", DEFAULT_STATE_DIR),
-        hostname=values.get("hostname", default_hostname),
-        hash_salt=salt.encode() if salt else None,
-        environment=values.get("environment", "production"),
-        log_level=values.get("log.level", "info"),
-        log_format=values.get("log.format", "auto"),
-        posthog=group(
-            "posthog", PostHogSettings, api_key=api_key, host=host, ca_bundle=ca_bundle
-        ),
-        batch=group("batch", BatchSettings),
-        retry=group("retry", RetrySettings),
-        read=group("read", ReadSettings),
-        metrics=group("metrics", MetricsSettings),
-        own_events=group("own_events", OwnEventsSettings),
-        spool_max_bytes=values.get("spool.max_bytes", DEFAULT_SPOOL_BYTES),
-        shutdown_timeout_seconds=values.get(
-            "shutdown.timeout_seconds", DEFAULT_SHUTDOWN_SECONDS
-        ),
-    )
+    # systemd's StateDirectory= (the first of several), unless the file names one.
+    systemd_state = env.get("STATE_DIRECTORY", "").split(":")[0]
+    derived = {
+        "config_path": config_path,
+        "rules_dir": fields.get("rules_dir", base / "rules"),
+        "state_dir": fields.get("state_dir", Path(systemd_state or DEFAULT_STATE_DIR)),
+        "hostname": fields.get("hostname", default_hostname),
+        "hash_salt": salt.encode() if salt else None,
+        "posthog.api_key": api_key,
+        "posthog.host": host,
+    }
+    return _build(Settings, fields | derived)
 
 
-@dataclass(frozen=True, slots=True)
-class _SecretPlaces:
-    """Where one secret may come from, first found wins."""
-
-    env_var: str
-    credential: str
-    file_key: str
-    value_key: str
-
-
-_API_KEY = _SecretPlaces(
-    "POSTHOG_API_KEY", CREDENTIAL_NAME, "posthog.api_key_file", "posthog.api_key"
-)
-_HASH_SALT = _SecretPlaces(
-    "LOGBRIDGE_HASH_SALT", SALT_CREDENTIAL_NAME, "hash_salt_file", "hash_salt"
-)
+def _build(cls: type[_D], values: Mapping[str, Any], prefix: str = "") -> _D:
+    """A settings class from values by field path; its defaults for the others."""
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for item in dataclasses.fields(cls):
+        name, hint = prefix + item.name, hints[item.name]
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            kwargs[item.name] = _build(hint, values, name + ".")
+        elif name in values:
+            kwargs[item.name] = values[name]
+    return cls(**kwargs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -522,7 +562,7 @@ class _Origin:
     """Where a value came from: a key of the configuration file, or elsewhere."""
 
     # The key's value node in the configuration file; None for another source.
-    node: yaml.Node | None
+    node: Node | None
     # The key (with a node), else the environment variable or file it came from.
     name: str
 

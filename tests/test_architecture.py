@@ -3,6 +3,8 @@
 STYLE.md §3: these packages import only the stdlib (minus I/O and clocks),
 ``bridge.model``, ``bridge.errors``, ``bridge.parse``, ``re2``, ``orjson``, and
 ``yaml`` in ``rules/yamlnodes.py`` only; they never call ``open()`` or ``.now()``.
+Nothing else in ``bridge`` imports ``yaml`` either: the configuration file is read by
+the rule files' reader.
 """
 
 from __future__ import annotations
@@ -212,3 +214,15 @@ def test_the_pipeline_does_no_io_and_knows_no_daemon(path: Path) -> None:
             wrong.append(f"{node.lineno}: calls open()")
 
     assert wrong == [], relpath
+
+
+def test_rule_files_and_the_configuration_have_one_yaml_reader():
+    readers = {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "bridge").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        and any(m.split(".")[0] == "yaml" for m in imported_modules(node))
+    }
+
+    assert readers == {YAML_ALLOWED_IN}

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from bridge.errors import SettingsError
-from bridge.settings import Settings, load_settings, parse_settings
+from bridge.rules.yamlnodes import Map, parse_document, to_plain
+from bridge.settings import (
+    BatchSettings,
+    MetricsSettings,
+    OwnEventsSettings,
+    PostHogSettings,
+    ReadSettings,
+    RetrySettings,
+    Settings,
+    load_settings,
+    parse_settings,
+)
+from tests.yamlbombs import alias_bomb
 
 CONFIG = Path("/etc/logbridge/bridge.yaml")
 
@@ -144,8 +157,8 @@ def test_the_key_never_shows_in_repr() -> None:
         ),
         (
             "batch:\n  max_events: 1\n  max_events: 2\n",
-            "bridge.yaml:3:3: error: batch.max_events: duplicate key 'max_events' "
-            "(first at line 2)",
+            "bridge.yaml:3:3: error: batch: duplicate key 'max_events' "
+            "(first defined at line 2)",
         ),
         (
             "posthog:\n  api_key_file: missing\n",
@@ -154,7 +167,8 @@ def test_the_key_never_shows_in_repr() -> None:
         ),
         (
             "batch: {max_events: 1\n",
-            "bridge.yaml:2:1: error: invalid YAML: expected ',' or '}', but got '<stream end>'",
+            "bridge.yaml:2:1: error: invalid YAML: expected ',' or '}', but got '<stream end>'"
+            " (while parsing a flow mapping at line 1)",
         ),
     ],
     ids=[
@@ -435,3 +449,238 @@ def test_a_ca_bundle_that_cannot_serve_is_an_error(
     errors = _load(tmp_path, f"posthog:\n  ca_bundle: {name}\n")
 
     assert errors == [expected]
+
+
+# -- YAML, read as in rule files ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("word", ["no", "off", "yes", "on", "NO"])
+def test_yaml_1_1_booleans_are_text_as_in_rule_files(word: str) -> None:
+    root, _ = parse_document("rules.yaml", f"environment: {word}\n")
+
+    settings = _parse(f"environment: {word}\n")
+
+    assert isinstance(root, Map)
+    assert settings.environment == to_plain(root)["environment"] == word
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "read:\n  prefilter: no\n",
+            "bridge.yaml:2:14: error: read.prefilter: expected a boolean, got 'no'"
+            " (hint: write false; only true and false are booleans)",
+        ),
+        (
+            "metrics:\n  enabled: On\n",
+            "bridge.yaml:2:12: error: metrics.enabled: expected a boolean, got a string"
+            " of 2 characters (hint: write true; only true and false are booleans)",
+        ),
+        (
+            "posthog:\n  historical_migration: off\n",
+            "bridge.yaml:2:25: error: posthog.historical_migration: expected one of"
+            " auto, always, never, got 'off' (hint: write never)",
+        ),
+        (
+            "spool:\n  max_bytes: 268_435_456\n",
+            "bridge.yaml:2:14: error: spool.max_bytes: expected an integer, got a string"
+            " of 11 characters (hint: write the number without '_')",
+        ),
+    ],
+    ids=["no", "on", "off-for-a-switch", "underscores"],
+)
+def test_yaml_1_1_values_are_errors_with_what_to_write(text: str, expected: str):
+    assert _errors(text) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "posthog:\n  host: !env POSTHOG_HOST\n",
+            "bridge.yaml:2:9: error: posthog.host: unsupported YAML tag '!env'",
+        ),
+        (
+            "read: !!omap [prefilter: true]\n",
+            "bridge.yaml:1:7: error: read: unsupported YAML tag '!!omap'",
+        ),
+        (
+            "hash_salt: !S3cr3t-Salt\n",
+            "bridge.yaml:1:12: error: hash_salt: unsupported YAML tag of 12 characters",
+        ),
+        (
+            f"posthog:\n  api_key: !!int {KEY}\n",
+            "bridge.yaml:2:12: error: posthog.api_key: cannot read a string of 47"
+            " characters as !!int",
+        ),
+        (
+            "posthog:\n  host: !!float https://u:hunter2@example.com\n",
+            "bridge.yaml:2:9: error: posthog.host: cannot read a string of 29 characters"
+            " as !!float",
+        ),
+    ],
+    ids=["local-tag", "omap", "secret-read-as-a-tag", "tagged-key", "tagged-url"],
+)
+def test_yaml_tags_are_located_errors_that_quote_no_secret(text: str, expected: str):
+    errors = _errors(text)
+
+    assert errors == [expected]
+    assert "S3cr3t" not in errors[0]
+    assert "hunter2" not in errors[0]
+
+
+def test_an_alias_bomb_is_refused_at_its_position() -> None:
+    started = time.monotonic()
+
+    errors = _errors(alias_bomb())
+
+    assert time.monotonic() - started < 5
+    assert errors == [
+        "bridge.yaml:5:8: error: e[0]: aliases repeat more than 10000 values in all"
+        " (hint: alias smaller values, or fewer times)"
+    ]
+
+
+def test_anchors_and_aliases_work_within_the_bound() -> None:
+    settings = _parse(
+        "shutdown:\n  timeout_seconds: &t 5\nposthog:\n  timeout_seconds: *t\n"
+    )
+
+    assert (settings.shutdown_timeout_seconds, settings.posthog.timeout_seconds) == (
+        5.0,
+        5.0,
+    )
+
+
+# -- every key, as the dataclasses declare them -------------------------------------------
+
+EVERY_KEY = """\
+rules_dir: r
+state_dir: s
+hostname: h
+hash_salt: pepper
+environment: staging
+log: {level: debug, format: json}
+posthog:
+  host: eu
+  api_key: phc_k
+  timeout_seconds: 3
+  historical_migration: never
+  geoip_disable: false
+batch:
+  max_events: 10
+  max_bytes: 2048
+  max_wait_seconds: 2
+  max_event_bytes: 8192
+  solo_event_bytes: 4096
+retry: {initial_seconds: 2, max_seconds: 4, halted_recheck_seconds: 8}
+read:
+  chunk_bytes: 8192
+  max_line_bytes: 512
+  rescan_seconds: 1
+  prefilter: false
+  max_depth: 9
+metrics: {enabled: false, host: 0.0.0.0, port: 1234, sink_failing_seconds: 5}
+own_events: {enabled: false, health_check_seconds: 6}
+spool: {max_bytes: 2097152}
+shutdown: {timeout_seconds: 7}
+"""
+
+
+def test_every_key_sets_its_field() -> None:
+    settings = _parse(EVERY_KEY)
+
+    assert settings == Settings(
+        config_path=CONFIG,
+        rules_dir=Path("/etc/logbridge/r"),
+        state_dir=Path("/etc/logbridge/s"),
+        hostname="h",
+        hash_salt=b"pepper",
+        environment="staging",
+        log_level="debug",
+        log_format="json",
+        posthog=PostHogSettings(
+            host="https://eu.i.posthog.com",
+            api_key="phc_k",
+            timeout_seconds=3.0,
+            historical_migration="never",
+            geoip_disable=False,
+        ),
+        batch=BatchSettings(
+            max_events=10,
+            max_bytes=2048,
+            max_wait_seconds=2.0,
+            max_event_bytes=8192,
+            solo_event_bytes=4096,
+        ),
+        retry=RetrySettings(
+            initial_seconds=2.0, max_seconds=4.0, halted_recheck_seconds=8.0
+        ),
+        read=ReadSettings(
+            chunk_bytes=8192,
+            max_line_bytes=512,
+            rescan_seconds=1.0,
+            prefilter=False,
+            max_depth=9,
+        ),
+        metrics=MetricsSettings(
+            enabled=False, host="0.0.0.0", port=1234, sink_failing_seconds=5.0
+        ),
+        own_events=OwnEventsSettings(enabled=False, health_check_seconds=6.0),
+        spool_max_bytes=2097152,
+        shutdown_timeout_seconds=7.0,
+    )
+
+
+def test_the_top_level_keys_are_the_fields_and_their_groups() -> None:
+    assert _errors("rule_dir: r\n") == [
+        "bridge.yaml:1:1: error: rule_dir: unknown key 'rule_dir'; expected one of"
+        " batch, environment, hash_salt, hash_salt_file, hostname, log, metrics,"
+        " own_events, posthog, read, retry, rules_dir, shutdown, spool, state_dir"
+        " (did you mean 'rules_dir'?)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "spool:\n  max_bytes: 10\n",
+            "bridge.yaml:2:14: error: spool.max_bytes: must be >= 1.04858e+06, got 10",
+        ),
+        (
+            "shutdown:\n  timeout_seconds: -1\n",
+            "bridge.yaml:2:20: error: shutdown.timeout_seconds: must be >= 0, got -1.0",
+        ),
+        (
+            "log:\n  format: yaml\n",
+            "bridge.yaml:2:11: error: log.format: expected one of auto, json, console,"
+            " got 'yaml'",
+        ),
+        (
+            "posthog:\n  api_key: 12345678\n",
+            "bridge.yaml:2:12: error: posthog.api_key: expected a string, got a number",
+        ),
+        (
+            "hash_salt_file: 7\n",
+            "bridge.yaml:1:17: error: hash_salt_file: expected a string, got 7",
+        ),
+    ],
+    ids=["spool-bytes", "shutdown-seconds", "log-format", "numeric-key", "salt-file"],
+)
+def test_keys_named_otherwise_than_their_field_are_checked_alike(text, expected):
+    assert _errors(text) == [expected]
+
+
+def test_the_readme_example_is_a_valid_configuration() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Configuration") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n", 8)]
+
+    settings = parse_settings(
+        example, "README.md", config_path=CONFIG, env={}, default_hostname="db-2"
+    )
+
+    assert settings.hostname == "web-1"
+    assert settings.posthog.ca_bundle == Path("/etc/logbridge/ca.pem")

@@ -1,4 +1,5 @@
-"""Rule-file text → a tree of positioned nodes; the only module that imports PyYAML.
+"""YAML text → a tree of positioned nodes, for the rule files and the configuration
+file alike; the only module that imports PyYAML.
 
 Invariants:
 
@@ -14,21 +15,30 @@ Invariants:
   YAML 1.1's surprises would silently never match.
 - Plain values only: any tag beyond str, int, float, bool, null, seq and map is an
   error, so nothing a rule file says can construct an object.
+- Bounded: aliases may repeat at most ``MAX_ALIAS_VALUES`` values in all, and values
+  nest at most ``MAX_NESTING`` levels, both counted as if every alias were written
+  out. Composing stops at the alias or value that goes beyond, so an alias bomb (a
+  few hundred bytes that expand to billions of values) is refused before anything
+  walks it, and a deep document before it exhausts Python's recursion limit.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 import yaml
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from bridge.errors import Problem
 
 __all__ = [
+    "MAX_ALIAS_VALUES",
+    "MAX_NESTING",
     "MAX_SHOWN_CHARS",
     "Key",
     "Map",
@@ -69,16 +79,93 @@ _SCALAR_RES = {_BOOL: _BOOL_RE, _INT: _INT_RE, _FLOAT: _FLOAT_RE, _NULL: _NULL_R
 
 # Values quoted in messages are cut to about this many characters (STYLE.md §6).
 MAX_SHOWN_CHARS = 60
+# What aliases may add to a file, counted as if written out: anchors shared by a few
+# hundred rules take a few thousand values, and this many are checked in well under a
+# second. The nine-level "billion laughs" file expands to 9**9 (387 million) strings:
+# checking it took 33 s and 2.9 GB before a MemoryError.
+MAX_ALIAS_VALUES = 10_000
+# Rule files nest about a dozen levels. Composing and checking recurse once or a few
+# times per level, and Python stops at 1000 frames (sys.getrecursionlimit()).
+MAX_NESTING = 64
 
 
 _Resolvers = dict[Any, list[tuple[str, re.Pattern[str]]]]
 
 
+class _Refused(Exception):
+    """A document composing beyond the bounds: where, and why."""
+
+    def __init__(self, mark: Any, path: str, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.mark, self.path, self.message, self.hint = mark, path, message, hint
+
+
 class _CoreLoader(yaml.SafeLoader):
-    """SafeLoader whose plain scalars resolve like YAML 1.2's core schema."""
+    """
+    SafeLoader whose plain scalars resolve like YAML 1.2's core schema, and which
+    refuses, while composing, aliases that repeat too much and values nested too deep.
+    """
 
     # Our own table, filled below; the class is configured once, at import.
     yaml_implicit_resolvers: _Resolvers = {}  # noqa: RUF012 - PyYAML's own API
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        # Per composed node (by id, the tree keeps them alive): how many values it
+        # stands for and how many levels it spans, with its aliases written out.
+        self._extent: dict[int, tuple[int, int]] = {}
+        self._alias_values = 0
+        # The breadcrumb of each node being composed, the innermost last.
+        self._paths: list[str] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        is_alias = self.check_event(AliasEvent)
+        mark = self.current_event.start_mark  # the event check_event peeked at
+        path = self._path_in(parent, index)
+        level = len(self._paths) + 1
+        if level > MAX_NESTING:
+            message = f"values nest more than {MAX_NESTING} levels deep"
+            raise _Refused(mark, path, message)
+        self._paths.append(path)
+        node = super().compose_node(parent, index)
+        self._paths.pop()
+        if not is_alias:
+            self._extent[id(node)] = self._measure(node)
+            return node
+        # An alias of its own anchor is not measured yet; the converter reports it.
+        values, levels = self._extent.get(id(node), (1, 1))
+        self._alias_values += values
+        if self._alias_values > MAX_ALIAS_VALUES:
+            message = f"aliases repeat more than {MAX_ALIAS_VALUES} values in all"
+            hint = "hint: alias smaller values, or fewer times"
+            raise _Refused(mark, path, message, hint)
+        if level - 1 + levels > MAX_NESTING:
+            message = f"values nest more than {MAX_NESTING} levels deep"
+            hint = "hint: counted with the alias written out"
+            raise _Refused(mark, path, message, hint)
+        return node
+
+    def _path_in(self, parent: yaml.Node | None, index: Any) -> str:
+        if parent is None:
+            return ""
+        if isinstance(parent, SequenceNode):
+            return item_path(self._paths[-1], index)
+        # A mapping's key (index None) is located at the mapping.
+        if isinstance(index, ScalarNode):
+            return child_path(self._paths[-1], index.value)
+        return self._paths[-1]
+
+    def _measure(self, node: yaml.Node | None) -> tuple[int, int]:
+        if isinstance(node, SequenceNode):
+            children = node.value
+        elif isinstance(node, MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            return 1, 1
+        extents = [self._extent.get(id(child), (1, 1)) for child in children]
+        values = 1 + sum(v for v, _ in extents)
+        levels = 1 + max((n for _, n in extents), default=0)
+        return values, levels
 
 
 _CoreLoader.add_implicit_resolver(_BOOL, _BOOL_RE, list("tTfF"))
@@ -173,9 +260,19 @@ def to_plain(node: Node) -> Any:
     return {key.text: to_plain(value) for key, value in node.entries}
 
 
-def parse_document(file: str, text: str) -> tuple[Node | None, list[Problem]]:
+def _as_written(text: str, _path: str) -> str:
+    return show(text)
+
+
+def parse_document(
+    file: str, text: str, *, quote: Callable[[str, str], str] = _as_written
+) -> tuple[Node | None, list[Problem]]:
     """
     Compose the one YAML document of a file into nodes.
+
+    Args:
+        quote: how a message shows a scalar's text or a tag, given its breadcrumb
+            (by default ``show``); the configuration file's hides secrets.
 
     Returns:
         The root node (None for a file with no document or on a syntax error) and
@@ -183,6 +280,9 @@ def parse_document(file: str, text: str) -> tuple[Node | None, list[Problem]]:
     """
     try:
         documents = list(yaml.compose_all(text, Loader=_CoreLoader))
+    except _Refused as exc:
+        line, col = exc.mark.line + 1, exc.mark.column + 1
+        return None, [Problem(file, line, col, exc.path, exc.message, exc.hint)]
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_problem(file, exc)]
     except yaml.reader.ReaderError as exc:
@@ -193,7 +293,7 @@ def parse_document(file: str, text: str) -> tuple[Node | None, list[Problem]]:
         return None, [Problem(file, line, col, "", message, hint)]
     if not documents:
         return None, []
-    converter = _Converter(file)
+    converter = _Converter(file, quote)
     root = converter.convert(documents[0], "")
     if len(documents) > 1:
         mark = documents[1].start_mark
@@ -224,8 +324,9 @@ def _short_tag(tag: str) -> str:
 class _Converter:
     """Turns PyYAML nodes into ours, collecting problems for one file."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, quote: Callable[[str, str], str]) -> None:
         self.file = file
+        self.quote = quote
         self.problems: list[Problem] = []
         # Aliases share a PyYAML node: convert it once, so its problems are reported
         # once and an alias of an anchor does not repeat the work.
@@ -266,8 +367,8 @@ class _Converter:
 
     def _check_tag(self, node: yaml.Node, expected: str, path: str) -> None:
         if node.tag != expected:
-            tag = _short_tag(node.tag)
-            self.problem(node.start_mark, path, f"unsupported YAML tag {tag!r}")
+            tag = self.quote(_short_tag(node.tag), path)
+            self.problem(node.start_mark, path, f"unsupported YAML tag {tag}")
 
     def _scalar(self, node: ScalarNode, path: str) -> Scalar:
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
@@ -277,7 +378,7 @@ class _Converter:
             return Scalar(text, line, col)
         pattern = _SCALAR_RES.get(tag)
         if pattern is None:
-            message = f"unsupported YAML tag {_short_tag(tag)!r}"
+            message = f"unsupported YAML tag {self.quote(_short_tag(tag), path)}"
             self.problem(node.start_mark, path, message)
             return Scalar(text, line, col)
         try:
@@ -287,7 +388,7 @@ class _Converter:
                 return Scalar(_scalar_value(tag, text), line, col)
         except ValueError:
             pass
-        message = f"cannot read {show(text)} as {_short_tag(tag)}"
+        message = f"cannot read {self.quote(text, path)} as {_short_tag(tag)}"
         self.problem(node.start_mark, path, message)
         return Scalar(text, line, col)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import Any
 
 from bridge.backfill.plan import Found, Plan, plan_files, progress_key
 from bridge.model import Checkpoint
@@ -11,7 +13,7 @@ from bridge.source.fingerprint import file_fingerprint, head_digest
 from bridge.source.rotated import rotation_of
 
 HEAD = b'{"msg": "log opened"}\n{"order": 1}\n'
-FP = file_fingerprint(HEAD)
+FP = file_fingerprint(HEAD) or ""
 NS = 1_000_000_000
 
 
@@ -34,7 +36,7 @@ def _file(
     return Found(path, "app", rotation), archived
 
 
-def _checkpoint(file: ArchivedFile, file_id: str, **fields: object) -> Checkpoint:
+def _checkpoint(file: ArchivedFile, file_id: str, **fields: Any) -> Checkpoint:
     cp = Checkpoint(
         file_id=file_id,
         source="app",
@@ -46,16 +48,22 @@ def _checkpoint(file: ArchivedFile, file_id: str, **fields: object) -> Checkpoin
         head_bytes=len(file.head),
         head_hash=head_digest(file.head),
     )
-    return dataclasses.replace(cp, **fields)  # type: ignore[arg-type]
+    return dataclasses.replace(cp, **fields)
 
 
-def _plan(files, daemon=(), progress=(), follows=True, **kwargs) -> Plan:  # type: ignore[no-untyped-def]
+def _plan(
+    files: list[tuple[Found, ArchivedFile]],
+    daemon: list[Checkpoint] | None = None,
+    progress: Sequence[Checkpoint] = (),
+    follows: bool = True,
+    since_ns: int | None = None,
+) -> Plan:
     return plan_files(
         files,
         daemon=daemon,
         progress=progress,
         daemon_follows=lambda _cp: follows,
-        **kwargs,
+        since_ns=since_ns,
     )
 
 

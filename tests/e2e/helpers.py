@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bridge.model import event_uuid
 from bridge.source.fingerprint import file_fingerprint
+from tests.yamlbombs import alias_bomb
 
 ORDER_RULES = """\
 sources:
@@ -37,6 +38,23 @@ BASE_TIME = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 def order_rules(pattern: str = "app.log", start_at: str = "end") -> str:
     return ORDER_RULES.format(pattern=pattern, start_at=start_at)
+
+
+def bombed_order_rules() -> str:
+    """The order rules, with a test whose expected properties are an alias bomb."""
+    return (
+        order_rules()
+        + "tests:\n  - source: shop\n    line: '{}'\n    expect:\n"
+        + "      - event: e\n        properties:\n"
+        + alias_bomb(indent=" " * 10)
+    )
+
+
+# Where reading bombed_order_rules() stops: the first alias past the budget.
+BOMB_PROBLEM = (
+    "rules/app.yaml:30:18: error: tests[0].expect[0].properties.e[0]: aliases repeat"
+    " more than 10000 values in all (hint: alias smaller values, or fewer times)"
+)
 
 
 def order_line(n: int, *, user: str | None = None) -> str:

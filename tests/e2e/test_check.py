@@ -6,11 +6,12 @@ import subprocess
 import sys
 
 from tests.e2e.conftest import Workspace
-from tests.e2e.helpers import order_rules
+from tests.e2e.helpers import BOMB_PROBLEM, bombed_order_rules, order_rules
+from tests.yamlbombs import alias_bomb
 
 
 def _check(
-    workspace: Workspace, *args: str, config: bool = True
+    workspace: Workspace, *args: str, config: bool = True, timeout: float | None = None
 ) -> subprocess.CompletedProcess[str]:
     options = ["-c", "bridge.yaml"] if config else []
     return subprocess.run(
@@ -20,6 +21,7 @@ def _check(
         env=workspace.env,
         cwd=workspace.root,
         check=False,
+        timeout=timeout,
     )
 
 
@@ -80,6 +82,49 @@ def test_a_broken_config_is_reported_with_its_position(workspace: Workspace) -> 
         "of max_bytes, max_event_bytes, max_events, max_wait_seconds, "
         "solo_event_bytes (did you mean 'max_events'?)"
     )
+
+
+def test_an_alias_bomb_in_a_rule_file_is_refused_at_once(workspace: Workspace) -> None:
+    workspace.write_rules(bombed_order_rules())
+
+    # Expanded, the file took 33 s and 2.9 GB before a MemoryError.
+    result = _check(workspace, timeout=20)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [BOMB_PROBLEM, "1 error in 1 file"]
+
+
+def test_an_alias_bomb_in_the_configuration_is_refused_at_once(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+    (workspace.root / "bridge.yaml").write_text("rules_dir: rules\n" + alias_bomb())
+
+    result = _check(workspace, timeout=20)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "bridge.yaml:6:8: error: e[0]: aliases repeat more than 10000 values in all"
+        " (hint: alias smaller values, or fewer times)",
+        "1 error in 1 file",
+    ]
+
+
+def test_an_unknown_yaml_tag_in_the_configuration_is_a_located_error(
+    workspace: Workspace,
+) -> None:
+    workspace.write_rules(order_rules())
+    (workspace.root / "bridge.yaml").write_text(
+        "rules_dir: rules\nhostname: !env HOSTNAME\n"
+    )
+
+    result = _check(workspace)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "bridge.yaml:2:11: error: hostname: unsupported YAML tag '!env'",
+        "1 error in 1 file",
+    ]
 
 
 def test_a_key_written_where_a_mapping_belongs_is_not_printed(

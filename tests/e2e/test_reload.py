@@ -11,7 +11,13 @@ import time
 import pytest
 
 from tests.e2e.conftest import Workspace
-from tests.e2e.helpers import LogWriter, is_order, order_rules
+from tests.e2e.helpers import (
+    BOMB_PROBLEM,
+    LogWriter,
+    bombed_order_rules,
+    is_order,
+    order_rules,
+)
 from tests.fakeposthog import FakePostHog
 
 
@@ -167,3 +173,31 @@ def test_a_rule_file_removed_on_purpose_goes_with_sighup(
     reloaded = [e for e in workspace.log_events() if e.get("event") == "rules_reloaded"]
     assert reloaded[0]["removed"] == ["order-copy"]
     assert reloaded[0]["explicit"] is True
+
+
+def test_an_alias_bomb_saved_over_the_rules_leaves_the_daemon_running_them(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    rules = workspace.write_rules(_rules(1))
+    writer = LogWriter(workspace.logs / "app.log")
+    proc = workspace.start_ready()
+
+    rules.write_text(bombed_order_rules())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and BOMB_PROBLEM not in _rejections(workspace):
+        time.sleep(0.05)
+    writer.append(range(3))
+    arrived = posthog.wait_for(lambda p: len(p.dedup_view()) >= 2, 15)
+    alive = proc.poll() is None
+    code = workspace.stop(proc)
+
+    assert alive, workspace.output()[-3000:]
+    assert arrived, workspace.output()[-3000:]
+    assert code == 0
+    assert {e.properties["version"] for e in posthog.dedup_view().values()} == {1}
+    assert BOMB_PROBLEM in _rejections(workspace)
+
+
+def _rejections(workspace: Workspace) -> list[str]:
+    events = workspace.log_events()
+    return [e["error"] for e in events if e.get("event") == "rules_rejected"]

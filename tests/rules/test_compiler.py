@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bridge.errors import RuleFileError
 from bridge.rules import compile_rules
 from tests.rules.support import FILE, SOURCE, compile_text, errors
+from tests.yamlbombs import alias_bomb
 
 # A valid rule that cases extend with one more key.
 # The keys a value mapping accepts, as error messages list them.
@@ -1234,3 +1237,38 @@ rules:
     ruleset = compile_text(text)
 
     assert [(r.name, r.event) for r in ruleset.rules] == [("a", "e"), ("b", "e2")]
+
+
+def test_an_alias_bomb_is_refused_before_anything_expands_it():
+    # The expected properties of a test are read as plain data: expanded, the bomb
+    # took 33 s and 2.9 GB before a MemoryError.
+    text = (
+        SOURCE
+        + "tests:\n  - source: app\n    line: '{}'\n    expect:\n      - event: e\n"
+        + "        properties:\n"
+        + alias_bomb(indent=" " * 10)
+    )
+    started = time.monotonic()
+
+    with pytest.raises(RuleFileError) as caught:
+        compile_rules([(FILE, text)])
+
+    assert time.monotonic() - started < 5
+    assert [str(p) for p in caught.value.problems] == [
+        "rules/a.yaml:14:18: error: tests[0].expect[0].properties.e[0]: aliases"
+        " repeat more than 10000 values in all (hint: alias smaller values, or"
+        " fewer times)"
+    ]
+
+
+def test_a_document_nested_too_deep_for_python_is_an_error_not_a_crash():
+    # Composing recursed per level: this was a RecursionError, out of check and reload.
+    text = "rules: " + "[" * 5000 + "]" * 5000 + "\n"
+
+    with pytest.raises(RuleFileError) as caught:
+        compile_rules([(FILE, text)])
+
+    assert [str(p) for p in caught.value.problems] == [
+        f"rules/a.yaml:1:71: error: rules{'[0]' * 63}: values nest more than 64"
+        " levels deep"
+    ]

@@ -5,7 +5,16 @@ from typing import Any
 
 import pytest
 
-from bridge.rules.yamlnodes import Map, describe, parse_document, show, to_plain
+from bridge.rules.yamlnodes import (
+    MAX_ALIAS_VALUES,
+    MAX_NESTING,
+    Map,
+    describe,
+    parse_document,
+    show,
+    to_plain,
+)
+from tests.yamlbombs import alias_bomb
 
 
 def plain(text: str) -> Any:
@@ -166,6 +175,62 @@ def test_an_alias_is_checked_once():
     assert [str(p) for p in problems] == [
         "f.yaml:1:14: error: a: duplicate key 'b' (first defined at line 1)"
     ]
+
+
+def test_an_alias_bomb_is_refused_at_the_alias_that_goes_beyond_the_budget():
+    root, problems = parse_document("f.yaml", alias_bomb())
+
+    assert root is None
+    assert [str(p) for p in problems] == [
+        "f.yaml:5:8: error: e[0]: aliases repeat more than 10000 values in all"
+        " (hint: alias smaller values, or fewer times)"
+    ]
+
+
+def test_aliases_may_repeat_values_up_to_the_budget():
+    hundred = "[" + ", ".join(["x"] * 99) + "]"  # a list and its items: 100 values
+    aliases = ", ".join(["*a"] * (MAX_ALIAS_VALUES // 100))
+    text = f"a: &a {hundred}\nb: [{aliases}]\nc: &c x\n"
+
+    within = parse_document("f.yaml", text)
+    beyond = parse_document("f.yaml", text + "d: *c\n")
+
+    assert within[1] == []
+    assert within[0] is not None
+    assert len(to_plain(within[0])["b"]) == MAX_ALIAS_VALUES // 100
+    assert [str(p) for p in beyond[1]] == [
+        "f.yaml:4:4: error: d: aliases repeat more than 10000 values in all"
+        " (hint: alias smaller values, or fewer times)"
+    ]
+
+
+def test_values_nest_at_most_64_levels():
+    # The mapping is the first level, each list one more.
+    within = "v: " + "[" * (MAX_NESTING - 1) + "]" * (MAX_NESTING - 1) + "\n"
+    beyond = "v: " + "[" * MAX_NESTING + "]" * MAX_NESTING + "\n"
+
+    assert parse_document("f.yaml", within)[1] == []
+    assert [str(p) for p in parse_document("f.yaml", beyond)[1]] == [
+        f"f.yaml:1:{3 + MAX_NESTING}: error: v{'[0]' * (MAX_NESTING - 1)}: values"
+        " nest more than 64 levels deep"
+    ]
+
+
+def test_nesting_counts_an_alias_as_written_out():
+    text = "a: &a " + "[" * 40 + "]" * 40 + "\nb: " + "[" * 30 + "*a" + "]" * 30 + "\n"
+
+    _, problems = parse_document("f.yaml", text)
+
+    assert [str(p) for p in problems] == [
+        f"f.yaml:2:34: error: b{'[0]' * 30}: values nest more than 64 levels deep"
+        " (hint: counted with the alias written out)"
+    ]
+
+
+def test_a_document_too_deep_for_python_is_refused_not_crashed():
+    _, problems = parse_document("f.yaml", "v: " + "[" * 5000 + "]" * 5000 + "\n")
+
+    assert [p.message for p in problems] == ["values nest more than 64 levels deep"]
 
 
 SHOW_CASES = [
