@@ -20,6 +20,9 @@ Invariants:
   read whole. The checkpoint of a file seen deleted is reported ``gone`` once it is
   drained (a chunk with no lines) and is never given to another file.
 - A checkpoint offset is always just past a ``\\n``, never inside a line.
+- A file written and rotated away between two scans is not lost: when a followed file
+  is found renamed, the logrotate-named copies of the path it left that were renamed
+  since the previous scan and that no checkpoint knows are read whole.
 - A new file with the same first line as a live file, and the same first bytes up to
   ``COPY_CHECK_BYTES``, is a copy being made (copytruncate into the pattern): it is
   left alone until it differs or the original is truncated, and then it takes over
@@ -63,6 +66,7 @@ from bridge.source.tracked import (
     find_inode,
     last_line_end,
     open_candidate,
+    rotated_copies_since,
 )
 
 __all__ = ["COPY_CHECK_BYTES", "Chunk", "FileState", "Notice", "NoticeKind", "Tailer"]
@@ -70,6 +74,10 @@ __all__ = ["COPY_CHECK_BYTES", "Chunk", "FileState", "Notice", "NoticeKind", "Ta
 # How many first bytes of a new file are compared with a live file that has the same
 # first line, to tell a copy (copytruncate into the pattern) from a different file.
 COPY_CHECK_BYTES = 64 * 1024
+# A file's ctime comes from the kernel's coarse clock, which lags the wall clock by up
+# to a tick (4 ms at 250 Hz, 10 ms at 100 Hz): a copy whose ctime is this much before
+# a scan began may still have been renamed after it.
+MISSED_ROTATION_SLACK_NS = 50_000_000
 
 NoticeKind = Literal[
     "file_added",
@@ -209,6 +217,10 @@ class Tailer:
         # The bounds each pattern's walk reached at the last scan, and those to report.
         self._limits: dict[str, frozenset[str]] = {}
         self._new_limits: list[GlobLimit] = []
+        # Wall time (ns) when the last scan began; None before the first.
+        self._last_scan_ns: int | None = None
+        # Paths whose tracked file was found rotated away by this scan.
+        self._rotated_from: list[tuple[str, str]] = []
 
     # -- public -------------------------------------------------------------------------
 
@@ -231,6 +243,7 @@ class Tailer:
         Once ``stop`` is set (from another thread), the globbing ends at once; files
         tracked but not met by a glob cut short stay where they were.
         """
+        began_ns = time.time_ns()
         discovery = find_files(self._sources, stop=stop)
         if not discovery.interrupted:
             self._report_limits(discovery.limits)
@@ -248,15 +261,10 @@ class Tailer:
             elif not self._follow(file, hit, now):
                 # Truncated: met again below as a new file.
                 seen[file.dev, file.ino] = hit
-        candidates = []
-        for path, source, _ in seen.values():
-            try:
-                candidates.append(open_candidate(path, source))
-            except OSError:
-                self._unreadable_path(path)
-            else:
-                self._unreadable.discard(path)
-        self._bind([c for c in candidates if c is not None], fresh)
+        self._bind(self._open_new(seen.values()), fresh)
+        self._adopt_missed_generations(now)
+        if not discovery.interrupted:
+            self._last_scan_ns = began_ns
 
     def read(self, max_bytes: int | None = None) -> list[Chunk]:
         """
@@ -362,6 +370,7 @@ class Tailer:
 
     def _follow_unreachable(self, file: TrackedFile, now: float) -> None:
         """Drain a file renamed out of the patterns or deleted; drop it once done."""
+        matched_path = file.path
         if file.fd is None and not self._reopen_renamed(file):
             self._drop(file)
             return
@@ -375,6 +384,7 @@ class Tailer:
             self._notice("file_removed", file)
         elif file.reachable and not file.removed:
             self._notice("file_rotated", file)
+            self._rotated_from.append((matched_path, file.source))
         if file.reachable:
             # The application may write a last line or two into a renamed file
             # before it reopens its log: give it idle_close_seconds from now.
@@ -426,6 +436,62 @@ class Tailer:
         self._notice("file_closed", file)
 
     # -- new files --------------------------------------------------------------------------
+
+    def _open_new(self, seen: Iterable[_Seen]) -> list[Candidate]:
+        """Open the files met by a scan that no tracked file is."""
+        candidates = []
+        for path, source, _ in seen:
+            try:
+                cand = open_candidate(path, source)
+            except OSError:
+                self._unreadable_path(path)
+                continue
+            self._unreadable.discard(path)
+            if cand is not None:
+                candidates.append(cand)
+        return candidates
+
+    def _adopt_missed_generations(self, now: float) -> None:
+        """
+        Read the rotated copies of a file that lived and was rotated between scans.
+
+        When a followed file is found renamed away, the path it had may have held
+        further files in the meantime, each written and rotated before a scan could
+        see it (a burst of rotations, a scan delayed by load). Such a copy is a
+        logrotate-named sibling of that path (``bridge.source.rotated``), plain,
+        renamed (its ctime) since the previous scan began, and neither followed nor
+        known by a checkpoint. It is read whole, under a new id, then dropped like
+        any file renamed out of the patterns. Copies that were there before the
+        daemon's first scan are history, left to ``logbridge backfill``.
+        """
+        rotated, self._rotated_from = self._rotated_from, []
+        if self._last_scan_ns is None or not rotated:
+            return
+        since_ns = self._last_scan_ns - MISSED_ROTATION_SLACK_NS
+        followed = {(f.dev, f.ino) for f in self._files.values()}
+        missed: list[Candidate] = []
+        for path, source in dict.fromkeys(rotated):
+            for copy, st in rotated_copies_since(path, since_ns):
+                if (st.st_dev, st.st_ino) in followed:
+                    continue
+                try:
+                    cand = open_candidate(copy, source)
+                except OSError:
+                    self._unreadable_path(copy)
+                    continue
+                if cand is None:
+                    continue
+                known = self._ids.stored_for_inode(cand.fingerprint, cand.dev, cand.ino)
+                if known is not None:
+                    os.close(cand.fd)
+                    continue
+                followed.add((cand.dev, cand.ino))
+                missed.append(cand)
+        for cand in missed:
+            file = self._track_new(cand, set())
+            # Already out of the patterns: drained, then dropped once idle.
+            file.reachable = False
+            file.changed_at = now
 
     def _bind(self, candidates: list[Candidate], fresh: set[str]) -> None:
         """Give every candidate an identity and a start offset, or leave it for later."""

@@ -27,6 +27,7 @@ from bridge.source.fingerprint import (
     head_digest,
 )
 from bridge.source.linebuffer import Cut, LineBuffer
+from bridge.source.rotated import rotation_of
 
 __all__ = [
     "Candidate",
@@ -241,6 +242,30 @@ def open_candidate(path: str, source: str) -> Candidate | None:
         mtime_ns=st.st_mtime_ns,
         fingerprint=fingerprint,
     )
+
+
+def rotated_copies_since(path: str, since_ns: int) -> list[tuple[str, os.stat_result]]:
+    """
+    The plain rotated copies of ``path`` in its directory (``app.log.1``,
+    ``app.log-20261201``) whose inode changed (a rename) at or after ``since_ns``.
+    """
+    directory, name = os.path.split(path)
+    found = []
+    try:
+        with os.scandir(directory or os.curdir) as entries:
+            for entry in entries:
+                rotation = rotation_of(entry.name, name)
+                if rotation is None or rotation.is_live or rotation.compression:
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode) and st.st_ctime_ns >= since_ns:
+                    found.append((entry.path, st))
+    except OSError:
+        return []
+    return sorted(found)
 
 
 def find_inode(directory: str, dev: int, ino: int) -> str | None:

@@ -9,6 +9,7 @@ import os
 import random
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -366,6 +367,50 @@ def test_rename_and_create_drains_the_old_file_outside_the_pattern(tmp_path):
         by_file.setdefault(line.file_id, []).append(line.text)
     assert list(by_file.values()) == [["a1", "a2", "a3", "a4"], ["b1"]]
     assert _kinds(tailer) == ["file_rotated", "file_added"]
+
+
+def test_files_written_and_rotated_between_two_scans_are_read_too(tmp_path):
+    log = tmp_path / "app.log"
+    (tmp_path / "app.log.9").write_text("history, before the first scan\n")
+    log.write_text("a1\n")
+    time.sleep(0.1)  # history is older than the slack a scan allows for
+    tailer = _tailer(tmp_path, pattern="app.log")
+    tailer.scan()
+    first = _read_all(tailer)
+    # Two rotations before the next scan: "b" lived at app.log and was never seen.
+    log.rename(tmp_path / "app.log.1")
+    log.write_text("b1\nb2\n")
+    log.rename(tmp_path / "app.log.2")
+    log.write_text("c1\n")
+
+    tailer.scan()
+    chunks = _read_all(tailer)
+    tailer.scan()
+    later = _read_all(tailer)
+
+    texts = sorted(_texts(first + chunks + later))
+    assert texts == ["a1", "b1", "b2", "c1"]
+    assert len({c.checkpoint.file_id for c in first + chunks}) == 3
+
+
+def test_a_copy_already_read_is_not_read_again_after_a_second_rotation(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text("a1\n")
+    tailer = _tailer(tmp_path, pattern="app.log")
+    tailer.scan()
+    _read_all(tailer)
+    log.rename(tmp_path / "app.log.1")
+    log.write_text("b1\n")
+    tailer.scan()
+    _read_all(tailer)
+    (tmp_path / "app.log.1").rename(tmp_path / "app.log.2")
+    log.rename(tmp_path / "app.log.1")
+    log.write_text("c1\n")
+
+    tailer.scan()
+    chunks = _read_all(tailer)
+
+    assert _texts(chunks) == ["c1"]
 
 
 @pytest.mark.parametrize(
