@@ -496,11 +496,6 @@ class Store:
                 ),
             )
 
-    def forget_checkpoint(self, file_id: str) -> None:
-        """Drop a file's checkpoint (the file is gone for good)."""
-        with self._transaction("forget a checkpoint") as conn:
-            conn.execute("DELETE FROM checkpoints WHERE file_id = ?", (file_id,))
-
     # -- the spool ---------------------------------------------------------------------
 
     def stats(self) -> SpoolStats:

@@ -374,15 +374,6 @@ def test_load_checkpoints_orders_by_file_id(store: Store) -> None:
     assert [c.file_id for c in store.load_checkpoints()] == ["a", "b"]
 
 
-def test_forget_checkpoint_removes_only_that_file(store: Store) -> None:
-    store.commit_chunk([], checkpoint("a"), NOW)
-    store.commit_chunk([], checkpoint("b"), NOW)
-
-    store.forget_checkpoint("a")
-
-    assert store.load_checkpoints() == [checkpoint("b")]
-
-
 # -- the spool -----------------------------------------------------------------------
 
 
