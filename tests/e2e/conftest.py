@@ -178,12 +178,6 @@ class Workspace:
 
 
 @pytest.fixture
-def posthog() -> Iterator[FakePostHog]:
-    with FakePostHog() as server:
-        yield server
-
-
-@pytest.fixture
 def workspace(tmp_path: Path, posthog: FakePostHog) -> Iterator[Workspace]:
     for sub in ("logs", "rules", "state"):
         (tmp_path / sub).mkdir()

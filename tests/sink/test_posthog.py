@@ -21,7 +21,8 @@ from bridge.sink.batcher import CAPTURE_ENVELOPE_BYTES
 from bridge.sink.posthog import Sink
 from bridge.spool.rows import decode_event, encode_event
 from bridge.spool.store import AsyncStore, SpoolStats, Store
-from tests.sink.fakes import POISON, FakeClock, FakePostHog, Reply
+from tests.conftest import FakeClock
+from tests.sink.fakes import POISON, FakePostHog, Reply
 
 KEY = "phc_s3cr3t_project_key"
 HOST = "https://ph.example"
@@ -34,11 +35,6 @@ async def store(tmp_path: Path) -> AsyncIterator[AsyncStore]:
     await opened.open()
     yield opened
     await opened.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 def settings(
