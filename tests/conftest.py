@@ -1,4 +1,5 @@
-"""Fixtures for the whole suite: a fake clock, the capture emulator, async on asyncio.
+"""Fixtures for the whole suite: a fake clock, the capture emulator, async on asyncio,
+and Hypothesis without deadlines.
 
 One of each, here: a module that needs another setup overrides a fixture by name
 (``posthog_options`` for the emulator), it does not define a second one.
@@ -12,10 +13,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from tests.fakeposthog import FakePostHog
 
 __all__ = ["FakeClock"]
+
+# On a busy machine, and under coverage's tracing, one example can take several times
+# as long as the next: Hypothesis' 200 ms deadline then fails a test that is right.
+settings.register_profile("logbridge", deadline=None)
+settings.load_profile("logbridge")
 
 
 class FakeClock:
