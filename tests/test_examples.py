@@ -69,6 +69,7 @@ def test_each_kind_has_a_sample_and_a_rule_file() -> None:
     assert samples == rule_files == list(KINDS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_rule_file_tests_pass(kind: str) -> None:
     result = _logbridge("test", f"examples/formats/{kind}.yaml")
@@ -77,6 +78,7 @@ def test_the_rule_file_tests_pass(kind: str) -> None:
     assert result.stdout.splitlines()[-1].endswith(" passed, 0 failed")
 
 
+@pytest.mark.slow
 def test_the_rule_files_load_together_and_pass_their_tests() -> None:
     checked = _logbridge("check", "--strict", "examples/formats")
     tested = _logbridge("test", "examples/formats")
@@ -86,6 +88,7 @@ def test_the_rule_files_load_together_and_pass_their_tests() -> None:
     assert tested.stdout.splitlines()[-1].endswith(" passed, 0 failed")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_replaying_the_sample_gives_each_rule_events_and_only_announced_parse_errors(
     kind: str,

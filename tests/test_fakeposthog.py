@@ -63,9 +63,8 @@ def make_batch(*events: dict[str, Any], **envelope: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def posthog() -> Iterator[FakePostHog]:
-    with FakePostHog(clock=lambda: NOW) as server:
-        yield server
+def posthog_options() -> dict[str, Any]:
+    return {"clock": lambda: NOW}
 
 
 @pytest.fixture

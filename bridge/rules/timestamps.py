@@ -75,7 +75,6 @@ _EPOCH_UNITS = {
 FORMATS = ("auto", "iso8601", "rfc3339", "syslog", *_EPOCH_UNITS)
 _KEYS = ("field", "format", "on_error", "timezone", "year")
 _ON_ERROR = ("read_time", "skip")
-_YEAR_WORDS = ("file", "read")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_US = 1000
 # auto: the largest magnitude read in each unit (see the module docstring).

@@ -1,6 +1,6 @@
 """The sink: batches of spooled events delivered to PostHog's ``/batch/`` endpoint."""
 
-from bridge.sink.batcher import render_batch, split_batch, take_batch
+from bridge.sink.batcher import render_batch, split_batch
 from bridge.sink.policy import (
     Action,
     Outcome,
@@ -20,5 +20,4 @@ __all__ = [
     "parse_retry_after",
     "render_batch",
     "split_batch",
-    "take_batch",
 ]

@@ -1,11 +1,8 @@
 """Batches: which spooled events go together, and the request body they make.
 
-Pure. Invariants:
+Pure. The spool hands out a batch (``Store.fetch_oldest``: its oldest events, at least
+one); here it is planned into requests and rendered. Invariants:
 
-- A batch is a prefix of what it was cut from, in the same order, so events reach
-  PostHog in spool order and nothing is skipped or repeated.
-- A batch holds at least one event, even one larger than the byte limit, so an oversized
-  event cannot block the spool (the sink quarantines it instead).
 - Event bodies are joined as stored, never re-encoded: a resend is byte-identical.
 - No ``sent_at``: capture would shift every stored timestamp by the client's clock skew,
   and a resend would then no longer match the first copy
@@ -28,14 +25,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, TypeVar
 
 import orjson
 
 __all__ = [
     "CAPTURE_ENVELOPE_BYTES",
     "HISTORICAL_AGE_SECONDS",
-    "HasBody",
     "HistoricalMode",
     "Request",
     "captured_size",
@@ -45,7 +41,6 @@ __all__ = [
     "plan_requests",
     "render_batch",
     "split_batch",
-    "take_batch",
 ]
 
 HistoricalMode = Literal["auto", "always", "never"]
@@ -70,16 +65,6 @@ _TIMESTAMP_WIDTH = 32
 _UTC_SUFFIX = b"+00:00"
 
 
-class HasBody(Protocol):
-    """Anything carrying an event's wire body (a spooled event)."""
-
-    @property
-    def body(self) -> bytes:
-        """The event's JSON object, as encoded by ``bridge.spool.rows``."""
-        ...
-
-
-B = TypeVar("B", bound=HasBody)
 T = TypeVar("T")
 
 
@@ -198,22 +183,6 @@ def plan_requests(
             planned.append((run, historical))
         run.append(index)
     return [Request(tuple(run), historical) for run, historical in planned]
-
-
-def take_batch(events: Sequence[B], max_events: int, max_bytes: int) -> list[B]:
-    """
-    The longest prefix of ``events`` within ``max_events`` and ``max_bytes`` of bodies.
-
-    At least one event when ``events`` is not empty.
-    """
-    taken: list[B] = []
-    total = 0
-    for event in events[: max(max_events, 1)]:
-        total += len(event.body)
-        if taken and total > max_bytes:
-            break
-        taken.append(event)
-    return taken
 
 
 def split_batch(events: Sequence[T]) -> tuple[Sequence[T], Sequence[T]]:

@@ -78,11 +78,7 @@ class SinkCounters:
 
     batches_sent: int = 0
     events_sent: int = 0
-    bytes_sent: int = 0
-    splits: int = 0
     deadletters: int = 0
-    # Events delivered in requests flagged historical_migration.
-    historical_events: int = 0
     # By status code, "network" when there was no response.
     retries: Counter[str] = field(default_factory=Counter)
 
@@ -327,7 +323,6 @@ class Sink:
 
     async def _split(self, batch: Sequence[SpooledEvent], attempt: _Attempt) -> None:
         outcome = attempt.outcome
-        self.counters.splits += 1
         if outcome.status == 413:
             # Every event here is under batch.solo_event_bytes, yet capture found one
             # too large: its limit is lower than that. The events before the one it
@@ -479,9 +474,6 @@ class Sink:
         await self._store.delete([event.id for event in batch])
         self.counters.batches_sent += 1
         self.counters.events_sent += len(batch)
-        self.counters.bytes_sent += sent
-        if historical:
-            self.counters.historical_events += len(batch)
         if self.halted:
             self.halted = False
             self._log.info("sink_resumed", status=attempt.outcome.status)

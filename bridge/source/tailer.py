@@ -55,7 +55,6 @@ from bridge.source.discover import (
     SourceSpec,
     find_files,
     group_sources,
-    watched_dirs,
 )
 from bridge.source.identity import Identities
 from bridge.source.linebuffer import Cut, LineBuffer
@@ -310,10 +309,6 @@ class Tailer:
         """
         limits, self._new_limits = self._new_limits, []
         return limits
-
-    def watched_dirs(self) -> set[str]:
-        """Return the directories the watcher should watch."""
-        return watched_dirs(self._sources)
 
     def file_states(self) -> list[FileState]:
         """Return where every tracked file stands."""

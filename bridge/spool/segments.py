@@ -36,7 +36,6 @@ __all__ = [
     "decode_segment",
     "encode_columns",
     "encode_rows",
-    "event_id",
     "fit_bytes",
     "format_settled",
     "group_ids",
@@ -84,11 +83,6 @@ class Settlement:
     newly: Sequence[int]
     done: int
     settled: frozenset[int]
-
-
-def event_id(segment_id: int, index: int) -> int:
-    """The id of event ``index`` of segment ``segment_id``."""
-    return (segment_id << INDEX_BITS) | index
 
 
 def encode_rows(rows: Sequence[tuple[str, bytes, str]]) -> EncodedSegment:

@@ -502,11 +502,6 @@ class Store:
                 ),
             )
 
-    def forget_checkpoint(self, file_id: str) -> None:
-        """Drop a file's checkpoint (the file is gone for good)."""
-        with self._transaction("forget a checkpoint") as conn:
-            conn.execute("DELETE FROM checkpoints WHERE file_id = ?", (file_id,))
-
     # -- the spool ---------------------------------------------------------------------
 
     def stats(self) -> SpoolStats:
@@ -1213,11 +1208,6 @@ class AsyncStore:
         self._executor: ThreadPoolExecutor | None = None
         self._store: Store | None = None
 
-    @property
-    def is_new(self) -> bool:
-        """True when opening created the database (first start)."""
-        return self._opened().is_new
-
     async def open(self) -> None:
         """
         Start the store thread and open the store on it.
@@ -1257,20 +1247,7 @@ class AsyncStore:
             raise RuntimeError(msg)
         return self._store
 
-    # -- thin wrappers -----------------------------------------------------------------
-
-    async def load_checkpoints(self) -> list[Checkpoint]:
-        """See ``Store.load_checkpoints``."""
-        return await self.call(Store.load_checkpoints)
-
-    async def commit_chunk(
-        self,
-        events: Sequence[tuple[str, bytes, str]],
-        checkpoint: Checkpoint | None,
-        now: float,
-    ) -> None:
-        """See ``Store.commit_chunk``."""
-        await self.call(lambda s: s.commit_chunk(events, checkpoint, now))
+    # -- thin wrappers, for the sink; the daemon uses call -----------------------------
 
     async def stats(self) -> SpoolStats:
         """See ``Store.stats``."""
@@ -1303,10 +1280,6 @@ class AsyncStore:
     async def set_meta(self, key: str, value: str) -> None:
         """See ``Store.set_meta``."""
         await self.call(lambda s: s.set_meta(key, value))
-
-    async def get_meta(self, key: str) -> str | None:
-        """See ``Store.get_meta``."""
-        return await self.call(lambda s: s.get_meta(key))
 
 
 @contextlib.contextmanager

@@ -58,7 +58,7 @@ def _tight(extra_pages: int):
 
 @pytest.mark.slow
 def test_a_database_that_cannot_grow_pauses_reading_while_the_sink_frees_pages(
-    tmp_path: Path,
+    tmp_path: Path, posthog: FakePostHog
 ) -> None:
     (tmp_path / "rules").mkdir()
     (tmp_path / "logs").mkdir()
@@ -73,7 +73,7 @@ def test_a_database_that_cannot_grow_pauses_reading_while_the_sink_frees_pages(
         if is_order(w.n)
     }
 
-    with FakePostHog() as posthog, capture_logs() as logs:
+    with capture_logs() as logs:
         daemon = Daemon(
             _settings(tmp_path, posthog.url), once=True, open_store=_tight(6)
         )

@@ -27,11 +27,6 @@ from bridge.pipeline import PipelineStats
 from bridge.sink.posthog import SinkCounters
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of an exposition, keyed by name and sorted labels."""
     return {

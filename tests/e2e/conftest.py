@@ -20,6 +20,15 @@ import pytest
 from tests.fakeposthog import FakePostHog
 
 API_KEY = "phc_e2e_test_key_0123456789"
+E2E_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here runs the real daemon for seconds: all of them are ``slow``."""
+    for item in items:
+        if E2E_DIR in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+
 
 # Fast timings so that tests finish in seconds; the code paths are the production ones.
 FAST_CONFIG = """\
@@ -175,12 +184,6 @@ class Workspace:
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.state_db) as db:
             return db.execute(sql).fetchall()
-
-
-@pytest.fixture
-def posthog() -> Iterator[FakePostHog]:
-    with FakePostHog() as server:
-        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -16,9 +16,8 @@ KAFKA_MAX_BYTES = 30_000
 
 
 @pytest.fixture
-def posthog() -> Iterator[FakePostHog]:
-    with FakePostHog(max_event_bytes=KAFKA_MAX_BYTES) as server:
-        yield server
+def posthog_options() -> dict[str, Any]:
+    return {"max_event_bytes": KAFKA_MAX_BYTES}
 
 
 def test_an_oversize_event_among_others_is_dead_lettered_and_nothing_arrives_twice(

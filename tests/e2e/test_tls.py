@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,11 +16,10 @@ CERTS = Path(__file__).parents[1] / "certs"
 
 
 @pytest.fixture
-def posthog() -> Iterator[FakePostHog]:
+def posthog_options() -> dict[str, Any]:
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(CERTS / "server.pem", CERTS / "server.key")
-    with FakePostHog(tls=tls) as server:
-        yield server
+    return {"tls": tls}
 
 
 def test_events_reach_a_host_whose_certificate_the_ca_bundle_vouches_for(

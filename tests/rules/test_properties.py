@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bridge.errors import RuleFileError
@@ -86,6 +86,8 @@ def check_events(events: list[Event]) -> None:
 
 
 @given(PARSED_FIELDS, SOURCES, st.integers(0, 2**40))
+# 2**64 as a float: type int makes it a BigInt, which only the spool's options encode.
+@example({"a": 2.0**64}, "iso", 0)
 def test_apply_never_raises_and_events_encode_as_json(fields, source, offset):
     result = RULESET.apply(record(fields, source=source, offset=offset))
 

@@ -1,40 +1,18 @@
-"""Seams for the sink tests: a clock that never sleeps and a scripted PostHog."""
+"""Seams for the sink tests: a scripted PostHog behind ``httpx.MockTransport``."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import orjson
 
-__all__ = ["POISON", "FakeClock", "FakePostHog", "Reply"]
+__all__ = ["POISON", "FakePostHog", "Reply"]
 
 POISON = "poison"
-
-
-class FakeClock:
-    """Time moves only when someone sleeps; every sleep is recorded."""
-
-    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
-        self.start = start
-        self.elapsed = 0.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> datetime:
-        return self.start + timedelta(seconds=self.elapsed)
-
-    def monotonic(self) -> float:
-        return self.elapsed
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.elapsed += seconds
-        await asyncio.sleep(0)
 
 
 @dataclass(frozen=True)

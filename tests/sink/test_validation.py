@@ -121,12 +121,9 @@ def test_a_body_that_is_not_json_is_refused() -> None:
 PLAIN_HTTP = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
-@pytest.fixture(scope="module")
-def capture() -> Iterator[httpx.Client]:
-    with (
-        FakePostHog() as server,
-        httpx.Client(base_url=server.url, verify=PLAIN_HTTP) as client,
-    ):
+@pytest.fixture
+def capture(posthog: FakePostHog) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=posthog.url, verify=PLAIN_HTTP) as client:
         yield client
 
 

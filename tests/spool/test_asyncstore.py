@@ -46,7 +46,8 @@ async def test_wrappers_reach_the_store(tmp_path: Path) -> None:
     store = AsyncStore(lambda: Store.open(tmp_path))
     await store.open()
 
-    await store.commit_chunk([("u1", b"{}", "r"), ("u2", b"[]", "r")], CHECKPOINT, NOW)
+    rows = [("u1", b"{}", "r"), ("u2", b"[]", "r")]
+    await store.call(lambda s: s.commit_chunk(rows, CHECKPOINT, NOW))
     first, second = await store.fetch_oldest(10, 100)
     await store.delete([first.id])
     await store.quarantine(
@@ -54,10 +55,10 @@ async def test_wrappers_reach_the_store(tmp_path: Path) -> None:
     )
     await store.set_meta("k", "v")
     seen = (
-        store.is_new,
-        await store.load_checkpoints(),
+        await store.call(lambda s: s.is_new),
+        await store.call(Store.load_checkpoints),
         await store.stats(),
-        await store.get_meta("k"),
+        await store.call(lambda s: s.get_meta("k")),
     )
     await store.close()
 

@@ -245,6 +245,7 @@ def test_reading_a_version_1_database_asks_for_the_daemon_to_convert_it(
         Store.open_readonly(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_big_version_1_spool_is_cut_into_segments_of_10_000(tmp_path: Path) -> None:
     make_v1(tmp_path, [event(n) for n in range(10_001)])
 

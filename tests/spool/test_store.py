@@ -15,7 +15,6 @@ import pytest
 
 from bridge.errors import StoreCorrupt, StoreError
 from bridge.model import Checkpoint
-from bridge.sink.batcher import take_batch
 from bridge.spool import store as store_module
 from bridge.spool.store import (
     DamagedSegment,
@@ -26,6 +25,7 @@ from bridge.spool.store import (
     set_aside,
     set_aside_databases,
 )
+from tests.sink.oracle import take_batch
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -372,15 +372,6 @@ def test_load_checkpoints_orders_by_file_id(store: Store) -> None:
     store.commit_chunk([], checkpoint("a"), NOW)
 
     assert [c.file_id for c in store.load_checkpoints()] == ["a", "b"]
-
-
-def test_forget_checkpoint_removes_only_that_file(store: Store) -> None:
-    store.commit_chunk([], checkpoint("a"), NOW)
-    store.commit_chunk([], checkpoint("b"), NOW)
-
-    store.forget_checkpoint("a")
-
-    assert store.load_checkpoints() == [checkpoint("b")]
 
 
 # -- the spool -----------------------------------------------------------------------
