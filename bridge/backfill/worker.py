@@ -15,9 +15,12 @@ the main process decides when to stop, and stops its workers itself.
 
 from __future__ import annotations
 
+import functools
 import os
+import queue
 import signal
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.queues import Queue
@@ -33,6 +36,8 @@ from bridge.source.archive import ArchiveError, ArchiveReader
 __all__ = ["Batch", "Counts", "Failed", "Setup", "work"]
 
 Row = tuple[str, bytes, str]
+# How often a worker waiting to send looks whether the main process is still there.
+PARENT_CHECK_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +92,7 @@ def work(setup: Setup, jobs: Queue[Job | None], results: Queue[Any]) -> None:
     try:
         ruleset = load_ruleset(setup.settings)
     except BridgeError as exc:
-        results.put(Counts(stats, str(exc)))
+        _send(results, setup.parent, Counts(stats, str(exc)))
         return
     read = setup.settings.read
     pipeline = Pipeline(
@@ -100,22 +105,40 @@ def work(setup: Setup, jobs: Queue[Job | None], results: Queue[Any]) -> None:
     reader = ArchiveReader(
         chunk_bytes=read.chunk_bytes, max_line_bytes=read.max_line_bytes
     )
+    send = functools.partial(_send, results, setup.parent)
     try:
         while (job := jobs.get()) is not None:
-            _run_job(job, pipeline, reader, results, setup.parent)
+            _run_job(job, pipeline, reader, send)
     except Exception:  # noqa: BLE001 - told to the main process, which reports it
         error: str | None = traceback.format_exc(limit=8)
     else:
         error = None
-    results.put(Counts(stats, error, pipeline.first_event, pipeline.last_event))
+    send(Counts(stats, error, pipeline.first_event, pipeline.last_event))
+
+
+def _send(results: Queue[Any], parent: int, item: object) -> None:
+    """
+    Put ``item`` on the result queue, waiting while it is full; end the process when
+    the main process is gone (killed: no one will ever take it).
+    """
+    while True:
+        try:
+            results.put(item, timeout=PARENT_CHECK_SECONDS)
+        except queue.Full:
+            if os.getppid() != parent:
+                # What is buffered for the pipe will never be read: do not wait at exit
+                # for it to be written.
+                results.cancel_join_thread()
+                raise SystemExit(0) from None
+        else:
+            return
 
 
 def _run_job(
     job: Job,
     pipeline: Pipeline,
     reader: ArchiveReader,
-    results: Queue[Any],
-    parent: int,
+    send: Callable[[object], None],
 ) -> None:
     disk = [0]
     lines_before = pipeline.stats.lines.total()
@@ -143,8 +166,6 @@ def _run_job(
     chunks = reader.chunks(job.file, job.source, job.file_id, job.span, on_read)
     try:
         for chunk in chunks:
-            if os.getppid() != parent:
-                raise SystemExit(0)  # the main process is gone: nothing to send to
             prepared = pipeline.prepare([chunk], datetime.now(UTC), 0.0)
             # Held back to a record still being assembled: committed progress never
             # passes a line whose events are not made yet.
@@ -152,11 +173,11 @@ def _run_job(
                 (p.checkpoint.offset for p in prepared if p.checkpoint is not None),
                 offset,
             )
-            results.put(batch(prepared, done=False))
+            send(batch(prepared, done=False))
     except (OSError, ArchiveError) as exc:
         flushed = pipeline.flush(datetime.now(UTC), 0.0, force=True)
-        results.put(batch(flushed, done=False))
-        results.put(Failed(job.key, str(exc)))
+        send(batch(flushed, done=False))
+        send(Failed(job.key, str(exc)))
         return
     flushed = pipeline.flush(datetime.now(UTC), 0.0, force=True)
-    results.put(batch(flushed, done=True))
+    send(batch(flushed, done=True))
