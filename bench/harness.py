@@ -67,7 +67,10 @@ class RunResult:
     lines_per_s: float | None = None
     events_per_s: float | None = None
     cpu_s: float | None = None
+    # Sum of each process's peak (the table's RSS, an upper bound), and the highest
+    # sum of resident sets seen at one sample (a lower bound): bench.processes.
     peak_rss_mib: float | None = None
+    peak_live_rss_mib: float | None = None
     events: int = 0
     matched: int = 0
     expected: int = 0
@@ -312,6 +315,7 @@ def _result(
         else None,
         cpu_s=round(usage.cpu_seconds, 3),
         peak_rss_mib=round(usage.peak_rss_bytes / _MIB, 1),
+        peak_live_rss_mib=round(usage.peak_live_rss_bytes / _MIB, 1),
         events=stats["events"],
         matched=stats["matched"],
         expected=stats["expected"],

@@ -26,6 +26,7 @@ _MEDIAN_FIELDS = (
     "events_per_s",
     "cpu_s",
     "peak_rss_mib",
+    "peak_live_rss_mib",
     "events",
     "matched",
     "expected",

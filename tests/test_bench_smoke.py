@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 import zlib
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from bench.capture_sink import Checker
 from bench.generate import ORDER_EVENT, generate_logs, load_expectations
 from bench.peers.syslog_ng import render_config
+from bench.processes import Watched
 from bench.report import format_ratios, format_table, summarize
 from bench.tools import Job
 from bench.workloads import workloads
@@ -146,6 +148,32 @@ def test_syslog_ng_prefilter_sits_before_the_json_parser(tmp_path):
     ) < fast.index("json-parser()")
     assert 'url("http://127.0.0.1:9/batch/")' in fast
     assert "properties.amount=double(${amount})" in fast
+
+
+def test_cpu_of_a_descendant_orphaned_by_the_tool_is_counted(tmp_path):
+    # The tool starts a child that burns ~0.6 s of CPU and exits before it does: the
+    # child is adopted by the harness (subreaper), reaped there, and counted.
+    script = textwrap.dedent(
+        """
+        import subprocess, sys, time
+        burn = "import time\\nend = time.process_time() + 0.6\\n" + (
+            "while time.process_time() < end: pass"
+        )
+        subprocess.Popen([sys.executable, "-c", burn])
+        time.sleep(0.3)
+        """
+    )
+    watched = Watched(
+        [sys.executable, "-c", script],
+        env={},
+        cwd=tmp_path,
+        log_path=tmp_path / "tool.log",
+    )
+
+    while not watched.poll():
+        pass
+
+    assert watched.usage().cpu_seconds >= 0.5, (tmp_path / "tool.log").read_text()
 
 
 def test_report_gives_medians_and_ratios_to_each_peer():
