@@ -6,6 +6,7 @@ and that logbridge delivers every expected event once at the tiny size.
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -18,7 +19,12 @@ import orjson
 import pytest
 
 from bench.capture_sink import Checker
-from bench.generate import ORDER_EVENT, generate_logs, load_expectations
+from bench.generate import (
+    ORDER_EVENT,
+    generate_logs,
+    generate_rotated,
+    load_expectations,
+)
 from bench.peers.syslog_ng import render_config
 from bench.processes import Watched
 from bench.report import format_ratios, format_table, summarize
@@ -45,6 +51,45 @@ def test_generator_is_deterministic_with_exactly_one_order_in_ten(tmp_path):
     assert sorted(first.orders.expected) == sorted(r["order_id"] for r in orders)
     assert 10 <= len(decoys) <= 80
     assert 250 <= len(text) / len(records) <= 320
+
+
+def test_rotated_logs_are_named_like_logrotate_with_distinct_orders(tmp_path):
+    logs = generate_rotated(tmp_path / "a", lines_per_file=200, files=8, seed=7)
+    again = generate_rotated(tmp_path / "b", lines_per_file=200, files=8, seed=7)
+
+    names = [path.name for path in logs.files]
+    texts = [
+        gzip.decompress(path.read_bytes())
+        if path.suffix == ".gz"
+        else path.read_bytes()
+        for path in logs.files
+    ]
+    order_ids = [
+        json.loads(line)["order_id"]
+        for text in texts
+        for line in text.splitlines()
+        if b'"event":"order_processed"' in line
+    ]
+    assert names == [
+        "app.log",
+        "app.log.1",
+        "app.log.2.gz",
+        "app.log.3.gz",
+        "app.log.4.gz",
+        "app.log.5.gz",
+        "app.log.6.gz",
+        "app.log.7.gz",
+    ]
+    assert [path.read_bytes()[:2] == b"\x1f\x8b" for path in logs.files] == [
+        False,
+        False,
+        *[True] * 6,
+    ]
+    assert [p.read_bytes() for p in logs.files] == [p.read_bytes() for p in again.files]
+    assert len({text.splitlines()[0] for text in texts}) == 8
+    assert len(order_ids) == len(set(order_ids)) == 160
+    assert sorted(logs.orders.expected) == sorted(order_ids)
+    assert logs.bytes == sum(len(text) for text in texts)
 
 
 def test_expectations_round_trip_through_a_file(tmp_path):
