@@ -1,7 +1,8 @@
 """The benchmark harness keeps working: its data, its sink's checks, and a tiny run.
 
 No timing is asserted anywhere: CI only makes sure ``python -m bench.run`` still runs
-and that logbridge delivers every expected event once at the tiny size.
+and that logbridge delivers every expected event once at the tiny size, from one file
+(W1) and from a logrotate folder through its backfill (W6).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from bench.generate import (
 from bench.peers.syslog_ng import render_config
 from bench.processes import Watched
 from bench.report import format_ratios, format_table, summarize
-from bench.tools import Job
-from bench.workloads import workloads
+from bench.tools import Job, LogbridgeTool
+from bench.workloads import prepare, workloads
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,6 +91,28 @@ def test_rotated_logs_are_named_like_logrotate_with_distinct_orders(tmp_path):
     assert len(order_ids) == len(set(order_ids)) == 160
     assert sorted(logs.orders.expected) == sorted(order_ids)
     assert logs.bytes == sum(len(text) for text in texts)
+
+
+def test_w6_data_has_plain_copies_and_is_made_once(tmp_path):
+    workload = workloads("tiny")["W6"]
+
+    first = prepare(workload, tmp_path, seed=1)
+    assert first.log_dir is not None
+    assert first.plain_dir is not None
+    made = {path.name: path.stat().st_mtime_ns for path in first.log_dir.iterdir()}
+    second = prepare(workload, tmp_path, seed=1)
+
+    plain = sorted(first.plain_dir.iterdir())
+    assert [path.name for path in plain] == [
+        "app.log",
+        *[f"app.log.{n}" for n in range(1, 8)],
+    ]
+    assert plain[-1].read_bytes() == gzip.decompress(
+        (first.log_dir / "app.log.7.gz").read_bytes()
+    )
+    assert (first.expected, first.lines) == (1_600, 16_000)
+    assert second == first
+    assert {p.name: p.stat().st_mtime_ns for p in first.log_dir.iterdir()} == made
 
 
 def test_expectations_round_trip_through_a_file(tmp_path):
@@ -195,6 +218,47 @@ def test_syslog_ng_prefilter_sits_before_the_json_parser(tmp_path):
     assert "properties.amount=double(${amount})" in fast
 
 
+def test_syslog_ng_reads_the_plain_copies_of_the_rotated_files(tmp_path):
+    job = Job(
+        workloads("tiny")["W6"],
+        tmp_path / "logs",
+        tuple(tmp_path / "plain" / f"app.log.{n}" for n in range(8)),
+        tmp_path,
+        "http://127.0.0.1:9",
+        plain_dir=tmp_path / "plain",
+    )
+
+    config = render_config(job, version="3.38.1", prefilter=True)
+
+    assert f'base-dir("{tmp_path / "plain"}")' in config
+    assert 'filename-pattern("app.log*")' in config
+    assert "max-files(8)" in config
+
+
+def test_logbridge_backfills_w6_and_its_1worker_column_runs_nowhere_else(tmp_path):
+    w1, w6 = workloads("tiny")["W1"], workloads("tiny")["W6"]
+    job = Job(w6, tmp_path / "logs", (), tmp_path, "http://127.0.0.1:9")
+    two, one = LogbridgeTool(), LogbridgeTool(workers=1)
+
+    argv = two.launch(job).argv
+
+    assert argv[3:8] == (
+        "backfill",
+        "--no-daemon",
+        "--workers=2",
+        "--progress=none",
+        "-c",
+    )
+    assert two.launch(job).exits_when_done is True
+    assert (one.name, one.launch(job).argv[5]) == ("logbridge-1worker", "--workers=1")
+    assert (two.skip_reason(w1), two.skip_reason(w6), one.skip_reason(w6)) == (
+        None,
+        None,
+        None,
+    )
+    assert one.skip_reason(w1) == "backfill workers: measured on W6 only"
+
+
 def test_cpu_of_a_descendant_orphaned_by_the_tool_is_counted(tmp_path):
     # The tool starts a child that burns ~0.6 s of CPU and exits before it does: the
     # child is adopted by the harness (subreaper), reaped there, and counted.
@@ -252,7 +316,7 @@ def test_report_gives_medians_and_ratios_to_each_peer():
 
 
 @pytest.mark.slow
-def test_tiny_w1_run_delivers_every_event_once(tmp_path):
+def test_tiny_w1_and_w6_runs_deliver_every_event_once(tmp_path):
     out = tmp_path / "results.json"
     argv = [
         sys.executable,
@@ -261,7 +325,7 @@ def test_tiny_w1_run_delivers_every_event_once(tmp_path):
         "--size",
         "tiny",
         "--workloads",
-        "W1",
+        "W1,W6",
         "--repeat",
         "1",
         "--peers",
@@ -278,14 +342,22 @@ def test_tiny_w1_run_delivers_every_event_once(tmp_path):
     )
 
     assert done.returncode == 0, done.stdout + done.stderr
-    (run,) = json.loads(out.read_text())["runs"]
-    measured = (
-        run["tool"],
-        run["status"],
-        run["matched"],
-        run["expected"],
-        run["duplicates"],
-        run["mapping_errors"],
-        run["unexpected"],
-    )
-    assert measured == ("logbridge", "ok", 500, 500, 0, 0, 0)
+    runs = json.loads(out.read_text())["runs"]
+    measured = [
+        (
+            run["workload"],
+            run["tool"],
+            run["status"],
+            run["matched"],
+            run["expected"],
+            run["duplicates"],
+            run["mapping_errors"],
+            run["unexpected"],
+            run["returncode"],
+        )
+        for run in runs
+    ]
+    assert measured == [
+        ("W1", "logbridge", "ok", 500, 500, 0, 0, 0, 0),
+        ("W6", "logbridge", "ok", 1_600, 1_600, 0, 0, 0, 0),
+    ]
