@@ -39,7 +39,13 @@ from bench.harness import RunOptions, RunResult, run_one
 from bench.install import ensure_sdk_venv, ensure_syslog_ng
 from bench.peers.sdk_tool import SdkTool
 from bench.peers.syslog_ng import SyslogNgTool
-from bench.report import SUBJECT, format_ratios, format_table, summarize
+from bench.report import (
+    SUBJECT,
+    format_ratios,
+    format_table,
+    format_targets,
+    summarize,
+)
 from bench.sink_client import measure_max_rate
 from bench.tools import LogbridgeTool, Tool
 from bench.workloads import SIZES, prepare, workloads
@@ -242,6 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.write(format_table(rows) + "\n\n")
     if len(tools) > 1:
         sys.stdout.write(format_ratios(rows) + "\n")
+    targets = format_targets(rows)
+    if targets:
+        sys.stdout.write("\n" + targets + "\n")
     out = args.out or RESULTS_DIR / (
         f"bench-{datetime.now(tz=UTC):%Y%m%dT%H%M%SZ}-{args.size}.json"
     )

@@ -28,7 +28,7 @@ from bench.generate import (
 )
 from bench.peers.syslog_ng import render_config
 from bench.processes import Watched
-from bench.report import format_ratios, format_table, summarize
+from bench.report import Target, format_ratios, format_table, format_targets, summarize
 from bench.tools import Job, LogbridgeTool
 from bench.workloads import prepare, workloads
 
@@ -312,7 +312,38 @@ def test_report_gives_medians_and_ratios_to_each_peer():
         ("syslog-ng", 400.0, 1.5, 1),
     ]
     assert "10/10" in format_table(rows)
-    assert "W1        syslog-ng                  0.50x     2.00x" in format_ratios(rows)
+    assert "W1        syslog-ng                  1.00x     0.50x     2.00x" in (
+        format_ratios(rows)
+    )
+
+
+def test_report_says_whether_each_target_is_met():
+    runs = [
+        {"workload": w, "tool": t, "status": "ok", "wall_s": wall, "peak_rss_mib": rss}
+        for w, t, wall, rss in [
+            ("W6", "logbridge", 10.0, 150.0),
+            ("W6", "syslog-ng+prefilter", 25.0, 40.0),
+            ("W6", "logbridge-1worker", 12.0, 100.0),
+            ("W1", "logbridge", 1.0, 50.0),
+        ]
+    ]
+    targets = (
+        Target("W6", "wall_s", 0.5, peer="syslog-ng+prefilter"),
+        Target("W6", "wall_s", 0.6, peer="logbridge-1worker"),
+        Target("W6", "wall_s", 0.6, peer="syslog-ng"),
+        Target("W6", "peak_rss_mib", 200.0),
+        Target("W5", "wall_s", 1.0, peer="syslog-ng"),
+    )
+
+    text = format_targets(summarize(runs), targets)
+
+    assert text.splitlines()[3:] == [
+        "W6        wall s: logbridge / syslog-ng+prefilter          0.40x  <= 0.50x  met",
+        "W6        wall s: logbridge / logbridge-1worker            0.83x  <= 0.60x  missed",
+        "W6        wall s: logbridge / syslog-ng                        -  <= 0.60x  "
+        "not measured",
+        "W6        RSS MiB: logbridge                               150.0    <= 200  met",
+    ]
 
 
 @pytest.mark.slow
