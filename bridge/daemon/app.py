@@ -91,6 +91,7 @@ class Daemon:
             hostname=settings.hostname,
             environment=settings.environment,
             started_at=self.clock.now(),
+            properties=settings.properties,
         )
         # None: the sink's default, standard output.
         self._write_out = write_out
