@@ -3,10 +3,10 @@
 It reads the files as a backfill does (``bridge.source.archive``: plain or
 gzip-compressed, a rotated copy as well as a live file) through the daemon's own
 pipeline, so the events, uuids included, are those the daemon would deliver for these
-files; it never opens the state database and never sends anything. Each event comes with its origin: the
-rule, the file, the line number and the byte offset of the line that made it. A
-replay may keep to one rule (``only_rule``) or to a range of line numbers
-(``lines``), whose lines keep their offsets (and so their uuids).
+files; it never opens the state database and never sends anything. Each event comes
+with its origin: the rule, the file, the line number and the byte offset of the line
+that made it. A replay may keep to one rule (``only_rule``) or to a range of line
+numbers (``lines``), whose lines keep their offsets (and so their uuids).
 """
 
 from __future__ import annotations
