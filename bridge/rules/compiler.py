@@ -39,7 +39,7 @@ from bridge.rules.conditions import (
     judge_of,
 )
 from bridge.rules.conditions import predicate_of as predicate_of_tree
-from bridge.rules.exceptions import EXCEPTION_EVENT
+from bridge.rules.errortracking.exceptions import EXCEPTION_EVENT
 from bridge.rules.features import compile_extras, compile_limits
 from bridge.rules.fieldpaths import FieldRef
 from bridge.rules.identity.forms import IDENTITY_EVENTS, IDENTITY_KEYS
