@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from bridge.errors import Problem, SettingsError
 from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
-from bridge.rules.yamlnodes import Key, Map, Node, Seq, parse_document
+from bridge.rules.yamlnodes import Key, Map, Node, Scalar, Seq, parse_document, to_plain
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -201,6 +201,9 @@ class Settings:
     read: ReadSettings = ReadSettings()
     metrics: MetricsSettings = MetricsSettings()
     own_events: OwnEventsSettings = OwnEventsSettings()
+    # Added to every event (the rules' and logbridge's own); a rule's own property
+    # of the same name wins.
+    properties: Mapping[str, Any] = field(default_factory=dict)
     spool_max_bytes: int = _bounded(DEFAULT_SPOOL_BYTES, 1024 * 1024)
     shutdown_timeout_seconds: float = _bounded(DEFAULT_SHUTDOWN_SECONDS, 0.0)
 
@@ -238,7 +241,13 @@ _NOT_IN_FILE = frozenset({"config_path"})
 
 _Kind = type | tuple[str, ...]
 # The types a field may have in the file (besides Literal words, paths and optional).
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    dict: "a mapping",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +285,8 @@ def _keys_of(cls: type, prefix: str = "") -> Iterator[tuple[str, _Key]]:
 
 def _kind_of(hint: Any) -> tuple[_Kind, bool]:
     """What the file holds for a field of this type, and whether it is a path."""
+    if typing.get_origin(hint) in (Mapping, dict):
+        return dict, False
     args = tuple(arg for arg in typing.get_args(hint) if arg is not type(None))
     if typing.get_origin(hint) is Literal:
         return args, False
@@ -364,6 +375,9 @@ class _Walker:
                 self.scalar(value_node, expected, path)
 
     def scalar(self, node: Node, key: _Key, path: str) -> None:
+        if key.kind is dict:
+            self.mapping(node, path)
+            return
         value, kind = _construct(node), key.kind
         if path == "posthog.historical_migration" and isinstance(value, bool):
             # Its old form, a switch: true meant every batch, false none.
@@ -401,6 +415,31 @@ class _Walker:
                 self.problem(node, path, f"must be {limit}, got {_show(value, path)}")
                 return
         self.values[path] = value
+        self.marks[path] = node
+
+    def mapping(self, node: Node, path: str) -> None:
+        """A mapping of names to values as written (``properties``)."""
+        if isinstance(node, Scalar) and node.value is None:
+            return  # every entry commented out: none
+        if not isinstance(node, Map):
+            self.problem(node, path, f"expected a mapping, got {_kind(node, path)}")
+            return
+        values: dict[str, Any] = {}
+        for key, value_node in node.entries:
+            name = key.text
+            if not name.strip():
+                self.problem(key, path, "a property needs a name")
+                continue
+            if name.startswith("$"):
+                self.problem(
+                    key,
+                    f"{path}.{name}",
+                    "a name beginning with '$' is PostHog's own property",
+                    "hint: name it without '$', or set it in the rules that need it",
+                )
+                continue
+            values[name] = to_plain(value_node)
+        self.values[path] = values
         self.marks[path] = node
 
 

@@ -637,7 +637,7 @@ def test_the_top_level_keys_are_the_fields_and_their_groups() -> None:
     assert _errors("rule_dir: r\n") == [
         "bridge.yaml:1:1: error: rule_dir: unknown key 'rule_dir'; expected one of"
         " batch, environment, hash_salt, hash_salt_file, hostname, log, metrics,"
-        " own_events, posthog, read, retry, rules_dir, shutdown, spool, state_dir"
+        " own_events, posthog, properties, read, retry, rules_dir, shutdown, spool, state_dir"
         " (did you mean 'rules_dir'?)"
     ]
 
@@ -684,3 +684,21 @@ def test_the_readme_example_is_a_valid_configuration() -> None:
 
     assert settings.hostname == "web-1"
     assert settings.posthog.ca_bundle == Path("/etc/logbridge/ca.pem")
+
+
+def test_properties_for_every_event_are_read_as_written() -> None:
+    settings = _parse("properties:\n  service: shop\n  region: eu-west\n  tier: 2\n")
+
+    assert settings.properties == {"service": "shop", "region": "eu-west", "tier": 2}
+    assert _parse("").properties == {}
+
+
+def test_properties_must_be_a_mapping_of_names_not_posthogs_own() -> None:
+    assert _errors("properties: shop\n") == [
+        "bridge.yaml:1:13: error: properties: expected a mapping, got 'shop'"
+    ]
+    assert _errors("properties:\n  $environment: prod\n") == [
+        "bridge.yaml:2:3: error: properties.$environment: a name beginning with '$' is"
+        " PostHog's own property (hint: name it without '$', or set it in the rules"
+        " that need it)"
+    ]

@@ -34,8 +34,12 @@ from bridge.daemon.health import Health
 from bridge.daemon.metrics import HealthServer, Metrics
 from bridge.daemon.own_events import OwnEvents
 from bridge.daemon.reader import Reader
-from bridge.daemon.reloader import Reloader
-from bridge.daemon.rulefiles import load_ruleset, source_specs
+from bridge.daemon.reloader import Reloader, Signature
+from bridge.daemon.rulefiles import (
+    load_ruleset,
+    rule_files_signature,
+    source_specs,
+)
 from bridge.daemon.runtime import DISK_FULL_POLL_SECONDS, Runtime
 from bridge.daemon.supervisor import Supervisor
 from bridge.daemon.systemd import Notifier
@@ -91,6 +95,7 @@ class Daemon:
             hostname=settings.hostname,
             environment=settings.environment,
             started_at=self.clock.now(),
+            properties=settings.properties,
         )
         # None: the sink's default, standard output.
         self._write_out = write_out
@@ -104,11 +109,13 @@ class Daemon:
         Raises:
             BridgeError: what made a task fail (not wrapped in an exception group).
         """
+        # Taken before the rules are read: an edit from then on is reloaded.
+        signature = rule_files_signature(self.settings.rules_dir)
         ruleset = load_ruleset(self.settings)
         state_dir = self.settings.state_dir
         with lock_state_dir(state_dir):
             try:
-                return await self._run_locked(ruleset, state_dir)
+                return await self._run_locked(ruleset, state_dir, signature)
             except BaseExceptionGroup as group:
                 error = _sole_error(group)
                 if error is None:
@@ -123,7 +130,9 @@ class Daemon:
                 raise StoreCorrupt(msg) from None
             raise error
 
-    async def _run_locked(self, ruleset: RuleSet, state_dir: Path) -> int:
+    async def _run_locked(
+        self, ruleset: RuleSet, state_dir: Path, signature: Signature
+    ) -> int:
         store = AsyncStore(functools.partial(self._open_on_store_thread, state_dir))
         opened = await self._open_store(store, state_dir)
         if opened is None:
@@ -171,7 +180,7 @@ class Daemon:
                 once=self.once,
                 specs=specs,
             )
-            reloader = Reloader(rt)
+            reloader = Reloader(rt, signature)
             supervisor = Supervisor(rt, self.own, on_reload=reloader.reload)
             await reloader.rules_active()
             server = await self._start_server(rt)

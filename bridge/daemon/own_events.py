@@ -25,9 +25,20 @@ class OwnEvents:
     """Builds this run's own events, numbering them so each has its own uuid."""
 
     def __init__(
-        self, *, hostname: str, environment: str, started_at: datetime
+        self,
+        *,
+        hostname: str,
+        environment: str,
+        started_at: datetime,
+        properties: Mapping[str, Any] | None = None,
     ) -> None:
+        """
+        Args:
+            properties: the configuration's ``properties``, added to each event (its
+                own properties win).
+        """
         self.hostname = hostname
+        self.shared = dict(properties or {})
         self.environment = environment
         self.started_at = started_at
         self._run_id = f"{hostname}:{started_at.isoformat()}"
@@ -73,6 +84,7 @@ class OwnEvents:
             distinct_id=f"logbridge@{self.hostname}",
             timestamp=at,
             properties={
+                **self.shared,
                 "component": "logbridge",
                 "version": __version__,
                 "environment": self.environment,

@@ -29,6 +29,9 @@ from bridge.spool.store import RULES_STATUS
 
 __all__ = ["Reloader"]
 
+# Names, sizes and modification times of the rule files (rule_files_signature).
+Signature = tuple[tuple[str, int, int], ...]
+
 # The backstop for rule-file changes inotify missed.
 RULES_RESCAN_SECONDS = 5.0
 # A change of the rule files is reloaded once they have held still this long: an
@@ -39,8 +42,15 @@ RULES_SETTLE_SECONDS = 1.0
 class Reloader:
     """Reloads of one run's rules."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, loaded: Signature = ()) -> None:
+        """
+        Args:
+            loaded: the rule files' signature (``rule_files_signature``) taken before
+                the running rules were read: a change made since is reloaded, even one
+                made before this watch began.
+        """
         self.rt = rt
+        self._loaded = loaded
         self._log = get_logger()
 
     async def watch(self) -> None:
@@ -49,21 +59,28 @@ class Reloader:
         if rt.once:
             return
         rules_dir = rt.settings.rules_dir
-        last = await asyncio.to_thread(rule_files_signature, rules_dir)
+        # A change made between reading the rules and watching them counts too.
+        last = await self._look(self._loaded)
         async for _ in watch_changes({str(rules_dir)}, rt.stop, RULES_RESCAN_SECONDS):
-            current = await asyncio.to_thread(rule_files_signature, rules_dir)
-            if current == last:
-                continue
-            # Wait for the files to hold still: a save in two steps is not over yet.
-            while not rt.stop.is_set():
-                await rt.clock.sleep(RULES_SETTLE_SECONDS)
-                settled = await asyncio.to_thread(rule_files_signature, rules_dir)
-                if settled == current:
-                    break
-                current = settled
-            if current != last:
-                last = current
-                rt.request_reload(explicit=False)
+            last = await self._look(last)
+
+    async def _look(self, last: Signature) -> Signature:
+        """Queue a reload if the files differ from ``last`` once settled; the new look."""
+        rt = self.rt
+        rules_dir = rt.settings.rules_dir
+        current = await asyncio.to_thread(rule_files_signature, rules_dir)
+        if current == last:
+            return last
+        # Wait for the files to hold still: a save in two steps is not over yet.
+        while not rt.stop.is_set():
+            await rt.clock.sleep(RULES_SETTLE_SECONDS)
+            settled = await asyncio.to_thread(rule_files_signature, rules_dir)
+            if settled == current:
+                break
+            current = settled
+        if current != last:
+            rt.request_reload(explicit=False)
+        return current
 
     async def reload(self, explicit: bool) -> None:
         """Read the rule files again and adopt them, or keep the running rules."""

@@ -92,6 +92,7 @@ def load_ruleset(settings: Settings, *, strict: bool = False) -> RuleSet:
         strict=strict,
         salt=settings.hash_salt,
         max_depth=settings.read.max_depth,
+        properties=settings.properties,
     )
 
 

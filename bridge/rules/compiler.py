@@ -27,6 +27,7 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from bridge.errors import Problem, RuleFileError
+from bridge.model import Record
 from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
 from bridge.rules.cases import compile_cases
 from bridge.rules.conditions import (
@@ -38,7 +39,7 @@ from bridge.rules.conditions import (
     judge_of,
 )
 from bridge.rules.conditions import predicate_of as predicate_of_tree
-from bridge.rules.exceptions import EXCEPTION_EVENT
+from bridge.rules.errortracking.exceptions import EXCEPTION_EVENT
 from bridge.rules.features import compile_extras, compile_limits
 from bridge.rules.fieldpaths import FieldRef
 from bridge.rules.identity.forms import IDENTITY_EVENTS, IDENTITY_KEYS
@@ -124,6 +125,7 @@ def compile_rules(
     strict: bool = False,
     salt: bytes | None = None,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    properties: Mapping[str, Any] | None = None,
 ) -> RuleSet:
     """
     Compile rule files, given as (display name, YAML text) pairs, into a RuleSet.
@@ -135,6 +137,8 @@ def compile_rules(
         salt: the key of ``hash: true`` values (``hash_salt`` in the
             configuration); a rule that hashes without one is an error.
         max_depth: how deep a JSON line may nest (``read.max_depth``).
+        properties: added to every rule's events (the configuration's
+            ``properties``); a rule's own property of the same name wins.
 
     Raises:
         RuleFileError: with every problem of every file, sorted by position.
@@ -151,6 +155,8 @@ def compile_rules(
     sources, source_sites = compile_sources(items["sources"], max_depth=max_depth)
     by_name = {source.name: source for source in sources}
     rules = _compile_rules(items["rules"], source_sites, by_name, hostname, salt)
+    if properties:
+        rules = [_with_global_properties(rule, properties) for rule in rules]
     cases = compile_cases(items["tests"], source_sites)
     _warn_unused(files, rules, source_sites, reporters)
 
@@ -215,6 +221,26 @@ def _compile_rules(
             refs = [*scope.refs, *_condition_refs(rule.condition)]
             _warn_unknown_fields(item.rep, refs, rule.source, fields)
     return rules
+
+
+def _with_global_properties(
+    rule: CompiledRule, properties: Mapping[str, Any]
+) -> CompiledRule:
+    """The rule with the configuration's properties first; its own override them."""
+    own = {name for name, _ in rule.properties}
+    shared = tuple(
+        (name, _constant(value))
+        for name, value in properties.items()
+        if name not in own
+    )
+    return replace(rule, properties=shared + rule.properties)
+
+
+def _constant(value: Any) -> ValueFn:
+    def constant(_record: Record) -> Any:
+        return value
+
+    return constant
 
 
 def _compile_rule(

@@ -29,7 +29,7 @@ from bridge.parse import ParseFailure
 from bridge.rules.conditions import Check, Cond, FieldCond
 from bridge.rules.ruleset import FUTURE_LIMIT, CompiledRule, RuleSet
 from bridge.rules.values.failures import Failed, Issue
-from bridge.rules.windows import from_us, to_us
+from bridge.rules.volume.windows import from_us, to_us
 
 __all__ = [
     "EXPLAIN_FILE_ID",

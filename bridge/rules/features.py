@@ -1,10 +1,10 @@
 """A rule's optional features → what ``CompiledRule`` carries for them.
 
 - ``set``, ``set_once``, ``groups`` (``bridge.rules.identity.properties``) and ``exception``
-  (``bridge.rules.exceptions``) become *extras*: functions that add ``$set``,
+  (``bridge.rules.errortracking.exceptions``) become *extras*: functions that add ``$set``,
   ``$set_once``, ``$groups`` or ``$exception_list`` to the event being built;
-- ``sample``, ``rate_limit`` (``bridge.rules.limits``) and ``aggregate``
-  (``bridge.rules.aggregate``) become ``Limits``: whether and how often a matched
+- ``sample``, ``rate_limit`` (``bridge.rules.volume.limits``) and ``aggregate``
+  (``bridge.rules.volume.aggregate``) become ``Limits``: whether and how often a matched
   record yields an event.
 
 Invariants: like the rest of compilation, every problem is reported and compiling
@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bridge.rules.aggregate import Aggregate, compile_aggregate
-from bridge.rules.exceptions import compile_exception
+from bridge.rules.errortracking.exceptions import compile_exception
 from bridge.rules.identity.properties import compile_groups, compile_person_properties
-from bridge.rules.limits import RateLimit, compile_rate_limit, compile_sample
 from bridge.rules.schema import Reporter
 from bridge.rules.values.forms import Extra, ValueScope
+from bridge.rules.volume.aggregate import Aggregate, compile_aggregate
+from bridge.rules.volume.limits import RateLimit, compile_rate_limit, compile_sample
 from bridge.rules.yamlnodes import Map, child_path
 
 __all__ = ["Limits", "compile_extras", "compile_limits"]

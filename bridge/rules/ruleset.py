@@ -44,17 +44,17 @@ from bridge.errors import Problem
 from bridge.model import Event, Record, event_uuid
 from bridge.parse import Assembler, MultilineSpec, ParseFailure, Parser
 from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
-from bridge.rules.aggregate import Aggregate
 from bridge.rules.conditions import GroupCond, Predicate
 from bridge.rules.fieldpaths import MISSING
 from bridge.rules.identity.forms import IdentityForm
 from bridge.rules.identity.ids import IdPolicy
 from bridge.rules.layers import Layer, Refiner
-from bridge.rules.limits import RateLimit, is_sampled_in, sample_threshold
 from bridge.rules.timestamps import TimestampFn
 from bridge.rules.values.failures import Failed, Issue, TraceFn, settle
 from bridge.rules.values.forms import Extra, ValueFn
-from bridge.rules.windows import Window, aggregate_uuid, from_us
+from bridge.rules.volume.aggregate import Aggregate
+from bridge.rules.volume.limits import RateLimit, is_sampled_in, sample_threshold
+from bridge.rules.volume.windows import Window, aggregate_uuid, from_us
 
 if TYPE_CHECKING:
     from bridge.rules.state import RuleState

@@ -26,10 +26,10 @@ from collections import Counter
 from datetime import datetime
 
 from bridge.model import Event, Record
-from bridge.rules.limits import TokenBuckets, bucket_key
 from bridge.rules.ruleset import CompiledRule, RuleSet
 from bridge.rules.values.failures import Issue
-from bridge.rules.windows import MAX_OPEN_WINDOWS, OpenWindows, Window, to_us
+from bridge.rules.volume.limits import TokenBuckets, bucket_key
+from bridge.rules.volume.windows import MAX_OPEN_WINDOWS, OpenWindows, Window, to_us
 
 __all__ = ["RuleState"]
 

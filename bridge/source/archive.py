@@ -36,7 +36,14 @@ from bridge.source.fingerprint import (
 from bridge.source.linebuffer import LineBuffer
 from bridge.source.tailer import Chunk
 
-__all__ = ["ArchiveError", "ArchiveReader", "ArchivedFile", "Span", "inspect"]
+__all__ = [
+    "ArchiveError",
+    "ArchiveReader",
+    "ArchivedFile",
+    "Span",
+    "inspect",
+    "read_bytes",
+]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 # Compressed bytes read at once.
@@ -188,6 +195,18 @@ def _clipped(blocks: Iterator[bytes], offset: int, span: Span) -> Iterator[bytes
         offset = end
         if kept:
             yield kept
+
+
+def read_bytes(file: ArchivedFile, block_bytes: int = 1 << 20) -> Iterator[bytes]:
+    """
+    The file's bytes, uncompressed, in blocks of at most ``block_bytes``.
+
+    Raises:
+        OSError: the file cannot be read.
+        ArchiveError: a gzip stream is damaged or cut short.
+    """
+    with open(file.path, "rb") as f:  # noqa: PTH123 (a str path)
+        yield from _blocks(f, file.gzip, block_bytes)
 
 
 def _at(checkpoint: Checkpoint, offset: int) -> Checkpoint:

@@ -1,11 +1,12 @@
 """A dry run of rules over sample log files, for ``logbridge replay``.
 
-It reads the files with the daemon's own tail and pipeline (so the events, uuids
-included, are those the daemon would deliver for these files) but never opens the
-state database and never sends anything. Each event comes with its origin: the
-rule, the file, the line number and the byte offset of the line that made it. A
-replay may keep to one rule (``only_rule``) or to a range of line numbers
-(``lines``), whose lines keep their offsets (and so their uuids).
+It reads the files as a backfill does (``bridge.source.archive``: plain or
+gzip-compressed, a rotated copy as well as a live file) through the daemon's own
+pipeline, so the events, uuids included, are those the daemon would deliver for these
+files; it never opens the state database and never sends anything. Each event comes
+with its origin: the rule, the file, the line number and the byte offset of the line
+that made it. A replay may keep to one rule (``only_rule``) or to a range of line
+numbers (``lines``), whose lines keep their offsets (and so their uuids).
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ import dataclasses
 import fnmatch
 from array import array
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bridge.model import Checkpoint
 from bridge.pipeline import Pipeline, PipelineStats, PreparedChunk
 from bridge.rules import RuleSet
-from bridge.source import Chunk, LineBuffer, SourceSpec, Tailer, file_fingerprint
+from bridge.source.archive import ArchiveReader, Span, inspect, read_bytes
 from bridge.source.discover import SOURCE_SEPARATOR, group_sources
 from bridge.spool.rows import decode_event
 from bridge.tools.summary import (
@@ -158,17 +158,17 @@ def parse_line_range(text: str) -> tuple[int, int | None]:
 class LineIndex:
     """Where each line of a file starts: line numbers from byte offsets and back."""
 
-    def __init__(self, path: Path, block_bytes: int = 1 << 20) -> None:
+    def __init__(self, blocks: Iterable[bytes]) -> None:
+        """Index the file's (uncompressed) bytes, given in order."""
         # Offsets of every "\n", in an array: 8 bytes a line, for files of millions.
         self._newlines = array("q")
         self.size = 0
-        with path.open("rb") as f:
-            while block := f.read(block_bytes):
-                at = block.find(b"\n")
-                while at >= 0:
-                    self._newlines.append(self.size + at)
-                    at = block.find(b"\n", at + 1)
-                self.size += len(block)
+        for block in blocks:
+            at = block.find(b"\n")
+            while at >= 0:
+                self._newlines.append(self.size + at)
+                at = block.find(b"\n", at + 1)
+            self.size += len(block)
 
     def line_of(self, offset: int) -> int:
         """The number (from 1) of the line starting at or holding ``offset``."""
@@ -204,16 +204,21 @@ def replay(
     )
     # By the path chunks carry (absolute): the index, and the path as given.
     indexes: dict[str, tuple[LineIndex, str]] = {}
+    reader = ArchiveReader(max_line_bytes=max_line_bytes)
     for path, source in files:
-        index = LineIndex(path)
-        indexes[str(path.absolute())] = (index, str(path))
-        if lines is None:
-            prepared = _read_whole(pipeline, path, source, read_at, max_line_bytes)
-        else:
-            chunk = _range_chunk(path, source, index, lines, max_line_bytes)
-            prepared = iter(pipeline.prepare([chunk], read_at, 0.0))
-        for chunk_rows in prepared:
-            _collect(report, chunk_rows, indexes)
+        file = inspect(str(path.absolute()))
+        index = LineIndex(read_bytes(file))
+        indexes[file.path] = (index, str(path))
+        # The id the daemon gives a file it meets first: its first line's fingerprint.
+        file_id = file.fingerprint or "replay"
+        span = Span()
+        if lines is not None:
+            first, last = lines
+            stop = None if last is None else index.start_of(last + 1)
+            span = Span(index.start_of(first), stop)
+        for chunk in reader.chunks(file, source, file_id, span):
+            for chunk_rows in pipeline.prepare([chunk], read_at, 0.0):
+                _collect(report, chunk_rows, indexes)
     # The files end here: what is still being assembled or counted comes out.
     for chunk_rows in pipeline.flush(read_at, 0.0, force=True):
         _collect(report, chunk_rows, indexes)
@@ -244,49 +249,6 @@ def _collect(
         else:
             index, shown = found
             report.origins.append(Origin(rule, shown, index.line_of(offset), offset))
-
-
-def _read_whole(
-    pipeline: Pipeline, path: Path, source: str, read_at: datetime, max_line_bytes: int
-) -> Iterator[PreparedChunk]:
-    spec = SourceSpec(name=source, globs=(str(path.absolute()),), start_at="beginning")
-    tailer = Tailer([spec], [], first_start=True, max_line_bytes=max_line_bytes)
-    try:
-        tailer.scan()
-        while True:
-            chunks = tailer.read()
-            if chunks:
-                yield from pipeline.prepare(chunks, read_at, 0.0)
-            if not tailer.has_backlog():
-                return
-    finally:
-        tailer.close()
-
-
-def _range_chunk(
-    path: Path,
-    source: str,
-    index: LineIndex,
-    lines: tuple[int, int | None],
-    max_line_bytes: int,
-) -> Chunk:
-    """One chunk of the lines ``lines`` of a file, at their offsets in it."""
-    first, last = lines
-    start = index.start_of(first)
-    end = index.size if last is None else index.start_of(last + 1)
-    with path.open("rb") as f:
-        head = f.read(1024)
-        f.seek(start)
-        data = f.read(end - start)
-    if data and not data.endswith(b"\n"):
-        data += b"\n"  # a last line without its newline, read whole all the same
-    cut = LineBuffer(start, max_line_bytes=max_line_bytes).feed(data)
-    st = path.stat()
-    file_id = file_fingerprint(head) or "replay"
-    checkpoint = Checkpoint(
-        file_id, source, str(path.absolute()), st.st_dev, st.st_ino, end, st.st_size
-    )
-    return Chunk(checkpoint, cut, st.st_mtime_ns)
 
 
 def render_summary(report: ReplayReport) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -212,3 +213,27 @@ def test_replay_counts_failed_values_apart_from_ids_that_name_no_person(
         "1 values failed (rule: where: reason):\n"
         "  r: properties.n: not_int: 1\n"
     ) in result.stderr
+
+
+def test_replay_reads_a_gzipped_rotated_copy_as_its_plain_file(tmp_path: Path) -> None:
+    log = REPO / "examples" / "logs" / "tl-engine.log"
+    packed = tmp_path / "tl-engine.log.2.gz"
+    packed.write_bytes(gzip.compress(log.read_bytes()))
+
+    plain = _logbridge("replay", str(REPO / "rules"), str(log), "--json", cwd=tmp_path)
+    unpacked = _logbridge(
+        "replay",
+        str(REPO / "rules"),
+        str(packed),
+        "--source",
+        "tl-engine",
+        "--json",
+        cwd=tmp_path,
+    )
+
+    assert unpacked.returncode == 0, unpacked.stderr
+    events = [json.loads(line)["event"] for line in plain.stdout.splitlines()]
+    assert events
+    assert [
+        json.loads(line)["event"] for line in unpacked.stdout.splitlines()
+    ] == events

@@ -9,7 +9,7 @@ import pytest
 
 from bridge.model import Record
 from bridge.rules import RuleSet, RuleState, compile_rules
-from bridge.rules.windows import aggregate_uuid, to_us
+from bridge.rules.volume.windows import aggregate_uuid, to_us
 from tests.rules.support import FILE, READ_AT, errors, record
 
 T0 = datetime(2025, 12, 16, 10, 0, 0, tzinfo=UTC)

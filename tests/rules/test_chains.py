@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.rules.chains import parse_chain
+from bridge.rules.errortracking.chains import parse_chain
 from tests.rules.support import compile_text, record, rule_file
 
 PYTHON = """\

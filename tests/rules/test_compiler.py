@@ -8,7 +8,7 @@ import pytest
 
 from bridge.errors import RuleFileError
 from bridge.rules import compile_rules
-from tests.rules.support import FILE, SOURCE, compile_text, errors
+from tests.rules.support import FILE, SOURCE, compile_text, errors, record, rule_file
 from tests.yamlbombs import alias_bomb
 
 # A valid rule that cases extend with one more key.
@@ -1272,3 +1272,19 @@ def test_a_document_nested_too_deep_for_python_is_an_error_not_a_crash():
         f"rules/a.yaml:1:71: error: rules{'[0]' * 63}: values nest more than 64"
         " levels deep"
     ]
+
+
+def test_the_configurations_properties_go_on_every_event_and_a_rule_overrides_them() -> (
+    None
+):
+    text = rule_file(properties="{region: {value: us-east}, n: {field: n}}")
+    ruleset = compile_text(text, properties={"service": "shop", "region": "eu-west"})
+
+    (event,) = ruleset.apply(record({"n": 3}))
+
+    assert event.properties == {
+        "service": "shop",
+        "region": "us-east",
+        "n": 3,
+        "$process_person_profile": False,
+    }

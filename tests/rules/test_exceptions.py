@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bridge.rules.exceptions import MAX_EXCEPTION_VALUE_CHARS
+from bridge.rules.errortracking.exceptions import MAX_EXCEPTION_VALUE_CHARS
 from bridge.rules.state import RuleState
 from bridge.rules.values.failures import Issue
 from tests.rules.support import compile_text, errors, record, rule_file

@@ -244,3 +244,13 @@ def test_dollar_names_are_posthogs_a_warning():
         "rules/a.yaml:8:12: warning: rules[0].event: '$pageleave': names starting "
         "with '$' are PostHog's (hint: name your events without '$')"
     ]
+
+
+def test_check_warns_of_a_placeholder_default_for_the_distinct_id() -> None:
+    (warning,) = warnings_of(rule_file(distinct_id="{field: user, default: anonymous}"))
+
+    assert warning == (
+        "rules/a.yaml:9:41: warning: rules[0].distinct_id.default: the default"
+        " 'anonymous' cannot name a person (placeholder): events without the field go"
+        " under invalid_id (hint: leave the default out; such events go personless)"
+    )

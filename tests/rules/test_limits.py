@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.rules import RuleState
-from bridge.rules.limits import (
+from bridge.rules.volume.limits import (
     MAX_RATE_KEYS,
     RateLimit,
     TokenBuckets,

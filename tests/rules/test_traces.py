@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.rules.traces import MAX_FRAMES, parse_frames
+from bridge.rules.errortracking.traces import MAX_FRAMES, parse_frames
 
 PYTHON = """\
 Traceback (most recent call last):

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import orjson
 
-__all__ = ["POISON", "FakePostHog", "Reply"]
+__all__ = ["POISON", "Reply", "ScriptedPostHog"]
 
 POISON = "poison"
 
@@ -25,7 +25,7 @@ class Reply:
 
 
 @dataclass
-class FakePostHog:
+class ScriptedPostHog:
     """
     A capture endpoint for ``httpx.MockTransport``.
 
@@ -37,7 +37,7 @@ class FakePostHog:
 
     script: list[Reply | Exception] = field(default_factory=list)
     max_events: int | None = None
-    on_request: Callable[[FakePostHog], None] | None = None
+    on_request: Callable[[ScriptedPostHog], None] | None = None
     requests: list[httpx.Request] = field(default_factory=list)
     bodies: list[dict[str, Any]] = field(default_factory=list)
     delivered: list[dict[str, Any]] = field(default_factory=list)

@@ -22,7 +22,7 @@ from bridge.sink.posthog import Sink
 from bridge.spool.rows import decode_event, encode_event
 from bridge.spool.store import AsyncStore, SpoolStats, Store
 from tests.conftest import FakeClock
-from tests.sink.fakes import POISON, FakePostHog, Reply
+from tests.sink.fakes import POISON, Reply, ScriptedPostHog
 
 KEY = "phc_s3cr3t_project_key"
 HOST = "https://ph.example"
@@ -64,7 +64,7 @@ def make_sink(
     store: AsyncStore,
     clock: FakeClock,
     tmp_path: Path,
-    server: FakePostHog | None,
+    server: ScriptedPostHog | None,
     *,
     rand: Callable[[], float] = lambda: 1.0,
     out: list[bytes] | None = None,
@@ -117,7 +117,7 @@ def numbers(events: list[dict[str, Any]]) -> list[int]:
 async def test_a_2xx_deletes_the_delivered_events(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog()
+    server = ScriptedPostHog()
     sink = make_sink(store, clock, tmp_path, server)
     await spool(store, clock, event(1), event(2), event(3))
 
@@ -132,7 +132,7 @@ async def test_a_2xx_deletes_the_delivered_events(
 async def test_the_request_is_gzip_json_posted_to_batch(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog()
+    server = ScriptedPostHog()
     sink = make_sink(store, clock, tmp_path, server)
     bodies = await spool(store, clock, event(1), event(2))
 
@@ -152,7 +152,7 @@ async def test_the_request_is_gzip_json_posted_to_batch(
 async def test_historical_migration_is_sent_when_configured(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog()
+    server = ScriptedPostHog()
     sink = make_sink(store, clock, tmp_path, server, historical_migration="always")
     await spool(store, clock, event(1))
 
@@ -164,7 +164,7 @@ async def test_historical_migration_is_sent_when_configured(
 async def test_batches_respect_max_events_and_keep_order(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog()
+    server = ScriptedPostHog()
     sink = make_sink(store, clock, tmp_path, server, max_events=2)
     await spool(store, clock, *(event(n) for n in range(5)))
 
@@ -180,7 +180,7 @@ async def test_batches_respect_max_events_and_keep_order(
 async def test_a_503_is_retried_with_the_same_bytes_after_retry_after(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog(script=[Reply(503, {"Retry-After": "7"}, "try later")])
+    server = ScriptedPostHog(script=[Reply(503, {"Retry-After": "7"}, "try later")])
     sink = make_sink(store, clock, tmp_path, server, rand=lambda: 0.5)
     await spool(store, clock, event(1), event(2))
 
@@ -207,7 +207,7 @@ async def test_a_503_is_retried_with_the_same_bytes_after_retry_after(
 async def test_network_errors_back_off_exponentially(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog(
+    server = ScriptedPostHog(
         script=[httpx.ConnectError("refused"), httpx.ReadTimeout("slow")]
     )
     sink = make_sink(store, clock, tmp_path, server, rand=lambda: 1.0)
@@ -227,7 +227,7 @@ async def test_network_errors_back_off_exponentially(
 async def test_drain_gives_up_when_the_next_pause_passes_its_bound(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog(script=[Reply(503, {"Retry-After": "5"})] * 10)
+    server = ScriptedPostHog(script=[Reply(503, {"Retry-After": "5"})] * 10)
     sink = make_sink(store, clock, tmp_path, server, rand=lambda: 0.5)
     await spool(store, clock, event(1))
 
@@ -242,10 +242,10 @@ async def test_drain_gives_up_when_the_next_pause_passes_its_bound(
 async def test_drain_stops_at_its_bound_between_requests(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    def slow(server: FakePostHog) -> None:
+    def slow(server: ScriptedPostHog) -> None:
         clock.elapsed += 5.0
 
-    server = FakePostHog(max_events=1, on_request=slow)
+    server = ScriptedPostHog(max_events=1, on_request=slow)
     sink = make_sink(store, clock, tmp_path, server)
     await spool(store, clock, event(1), event(2))
 
@@ -280,7 +280,7 @@ async def test_drain_bounds_a_request_in_flight(
 async def test_a_413_splits_the_batch_until_the_halves_fit(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog(max_events=2)
+    server = ScriptedPostHog(max_events=2)
     sink = make_sink(store, clock, tmp_path, server)
     await spool(store, clock, *(event(n) for n in range(5)))
 
@@ -303,7 +303,7 @@ async def test_a_413_splits_the_batch_until_the_halves_fit(
 async def test_a_single_event_still_413_goes_to_the_dead_letters(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog(max_events=0)
+    server = ScriptedPostHog(max_events=0)
     sink = make_sink(store, clock, tmp_path, server)
     await spool(store, clock, event(1))
 
@@ -322,7 +322,7 @@ async def test_a_single_event_still_413_goes_to_the_dead_letters(
 async def test_a_400_bisects_to_the_bad_event_and_delivers_the_rest(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog()
+    server = ScriptedPostHog()
     sink = make_sink(store, clock, tmp_path, server)
     events = [event(n, distinct_id=POISON if n == 5 else "user-1") for n in range(8)]
     await spool(store, clock, *events)
@@ -355,7 +355,7 @@ async def test_a_400_bisects_to_the_bad_event_and_delivers_the_rest(
 async def test_an_event_over_max_event_bytes_is_quarantined_unsent(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog()
+    server = ScriptedPostHog()
     sink = make_sink(store, clock, tmp_path, server, max_event_bytes=4000)
     quoted = event(2, size=600, pad='"')
     (_, body, _) = await spool(store, clock, event(1), quoted, event(3))
@@ -396,7 +396,7 @@ async def test_an_event_over_max_event_bytes_is_quarantined_unsent(
 async def test_a_batch_of_only_oversized_events_sends_nothing(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog()
+    server = ScriptedPostHog()
     sink = make_sink(store, clock, tmp_path, server, max_event_bytes=100)
     await spool(store, clock, event(1, size=500))
 
@@ -409,7 +409,7 @@ async def test_a_batch_of_only_oversized_events_sends_nothing(
 async def test_a_long_error_response_is_cut_to_2_kib(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog(script=[Reply(400, text="é" * 3000)])
+    server = ScriptedPostHog(script=[Reply(400, text="é" * 3000)])
     sink = make_sink(store, clock, tmp_path, server)
     await spool(store, clock, event(1))
 
@@ -425,7 +425,7 @@ async def test_a_long_error_response_is_cut_to_2_kib(
 async def test_a_401_halts_and_keeps_the_events(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog(script=[Reply(401, text="invalid key")])
+    server = ScriptedPostHog(script=[Reply(401, text="invalid key")])
     sink = make_sink(store, clock, tmp_path, server)
     await spool(store, clock, event(1), event(2))
 
@@ -450,7 +450,7 @@ async def test_a_halted_sink_rechecks_and_a_2xx_resumes_it(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
     stop = asyncio.Event()
-    server = FakePostHog(
+    server = ScriptedPostHog(
         script=[Reply(401), Reply(403)],
         on_request=lambda s: stop.set() if not s.script else None,
     )
@@ -475,7 +475,7 @@ async def test_run_returns_when_stopped_while_halted(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
     stop = asyncio.Event()
-    server = FakePostHog(script=[Reply(401)], on_request=lambda _: stop.set())
+    server = ScriptedPostHog(script=[Reply(401)], on_request=lambda _: stop.set())
     sink = make_sink(store, clock, tmp_path, server)
     await spool(store, clock, event(1))
 
@@ -513,7 +513,7 @@ async def test_a_dry_run_prints_the_batches_without_the_key_and_acks(
 async def test_no_api_key_means_a_dry_run_even_with_a_client(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog()
+    server = ScriptedPostHog()
     out: list[bytes] = []
     sink = make_sink(store, clock, tmp_path, server, api_key=None, out=out)
     await spool(store, clock, event(1))
@@ -548,7 +548,7 @@ async def test_a_dry_run_writes_to_standard_output_by_default(
 async def test_the_key_never_reaches_logs_dead_letters_or_meta(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog(
+    server = ScriptedPostHog(
         script=[
             httpx.ConnectError(f"cannot post for {KEY}"),
             Reply(400, text=f"bad batch for key {KEY}"),
@@ -579,7 +579,7 @@ async def test_run_waits_max_wait_for_a_partial_batch(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
     stop = asyncio.Event()
-    server = FakePostHog(on_request=lambda _: stop.set())
+    server = ScriptedPostHog(on_request=lambda _: stop.set())
     sink = make_sink(store, clock, tmp_path, server, max_wait_seconds=0.5)
     await spool(store, clock, event(1), event(2))
 
@@ -593,7 +593,7 @@ async def test_run_sends_a_full_batch_at_once(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
     stop = asyncio.Event()
-    server = FakePostHog(on_request=lambda _: stop.set())
+    server = ScriptedPostHog(on_request=lambda _: stop.set())
     sink = make_sink(store, clock, tmp_path, server, max_events=2)
     await spool(store, clock, event(1), event(2), event(3))
 
@@ -607,7 +607,7 @@ async def test_run_sends_at_once_when_the_clock_went_back(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
     stop = asyncio.Event()
-    server = FakePostHog(on_request=lambda _: stop.set())
+    server = ScriptedPostHog(on_request=lambda _: stop.set())
     sink = make_sink(store, clock, tmp_path, server)
     clock.elapsed = 3600.0
     await spool(store, clock, event(1))
@@ -623,7 +623,7 @@ async def test_run_waits_idle_until_notified(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
     stop = asyncio.Event()
-    server = FakePostHog(on_request=lambda _: stop.set())
+    server = ScriptedPostHog(on_request=lambda _: stop.set())
     sink = make_sink(store, clock, tmp_path, server)
 
     async with asyncio.TaskGroup() as tg:
@@ -643,7 +643,7 @@ async def test_run_returns_when_stopped_while_idle(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
     stop = asyncio.Event()
-    sink = make_sink(store, clock, tmp_path, FakePostHog())
+    sink = make_sink(store, clock, tmp_path, ScriptedPostHog())
 
     async with asyncio.TaskGroup() as tg:
         running = tg.create_task(sink.run(stop))
@@ -657,7 +657,7 @@ async def test_run_returns_after_the_current_attempt_when_stopped(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
     stop = asyncio.Event()
-    server = FakePostHog(
+    server = ScriptedPostHog(
         script=[Reply(503)] * 5, max_events=0, on_request=lambda _: stop.set()
     )
     sink = make_sink(store, clock, tmp_path, server, max_events=1)
@@ -673,7 +673,7 @@ async def test_run_does_not_start_a_split_half_once_stopped(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
     stop = asyncio.Event()
-    server = FakePostHog(max_events=1, on_request=lambda _: stop.set())
+    server = ScriptedPostHog(max_events=1, on_request=lambda _: stop.set())
     sink = make_sink(store, clock, tmp_path, server, max_events=2)
     await spool(store, clock, event(1), event(2))
 
@@ -696,7 +696,7 @@ async def test_run_does_not_start_a_split_half_once_stopped(
 async def test_no_part_of_the_key_is_kept_from_a_long_answer(
     store: AsyncStore, clock: FakeClock, tmp_path: Path, answer: str
 ) -> None:
-    server = FakePostHog(script=[Reply(400, text=answer)])
+    server = ScriptedPostHog(script=[Reply(400, text=answer)])
     sink = make_sink(store, clock, tmp_path, server)
     await spool(store, clock, event(1))
 
@@ -714,7 +714,7 @@ async def test_no_part_of_the_key_is_kept_from_a_long_answer(
 async def test_events_capture_would_refuse_are_dead_lettered_unsent(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog()
+    server = ScriptedPostHog()
     sink = make_sink(store, clock, tmp_path, server)
     events = [event(n, distinct_id="" if n in {2, 5} else "u") for n in range(8)]
     await spool(store, clock, *events)
@@ -739,7 +739,7 @@ async def test_events_capture_would_refuse_are_dead_lettered_unsent(
 async def test_an_event_over_solo_event_bytes_travels_alone_in_order(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog()
+    server = ScriptedPostHog()
     sink = make_sink(store, clock, tmp_path, server, solo_event_bytes=3000)
     big = event(2, size=1000)
     await spool(store, clock, event(1), big, event(3), event(4))
@@ -753,7 +753,7 @@ async def test_an_event_over_solo_event_bytes_travels_alone_in_order(
 async def test_a_413_for_an_event_alone_dead_letters_it_and_resends_nothing(
     store: AsyncStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    server = FakePostHog(
+    server = ScriptedPostHog(
         script=[Reply(200), Reply(413, text="event too large"), Reply(200)]
     )
     sink = make_sink(store, clock, tmp_path, server, solo_event_bytes=3000)
@@ -778,7 +778,7 @@ async def test_old_events_go_in_historical_requests_and_live_ones_apart(
     store: AsyncStore, tmp_path: Path
 ) -> None:
     clock = FakeClock(NOW)
-    server = FakePostHog()
+    server = ScriptedPostHog()
     sink = make_sink(store, clock, tmp_path, server, historical_migration="auto")
     old, live = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 10, tzinfo=UTC)
     await spool(
@@ -813,7 +813,7 @@ async def test_the_historical_mode_overrides_the_age(
     store: AsyncStore, tmp_path: Path, mode: str, expected: list[bool | None]
 ) -> None:
     clock = FakeClock(NOW)
-    server = FakePostHog()
+    server = ScriptedPostHog()
     sink = make_sink(store, clock, tmp_path, server, historical_migration=mode)
     await spool(
         store,

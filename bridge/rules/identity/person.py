@@ -5,7 +5,8 @@ Checked at load (reference/posthog-capture.md §8): an identity event (``identif
 may be personless (``person_profiles: never``, ``invalid_id: personless``), since
 PostHog drops them then; ``person_profiles: always`` needs a ``distinct_id``; a
 distinct_id written as a constant is one hot person (a warning), or no person at all
-when it is a placeholder such as ``anonymous`` (an error).
+when it is a placeholder such as ``anonymous`` (an error); a placeholder as the
+``default`` of a distinct_id's field is a warning (those events go by ``invalid_id``).
 """
 
 from __future__ import annotations
@@ -144,6 +145,16 @@ def _distinct_id(
         message = "every event of this rule gets the same distinct_id"
         hint = "hint: omit distinct_id to send personless events"
         rep.warning(node, where, message, hint)
+    default = node.get("default") if isinstance(node, Map) else None
+    if isinstance(default, Scalar) and default.value is not None:
+        problem = id_problem(str(default.value))
+        if problem is not None and problem != "too_long":
+            message = (
+                f"the default {show(default.value)} cannot name a person ({problem}):"
+                " events without the field go under invalid_id"
+            )
+            hint = "hint: leave the default out; such events go personless"
+            rep.warning(default, child_path(where, "default"), message, hint)
     type_node = node.get("type") if isinstance(node, Map) else None
     if isinstance(type_node, Scalar) and type_node.value == "bool":
         message = "a boolean distinct_id is always a placeholder (true or false)"

@@ -25,7 +25,7 @@ Invariants:
   and its timestamp the window start: replaying the same lines gives the same
   events, and a resend after a crash collapses in PostHog.
 - The compiled ``Aggregate`` is immutable; the running totals are mutable and live
-  in ``bridge.rules.windows.OpenWindows``, owned by ``bridge.rules.state.RuleState``.
+  in ``bridge.rules.volume.windows.OpenWindows``, owned by ``bridge.rules.state.RuleState``.
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ from typing import Any, Literal
 import orjson
 
 from bridge.model import EVENT_NAMESPACE, Record, exact_int
-from bridge.rules.aggregate import Aggregate
 from bridge.rules.fieldpaths import MISSING
 from bridge.rules.values.types import render_text, to_number
+from bridge.rules.volume.aggregate import Aggregate
 
 __all__ = [
     "MAX_OPEN_WINDOWS",

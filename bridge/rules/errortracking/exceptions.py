@@ -12,12 +12,12 @@ Shape (every value is a value form of ``bridge.rules.values.forms``)::
       handled: true                    # static; default true
 
 Output (reference/posthog-capture.md §9): ``$exception_list`` holds the exceptions
-of the stack trace when it names them (``bridge.rules.chains``: a Python chain, a
+of the stack trace when it names them (``bridge.rules.errortracking.chains``: a Python chain, a
 Java ``Caused by:`` chain, a Node error), outermost first as PostHog's SDKs send it,
 each ``{type, value, mechanism: {handled, synthetic: false, type}, stacktrace}`` with
 ``type: "generic"`` for the first and ``"chained"`` for its causes; otherwise one
 item ``{type, value, mechanism: {handled, synthetic: true}, stacktrace?}`` from the
-rule's ``type`` and ``value``, its frames parsed by ``bridge.rules.traces``.
+rule's ``type`` and ``value``, its frames parsed by ``bridge.rules.errortracking.traces``.
 
 Every key is optional: a trace that names its exceptions says their types, and
 ``exception: {}`` sends them as they are.
@@ -37,10 +37,10 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.model import Record
-from bridge.rules.chains import TracedException, parse_chain
+from bridge.rules.errortracking.chains import TracedException, parse_chain
+from bridge.rules.errortracking.traces import parse_frames
 from bridge.rules.fieldpaths import MISSING
 from bridge.rules.schema import Reporter, check_keys, expect_map
-from bridge.rules.traces import parse_frames
 from bridge.rules.values.failures import Failed, settle
 from bridge.rules.values.forms import Extra, ValueFn, ValueScope, compile_value
 from bridge.rules.values.types import render_text

@@ -18,7 +18,7 @@ panic, bare frames) gives an empty list: the rule's own ``type`` and ``value`` t
 describe its one exception.
 
 Invariants: pure, never raises; every exception has a non-empty type and at least
-one frame (``bridge.rules.traces.parse_frames``); at most ``MAX_CHAIN`` exceptions.
+one frame (``bridge.rules.errortracking.traces.parse_frames``); at most ``MAX_CHAIN`` exceptions.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.rules.traces import parse_frames
+from bridge.rules.errortracking.traces import parse_frames
 
 __all__ = ["MAX_CHAIN", "TracedException", "parse_chain"]
 
