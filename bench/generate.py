@@ -17,24 +17,31 @@ Invariants:
 - The expectations say, per order line (W1) and per line with ``duration_ms > 1000``
   (W2), which event the sink must receive: its name, distinct_id, timestamp and the
   properties the rules map.
+- Rotated logs (W6, ``generate_rotated``) are named as logrotate leaves them with
+  ``compress`` and ``delaycompress`` (``app.log``, ``app.log.1``, ``app.log.2.gz`` …);
+  each copy has its own seed and its own day, so no two copies share an order id, a
+  request id or a first line, and the gzip-compressed ones are the same bytes for the
+  same seed (no time or name in their gzip header but the file's own name).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import gzip
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 __all__ = [
     "ORDER_EVENT",
     "ORDER_KEY",
+    "ROTATED_LOG_NAME",
     "SLOW_EVENT",
     "SLOW_KEY",
     "SLOW_THRESHOLD_MS",
@@ -43,11 +50,13 @@ __all__ = [
     "LogGenerator",
     "format_timestamp",
     "generate_logs",
+    "generate_rotated",
     "live_expectations",
     "live_generator",
     "load_expectations",
     "log_file_name",
     "main",
+    "rotated_file_name",
     "save_expectations",
 ]
 
@@ -68,6 +77,19 @@ ORDER_BLOCK_LINES = 10
 DECOY_SHARE = 0.0222
 # Write this many lines at a time: large sequential writes keep generation fast.
 WRITE_BATCH_LINES = 20_000
+
+# W6: the live log whose rotated copies a backfill reads.
+ROTATED_LOG_NAME = "app.log"
+# logrotate's `delaycompress` leaves the newest copy plain: copies from this age on are
+# gzip-compressed.
+FIRST_COMPRESSED_AGE = 2
+# gzip -6: what logrotate's `compress` runs by default (logrotate(8), compressoptions).
+GZIP_LEVEL = 6
+# `daily`: copy k holds the lines logged k days before the live file's.
+ROTATION_PERIOD_MS = 86_400_000
+# The rotated copies' seed streams start past every file index `generate_logs` uses
+# (W3's 1,000 files), so no copy repeats a file of another workload.
+_ROTATED_FIRST_INDEX = 100_000
 
 _HOSTS = tuple(f"web-{i:02d}" for i in range(1, 9))
 _CURRENCIES = ("EUR", "EUR", "EUR", "USD", "GBP", "MXN")
@@ -281,22 +303,103 @@ def generate_logs(
         count = per_file + (1 if index < extra else 0)
         generator = LogGenerator(_file_seed(seed, index))
         with path.open("wb") as out:
-            buffer: list[bytes] = []
-            for n in range(count):
-                timestamp = format_timestamp(BASE_EPOCH_MS + n)
-                text, order, slow_one = generator.next_line(timestamp)
-                buffer.append(text)
-                total_bytes += len(text)
-                if order is not None:
-                    orders.expected[order[0]] = [order[1], timestamp, order[2]]
-                if slow_one is not None:
-                    slow.expected[slow_one[0]] = [slow_one[1], timestamp, slow_one[2]]
-                if len(buffer) >= WRITE_BATCH_LINES:
-                    out.write(b"".join(buffer))
-                    buffer.clear()
-            out.write(b"".join(buffer))
+            total_bytes += _write_lines(
+                out, generator, count, BASE_EPOCH_MS, (orders, slow)
+            )
         paths.append(path)
     return GeneratedLogs(tuple(paths), lines, total_bytes, orders, slow)
+
+
+def rotated_file_name(age: int) -> str:
+    """
+    The name logrotate gives the copy ``age`` rotations old (0: the live file) with
+    ``compress`` and ``delaycompress``: ``app.log``, ``app.log.1``, ``app.log.2.gz`` ….
+    """
+    if age == 0:
+        return ROTATED_LOG_NAME
+    suffix = ".gz" if age >= FIRST_COMPRESSED_AGE else ""
+    return f"{ROTATED_LOG_NAME}.{age}{suffix}"
+
+
+def generate_rotated(
+    directory: Path, *, lines_per_file: int, files: int, seed: int = 1
+) -> GeneratedLogs:
+    """
+    Write a live log and its rotated copies, ``files`` in all, ``lines_per_file`` each.
+
+    Returns the files (the live one first, then older and older copies; the byte
+    count is of the lines, uncompressed) and the events the W1 (order) and W2 (slow
+    request) rules must produce from all of them.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    orders = Expectations(ORDER_EVENT, ORDER_KEY)
+    slow = Expectations(SLOW_EVENT, SLOW_KEY)
+    paths = []
+    total_bytes = 0
+    for age in range(files):
+        path = directory / rotated_file_name(age)
+        generator = LogGenerator(_file_seed(seed, _ROTATED_FIRST_INDEX + age))
+        base_ms = BASE_EPOCH_MS - age * ROTATION_PERIOD_MS
+        with path.open("wb") as raw:
+            if age < FIRST_COMPRESSED_AGE:
+                total_bytes += _write_lines(
+                    raw, generator, lines_per_file, base_ms, (orders, slow)
+                )
+            else:
+                # mtime=0: the same bytes for the same seed, whenever they are made.
+                with gzip.GzipFile(
+                    fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0
+                ) as out:
+                    total_bytes += _write_lines(
+                        out, generator, lines_per_file, base_ms, (orders, slow)
+                    )
+        paths.append(path)
+    return GeneratedLogs(
+        tuple(paths), lines_per_file * files, total_bytes, orders, slow
+    )
+
+
+class _Output(Protocol):
+    """A binary file, plain or gzip."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
+def _write_lines(
+    out: _Output,
+    generator: LogGenerator,
+    count: int,
+    base_ms: int,
+    expectations: tuple[Expectations, Expectations],
+) -> int:
+    """
+    Write ``count`` lines one millisecond apart from ``base_ms``; add what they must
+    produce to the (orders, slow) expectations. Returns the bytes written.
+
+    Raises:
+        ValueError: a line's order id is already expected (the sink would count the
+            second as a duplicate).
+    """
+    orders, slow = expectations
+    written = 0
+    buffer: list[bytes] = []
+    for n in range(count):
+        timestamp = format_timestamp(base_ms + n)
+        text, order, slow_one = generator.next_line(timestamp)
+        buffer.append(text)
+        written += len(text)
+        if order is not None:
+            if order[0] in orders.expected:
+                msg = f"order id {order[0]!r} drawn twice; choose another seed"
+                raise ValueError(msg)
+            orders.expected[order[0]] = [order[1], timestamp, order[2]]
+        if slow_one is not None:
+            slow.expected[slow_one[0]] = [slow_one[1], timestamp, slow_one[2]]
+        if len(buffer) >= WRITE_BATCH_LINES:
+            out.write(b"".join(buffer))
+            buffer.clear()
+    out.write(b"".join(buffer))
+    return written
 
 
 def live_expectations(seed: int, lines: int) -> Expectations:
@@ -318,16 +421,29 @@ def live_generator(seed: int) -> LogGenerator:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m bench.generate DIR --lines N --files F --seed S``."""
+    """``python -m bench.generate DIR --lines N --files F --seed S [--rotated]``."""
     parser = argparse.ArgumentParser(prog="python -m bench.generate")
     parser.add_argument("directory", type=Path)
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args(argv)
-    logs = generate_logs(
-        args.directory, lines=args.lines, files=args.files, seed=args.seed
+    parser.add_argument(
+        "--rotated",
+        action="store_true",
+        help="app.log and its logrotate copies (W6) instead of app-NNNN.log files",
     )
+    args = parser.parse_args(argv)
+    if args.rotated:
+        logs = generate_rotated(
+            args.directory,
+            lines_per_file=args.lines // args.files,
+            files=args.files,
+            seed=args.seed,
+        )
+    else:
+        logs = generate_logs(
+            args.directory, lines=args.lines, files=args.files, seed=args.seed
+        )
     save_expectations(args.directory / "expect-W1.json", logs.orders)
     save_expectations(args.directory / "expect-W2.json", logs.slow)
     summary = {

@@ -4,15 +4,18 @@ Theory of operation: start the sink with the workload's expectations; write the
 tool's configuration into a fresh run folder; start the tool; for writing workloads
 wait until the tool says it watches its files, then start the writer. Every 50 ms
 sample the tool's process tree (RSS), and every 200 ms ask the sink for its counters.
-The run ends when the tool exits (``--once`` tools), when the sink has every expected
-event and the writer is done (daemons, then stopped with SIGTERM), after ``stall``
-seconds without a new event, or at the hard timeout.
+The run ends when the tool exits (``--once`` tools, the backfill), when the sink has
+every expected event and the writer is done (daemons, then stopped with SIGTERM),
+after ``stall`` seconds without a new event, or at the hard timeout.
 
 Invariants:
 
-- Wall time runs from the tool's start (W1, W2) or the writer's start (W3, W5) to the
-  ``time.monotonic()`` instant the sink saw the last expected event, a clock every
-  process on the machine shares. An incomplete run is timed to its end and marked so.
+- Every run starts in an empty run folder: a tool's state never carries over from an
+  earlier run, even when ``--workdir`` is given again.
+- Wall time runs from the tool's start (W1, W2, W6) or the writer's start (W3, W5)
+  to the ``time.monotonic()`` instant the sink saw the last expected event, a clock
+  every process on the machine shares. An incomplete run is timed to its end and
+  marked so.
 - CPU seconds and peak RSS come from ``bench.processes`` (wait4 + /proc sampling).
 - W4 measures the CPU the tool uses in an idle window after its initial catch-up.
 """
@@ -20,6 +23,7 @@ Invariants:
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import subprocess
 import sys
 import time
@@ -67,7 +71,10 @@ class RunResult:
     lines_per_s: float | None = None
     events_per_s: float | None = None
     cpu_s: float | None = None
+    # Sum of each process's peak (the table's RSS, an upper bound), and the highest
+    # sum of resident sets seen at one sample (a lower bound): bench.processes.
     peak_rss_mib: float | None = None
+    peak_live_rss_mib: float | None = None
     events: int = 0
     matched: int = 0
     expected: int = 0
@@ -164,10 +171,11 @@ def run_one(
     options: RunOptions,
 ) -> RunResult:
     """Run ``tool`` once on ``workload`` and measure it."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
     if prepared.log_dir is not None:
         log_dir = prepared.log_dir
-        files = tuple(sorted(log_dir.glob("*.log")))
+        files = tuple(sorted(log_dir.glob(workload.file_pattern)))
     else:
         log_dir = run_dir / "logs"
         files = live_files(log_dir, workload)
@@ -178,7 +186,10 @@ def run_one(
     watched = None
     writer = None
     try:
-        launch = tool.launch(Job(workload, log_dir, files, run_dir, sink.url))
+        job = Job(
+            workload, log_dir, files, run_dir, sink.url, plain_dir=prepared.plain_dir
+        )
+        launch = tool.launch(job)
         tool_log = run_dir / "tool.log"
         watched = Watched(launch.argv, env=launch.env, cwd=run_dir, log_path=tool_log)
         origin = watched.started_at
@@ -215,18 +226,24 @@ class _Outcome:
 
 
 def _verdict(
-    exited: bool,
+    exit_status: int | None,
     exits_when_done: bool,
     writer_done: bool,
     progress: _Progress,
     elapsed: float,
     options: RunOptions,
 ) -> str | None:
-    """None to keep going, "" when the run is done, or why it was cut short."""
+    """
+    None to keep going, "" when the run is done, or why it was cut short (or, for a
+    tool that exited with a failure status, why it failed).
+    """
     stats = progress.stats
     complete = stats["complete_at"] is not None or stats["expected"] == 0
-    if exited:
-        return "" if complete else "exited before delivering everything"
+    if exit_status is not None:
+        if not complete:
+            return "exited before delivering everything"
+        # `logbridge backfill` exits 1 when it knows it did not deliver everything.
+        return "" if exit_status == 0 else f"exited with status {exit_status}"
     if complete and writer_done and not exits_when_done:
         return ""
     if writer_done and progress.polled_at - progress.changed_at > options.stall_seconds:
@@ -252,8 +269,9 @@ def _follow(
         now = time.monotonic()
         _refresh(sink, progress, now, force=exited or not progress.stats)
         writer_done = writer is None or writer.poll() is not None
+        status = watched.process.returncode if exited else None
         reason = _verdict(
-            exited, exits_when_done, writer_done, progress, now - started, options
+            status, exits_when_done, writer_done, progress, now - started, options
         )
         if reason is not None:
             break
@@ -297,7 +315,7 @@ def _result(
     else:
         wall = (watched.exited_at or outcome.ended_at) - origin
     latency = stats.get("latency_ms") or {}
-    throughput = workload.mode in ("batch", "append", "live")
+    throughput = workload.mode in ("batch", "append", "live", "backfill")
     return RunResult(
         workload=workload.name,
         tool=tool,
@@ -312,6 +330,7 @@ def _result(
         else None,
         cpu_s=round(usage.cpu_seconds, 3),
         peak_rss_mib=round(usage.peak_rss_bytes / _MIB, 1),
+        peak_live_rss_mib=round(usage.peak_live_rss_bytes / _MIB, 1),
         events=stats["events"],
         matched=stats["matched"],
         expected=stats["expected"],

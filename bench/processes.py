@@ -3,30 +3,55 @@
 Invariants:
 
 - The final CPU time of the tool comes from ``os.wait4`` (the kernel's accounting,
-  exact, with its reaped children); ``Popen.wait`` would drop it.
+  exact, with every descendant the tool reaped: logbridge's backfill workers, which
+  it joins); ``Popen.wait`` would drop it.
+- A descendant the tool does not reap (multiprocessing's resource tracker outlives
+  its parent by a moment) would be lost to init with its CPU time. So the harness is
+  the tree's subreaper (``PR_SET_CHILD_SUBREAPER``, prctl(2)): such an orphan becomes
+  its child, and once the tool is reaped, every descendant it was seen with is waited
+  for a moment and its CPU added. One that was never sampled (born and orphaned
+  between two samples) or is still running then is not counted.
 - While the tool runs, its process tree (found through ``/proc/PID/task/*/children``,
   cheap enough to read every 50 ms) is sampled: the sum of the processes' peak
   resident sets (VmHWM, kept by the kernel between samples) gives the peak RSS, and
-  the CPU ticks give the CPU used inside a window (the idle workload W4).
+  the CPU ticks give the CPU used inside a window (the idle workload W4). The sum of
+  the peaks is an upper bound of the tree's memory at any one moment (the processes
+  may peak at different times, and pages they share count once per process); the
+  highest sum of resident sets seen at one sample is kept too, a lower bound.
 - Everything is Linux-only, like the daemon's deployment target.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import resource
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TreeSample", "Usage", "Watched", "reap", "sample_tree"]
+__all__ = [
+    "TreeSample",
+    "Usage",
+    "Watched",
+    "adopt_orphans",
+    "reap",
+    "reap_adopted",
+    "sample_tree",
+]
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+# prctl(2): orphaned descendants are re-parented to this process instead of init.
+_PR_SET_CHILD_SUBREAPER = 36
+# How long an adopted orphan may take to exit once the tool is gone: the resource
+# tracker exits as soon as the last end of its pipe closes.
+_ORPHAN_WAIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +59,11 @@ class Usage:
     """What a finished tool used."""
 
     cpu_seconds: float
+    # Sum of the peaks of every process (upper bound; see the module's docstring).
     peak_rss_bytes: int
     returncode: int
+    # The highest sum of resident sets at one sample (lower bound).
+    peak_live_rss_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +76,12 @@ class TreeSample:
     # harness's own memory that the forked child carried until then.
     hwm_bytes: int
     cpu_seconds: float
-    processes: int
+    pids: tuple[int, ...]
+
+    @property
+    def processes(self) -> int:
+        """How many processes the tree has."""
+        return len(self.pids)
 
 
 def _children(pid: int) -> list[int]:
@@ -93,7 +126,7 @@ def sample_tree(root: int) -> TreeSample:
     rss = 0
     hwm = 0
     cpu = 0.0
-    count = 0
+    pids = []
     pending = [root]
     while pending:
         pid = pending.pop()
@@ -103,9 +136,44 @@ def sample_tree(root: int) -> TreeSample:
         rss += sample[0]
         hwm += sample[1]
         cpu += sample[2]
-        count += 1
+        pids.append(pid)
         pending.extend(_children(pid))
-    return TreeSample(rss, hwm, cpu, count)
+    return TreeSample(rss, hwm, cpu, tuple(pids))
+
+
+@functools.cache
+def adopt_orphans() -> bool:
+    """
+    Make this process the subreaper of its descendants: their orphans become its
+    children (prctl(2) ``PR_SET_CHILD_SUBREAPER``). False where that is refused.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+
+
+def reap_adopted(pids: Iterable[int], timeout: float = _ORPHAN_WAIT_SECONDS) -> float:
+    """
+    Wait for those of ``pids`` that are this process's children now (orphans it
+    adopted) and return the CPU seconds they used; one still running after
+    ``timeout`` is left alone, not counted.
+    """
+    cpu = 0.0
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while True:
+            try:
+                done, _, usage = os.wait4(pid, os.WNOHANG)
+            except ChildProcessError:
+                # Not a child of ours: reaped by its own parent (its CPU is in the
+                # tool's), or gone before it could be adopted.
+                break
+            if done:
+                cpu += usage.ru_utime + usage.ru_stime
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+    return cpu
 
 
 def reap(
@@ -137,6 +205,7 @@ class Watched:
         cwd: Path,
         log_path: Path,
     ) -> None:
+        adopt_orphans()
         self._log = log_path.open("wb")
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
@@ -149,6 +218,9 @@ class Watched:
         )
         self.exited_at: float | None = None
         self.peak_tree_rss = 0
+        self.peak_live_rss = 0
+        # Every descendant seen, for the orphans among them (reap_adopted).
+        self._descendants: set[int] = set()
         self._usage: Usage | None = None
 
     @property
@@ -162,6 +234,8 @@ class Watched:
             return True
         sample = sample_tree(self.process.pid)
         self.peak_tree_rss = max(self.peak_tree_rss, sample.rss_bytes, sample.hwm_bytes)
+        self.peak_live_rss = max(self.peak_live_rss, sample.rss_bytes)
+        self._descendants.update(sample.pids[1:])
         pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
         if not pid:
             return False
@@ -197,7 +271,11 @@ class Watched:
     def _record(self, usage: resource.struct_rusage, returncode: int) -> None:
         self.exited_at = time.monotonic()
         self._log.close()
+        orphans_cpu = reap_adopted(sorted(self._descendants))
         # Not ru_maxrss: it keeps the pre-exec high-water mark of the forked harness.
         self._usage = Usage(
-            usage.ru_utime + usage.ru_stime, self.peak_tree_rss, returncode
+            usage.ru_utime + usage.ru_stime + orphans_cpu,
+            self.peak_tree_rss,
+            returncode,
+            self.peak_live_rss,
         )

@@ -1,4 +1,5 @@
-"""Medians over repeats, the results table and logbridge's ratio to each peer (pure).
+"""Medians over repeats, the results table, logbridge's ratio to each peer and the
+targets it is held to (pure).
 
 Invariants:
 
@@ -6,16 +7,26 @@ Invariants:
   (workload, tool) pair; a run that did not deliver everything still counts, and its
   status says so ("incomplete 1/3").
 - Ratios are logbridge ÷ peer on the medians: for lines/s above 1 means logbridge is
-  faster; for CPU, RSS and latency below 1 means logbridge uses less.
+  faster; for wall time, CPU, RSS and latency below 1 means logbridge takes less.
+- A target is met only when every row it needs is there and complete ("ok").
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SUBJECT", "format_ratios", "format_table", "summarize"]
+__all__ = [
+    "SUBJECT",
+    "TARGETS",
+    "Target",
+    "format_ratios",
+    "format_table",
+    "format_targets",
+    "summarize",
+]
 
 SUBJECT = "logbridge"
 # Rows of tools that did not run on a workload: no figures, only the reason.
@@ -26,6 +37,7 @@ _MEDIAN_FIELDS = (
     "events_per_s",
     "cpu_s",
     "peak_rss_mib",
+    "peak_live_rss_mib",
     "events",
     "matched",
     "expected",
@@ -149,12 +161,12 @@ def format_ratios(rows: Sequence[Mapping[str, Any]]) -> str:
     for row in rows:
         by_workload.setdefault(row["workload"], {})[row["tool"]] = row
     header = (
-        f"{'workload':8}  {'peer':22}  {'lines/s':>8}  {'CPU s':>8}  {'RSS':>8}  "
-        f"{'p50 lat':>8}  {'idle CPU':>8}"
+        f"{'workload':8}  {'peer':22}  {'wall':>8}  {'lines/s':>8}  {'CPU s':>8}  "
+        f"{'RSS':>8}  {'p50 lat':>8}  {'idle CPU':>8}"
     )
     lines = [
-        "logbridge / peer (lines/s > 1: logbridge faster; CPU, RSS, latency < 1: "
-        "logbridge uses less)",
+        "logbridge / peer (lines/s > 1: logbridge faster; wall, CPU, RSS, latency < 1: "
+        "logbridge takes less)",
         header,
         "-" * len(header),
     ]
@@ -165,12 +177,98 @@ def format_ratios(rows: Sequence[Mapping[str, Any]]) -> str:
         for name, theirs in tools.items():
             if name == SUBJECT or theirs["wall_s"] is None:
                 continue
+            # Wall time where it measures the work (not W4's fixed idle window).
+            wall = "-"
+            if ours["lines_per_s"] is not None:
+                wall = _ratio(ours["wall_s"], theirs["wall_s"])
             lines.append(
-                f"{workload:8}  {name:22}  "
+                f"{workload:8}  {name:22}  {wall:>8}  "
                 f"{_ratio(ours['lines_per_s'], theirs['lines_per_s']):>8}  "
                 f"{_ratio(ours['cpu_s'], theirs['cpu_s']):>8}  "
                 f"{_ratio(ours['peak_rss_mib'], theirs['peak_rss_mib']):>8}  "
                 f"{_ratio(ours['latency_p50_ms'], theirs['latency_p50_ms']):>8}  "
                 f"{_ratio(ours['idle_cpu_s'], theirs['idle_cpu_s']):>8}"
             )
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """
+    A bound on one of logbridge's median figures on a workload: on the figure itself
+    (``peer`` None), or on its ratio to a peer's (logbridge ÷ peer).
+    """
+
+    workload: str
+    figure: str
+    bound: float
+    peer: str | None = None
+
+
+# The backfill performance issue's targets for W6 on the 2-core machine: logbridge with
+# 2 workers takes at most half syslog-ng's wall time (with its prefilter), at most 0.6
+# of its own with 1 worker, and at most 200 MiB for all its processes together.
+TARGETS = (
+    Target("W6", "wall_s", 0.5, peer="syslog-ng+prefilter"),
+    Target("W6", "wall_s", 0.6, peer="logbridge-1worker"),
+    Target("W6", "peak_rss_mib", 200.0),
+)
+_FIGURE_NAMES = {"wall_s": "wall s", "peak_rss_mib": "RSS MiB"}
+
+
+def _target_value(
+    target: Target,
+    ours: Mapping[str, Any] | None,
+    theirs: Mapping[str, Any] | None,
+) -> float | None:
+    """logbridge's figure, or its ratio to the peer's; None without complete rows."""
+    if ours is None or theirs is None:
+        return None
+    if ours["status"] != "ok" or theirs["status"] != "ok":
+        return None
+    mine, other = ours[target.figure], theirs[target.figure]
+    if mine is None:
+        return None
+    if target.peer is None:
+        return float(mine)
+    return float(mine) / float(other) if other else None
+
+
+def _target_row(
+    target: Target, tools: Mapping[str, Mapping[str, Any]]
+) -> tuple[str, str, str, str]:
+    """(what, value, bound, verdict) for one target."""
+    figure = _FIGURE_NAMES.get(target.figure, target.figure)
+    ours = tools.get(SUBJECT)
+    if target.peer is None:
+        what, bound = f"{figure}: {SUBJECT}", f"<= {target.bound:g}"
+        value = _target_value(target, ours, ours)
+        shown = "-" if value is None else f"{value:.1f}"
+    else:
+        what = f"{figure}: {SUBJECT} / {target.peer}"
+        bound = f"<= {target.bound:.2f}x"
+        value = _target_value(target, ours, tools.get(target.peer))
+        shown = "-" if value is None else f"{value:.2f}x"
+    if value is None:
+        return what, shown, bound, "not measured"
+    return what, shown, bound, "met" if value <= target.bound else "missed"
+
+
+def format_targets(
+    rows: Sequence[Mapping[str, Any]], targets: Sequence[Target] = TARGETS
+) -> str:
+    """The targets of the workloads in ``rows``, each with its value and verdict."""
+    by_workload: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for row in rows:
+        by_workload.setdefault(row["workload"], {})[row["tool"]] = row
+    chosen = [t for t in targets if t.workload in by_workload]
+    if not chosen:
+        return ""
+    header = f"{'workload':8}  {'target':44}  {'value':>8}  {'bound':>8}  verdict"
+    lines = ["targets (medians)", header, "-" * len(header)]
+    for target in chosen:
+        what, value, bound, verdict = _target_row(target, by_workload[target.workload])
+        lines.append(
+            f"{target.workload:8}  {what:44}  {value:>8}  {bound:>8}  {verdict}"
+        )
     return "\n".join(lines)

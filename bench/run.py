@@ -4,12 +4,13 @@ Usage::
 
     python -m bench.run [--size tiny|full] [--repeat 3] [--workloads W1,W2,…]
                         [--peers all|none|syslog-ng,syslog-ng+prefilter,posthog-sdk,
-                         logbridge-noprefilter]
+                         logbridge-noprefilter,logbridge-1worker]
 
 Invariants:
 
 - Data is generated once per workload (deterministic by ``--seed``) into a temporary
-  folder that is removed at the end (``--keep`` keeps it, with every tool's log).
+  folder that is removed at the end (``--keep`` keeps it, with every tool's log); with
+  ``--workdir`` it stays, and the next invocation there reuses W1/W2's and W6's files.
 - Repeats interleave the tools (W1: a b c, a b c, …), so a drift in the machine's
   load spreads over all of them instead of landing on one.
 - A peer that cannot be installed or run is a row marked "unavailable"; the command
@@ -38,14 +39,26 @@ from bench.harness import RunOptions, RunResult, run_one
 from bench.install import ensure_sdk_venv, ensure_syslog_ng
 from bench.peers.sdk_tool import SdkTool
 from bench.peers.syslog_ng import SyslogNgTool
-from bench.report import SUBJECT, format_ratios, format_table, summarize
+from bench.report import (
+    SUBJECT,
+    format_ratios,
+    format_table,
+    format_targets,
+    summarize,
+)
 from bench.sink_client import measure_max_rate
 from bench.tools import LogbridgeTool, Tool
 from bench.workloads import SIZES, prepare, workloads
 
 __all__ = ["main"]
 
-PEERS = ("syslog-ng", "syslog-ng+prefilter", "posthog-sdk", "logbridge-noprefilter")
+PEERS = (
+    "syslog-ng",
+    "syslog-ng+prefilter",
+    "posthog-sdk",
+    "logbridge-noprefilter",
+    "logbridge-1worker",
+)
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Give up on a run after this long without a new event at the sink (writers done).
 _STALL_SECONDS = {"tiny": 20.0, "full": 60.0}
@@ -64,7 +77,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--repeat", type=int, default=3, help="runs per tool and workload; medians"
     )
     parser.add_argument(
-        "--workloads", default="W1,W2,W3,W4,W5", help="comma list (default: all)"
+        "--workloads", default="W1,W2,W3,W4,W5,W6", help="comma list (default: all)"
     )
     parser.add_argument(
         "--peers",
@@ -92,7 +105,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ]
     unknown = sorted(set(args.workload_names) - set(workloads("tiny")))
     if unknown:
-        parser.error(f"unknown workload(s) {', '.join(unknown)}; expected W1…W5")
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; expected W1…W6")
     if args.peers == "all":
         args.peer_names = list(PEERS)
     elif args.peers == "none":
@@ -113,6 +126,8 @@ def _tools(peer_names: Sequence[str], *, install: bool) -> list[Tool]:
     tools: list[Tool] = [LogbridgeTool()]
     if "logbridge-noprefilter" in peer_names:
         tools.append(LogbridgeTool(prefilter=False))
+    if "logbridge-1worker" in peer_names:
+        tools.append(LogbridgeTool(workers=1))
     if "syslog-ng" in peer_names or "syslog-ng+prefilter" in peer_names:
         version, reason = ensure_syslog_ng(install=install)
         for prefilter in (False, True):
@@ -233,6 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.write(format_table(rows) + "\n\n")
     if len(tools) > 1:
         sys.stdout.write(format_ratios(rows) + "\n")
+    targets = format_targets(rows)
+    if targets:
+        sys.stdout.write("\n" + targets + "\n")
     out = args.out or RESULTS_DIR / (
         f"bench-{datetime.now(tz=UTC):%Y%m%dT%H%M%SZ}-{args.size}.json"
     )

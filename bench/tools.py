@@ -2,15 +2,16 @@
 
 A tool turns a ``Job`` (a workload, its log files, a private run folder, the sink's
 URL) into a ``Launch``: the command line, its environment, and whether it exits by
-itself once everything is delivered (``logbridge run --once``, the SDK script without
-``--follow``) or must be stopped once the sink has every event (daemons).
+itself once everything is delivered (``logbridge run --once``, ``logbridge backfill``,
+the SDK script without ``--follow``) or must be stopped once the sink has every event
+(daemons).
 
 Invariants:
 
 - Every tool implements the same rule per workload: W1 ``order`` (``event ==
   "order_processed"`` → ``pedido_procesado`` with distinct_id, timestamp, amount as a
   number, currency, order_id, host) and W2 ``slow`` (``duration_ms > 1000`` →
-  ``slow_request``).
+  ``slow_request``). W6 (a backfill of rotated files) uses W1's rule.
 - A tool's state (logbridge's SQLite, syslog-ng's persist file) lives in the job's run
   folder, fresh for every run: no run resumes another.
 """
@@ -43,6 +44,9 @@ class Job:
     run_dir: Path
     sink_url: str
     api_key: str = API_KEY
+    # W6: the files of ``log_dir`` with the compressed ones decompressed, same names
+    # without ``.gz``, for a tool that cannot read gzip.
+    plain_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,28 +146,48 @@ _RULES = {
 }
 
 
+# Backfill worker processes of the `logbridge` column on W6: the performance issue's
+# figure for a 2-core machine (`--workers 2`; the default would leave one core free).
+BACKFILL_WORKERS = 2
+
+
 class LogbridgeTool:
     """
-    logbridge itself: ``run --once`` for batch workloads, the daemon otherwise.
+    logbridge itself: ``run --once`` for batch workloads, ``backfill`` for W6, the
+    daemon otherwise.
 
     With ``prefilter=False`` (column ``logbridge-noprefilter``, W1 and W2 only) every
     line is parsed: what the prefilter saves, and the speed of the full parse path.
+    With ``workers=1`` (column ``logbridge-1worker``, W6 only) the backfill has one
+    worker process: what the second one brings.
     """
 
-    def __init__(self, *, prefilter: bool = True) -> None:
-        """A column for logbridge as configured by default, or without prefilter."""
+    def __init__(
+        self, *, prefilter: bool = True, workers: int = BACKFILL_WORKERS
+    ) -> None:
+        """A column for logbridge as configured by default, or one variant of it."""
         self.prefilter = prefilter
-        self.name = "logbridge" if prefilter else "logbridge-noprefilter"
+        self.workers = workers
+        self.name = "logbridge"
+        if not prefilter:
+            self.name += "-noprefilter"
+        if workers != BACKFILL_WORKERS:
+            self.name += f"-{workers}worker"
 
     def unavailable(self) -> str | None:
         """logbridge is this repository: always available."""
         return None
 
     def skip_reason(self, workload: Workload) -> str | None:
-        """logbridge takes part in every workload; without prefilter in W1, W2."""
-        if self.prefilter or workload.name in ("W1", "W2"):
-            return None
-        return "measured on W1 and W2 only"
+        """
+        logbridge takes part in every workload; without prefilter in W1 and W2, with
+        another worker count in W6.
+        """
+        if not self.prefilter and workload.name not in ("W1", "W2"):
+            return "measured on W1 and W2 only"
+        if self.workers != BACKFILL_WORKERS and workload.mode != "backfill":
+            return "backfill workers: measured on W6 only"
+        return None
 
     def version(self) -> str:
         """The package version."""
@@ -175,6 +199,8 @@ class LogbridgeTool:
         """Write ``bridge.yaml`` and one rule file; run the installed package."""
         rules = job.run_dir / "rules"
         rules.mkdir(parents=True, exist_ok=True)
+        # The run folder is fresh (bench.harness), and so is the state: no run resumes
+        # another, the backfill's own (state/backfill/) included.
         (job.run_dir / "state").mkdir(exist_ok=True)
         config = job.run_dir / "bridge.yaml"
         config.write_text(
@@ -184,9 +210,19 @@ class LogbridgeTool:
         (rules / "bench.yaml").write_text(
             _SOURCE.format(glob=glob) + _RULES[job.workload.rule]
         )
-        argv = [sys.executable, "-m", "bridge", "run", "-c", str(config)]
-        if not job.workload.follows:
-            argv.append("--once")
+        if job.workload.mode == "backfill":
+            # No daemon ever ran on these files: every one of them is read whole.
+            command = [
+                "backfill",
+                "--no-daemon",
+                f"--workers={self.workers}",
+                "--progress=none",
+            ]
+        elif job.workload.follows:
+            command = ["run"]
+        else:
+            command = ["run", "--once"]
+        argv = [sys.executable, "-m", "bridge", *command, "-c", str(config)]
         env = clean_env()
         env.update(POSTHOG_API_KEY=job.api_key, POSTHOG_HOST=job.sink_url)
         return Launch(

@@ -1,4 +1,4 @@
-"""The five workloads, at two sizes, and the data each one needs before a run.
+"""The six workloads, at two sizes, and the data each one needs before a run.
 
 Invariants:
 
@@ -7,11 +7,18 @@ Invariants:
 - W3 and W5 write while the tool runs, so every run gets a fresh, empty log folder;
   W3's content is generated up front (staged) and copied in by ``bench.writers``, so
   its expectations are known before the tool starts.
+- W6 reads a live log and its seven rotated copies, six gzip-compressed, generated once
+  per data folder; a tool that cannot read gzip (syslog-ng) gets the same files with
+  the compressed ones decompressed (``Prepared.plain_dir``), made once beside them,
+  outside any timed run.
 - Every workload names its expectations file, which the sink checks events against.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,8 +26,10 @@ from typing import Literal
 import orjson
 
 from bench.generate import (
+    ROTATED_LOG_NAME,
     Expectations,
     generate_logs,
+    generate_rotated,
     live_expectations,
     log_file_name,
     save_expectations,
@@ -28,7 +37,7 @@ from bench.generate import (
 
 __all__ = ["SIZES", "Prepared", "Workload", "live_files", "prepare", "workloads"]
 
-Mode = Literal["batch", "append", "idle", "live"]
+Mode = Literal["batch", "append", "idle", "live", "backfill"]
 Rule = Literal["order", "slow"]
 SIZES = ("tiny", "full")
 
@@ -51,7 +60,13 @@ class Workload:
     @property
     def follows(self) -> bool:
         """Whether tools must keep watching the files (a daemon) rather than read once."""
-        return self.mode != "batch"
+        return self.mode not in ("batch", "backfill")
+
+    @property
+    def file_pattern(self) -> str:
+        """The names of the files a tool reads in the log folder (a glob)."""
+        # W6: the live file and every copy of it, whatever its suffix.
+        return f"{ROTATED_LOG_NAME}*" if self.mode == "backfill" else "*.log"
 
     @property
     def has_literal(self) -> bool:
@@ -104,6 +119,14 @@ def workloads(size: str) -> dict[str, Workload]:
             seconds=60.0 if full else 3.0,
             rate=1000 if full else 200,
         ),
+        "W6": Workload(
+            name="W6",
+            title="backfill: app.log and 7 rotated copies, 6 of them gzip'd",
+            rule="order",
+            mode="backfill",
+            lines=8 * (1_000_000 if full else 2_000),
+            files=8,
+        ),
     }
 
 
@@ -119,6 +142,8 @@ class Prepared:
     staged_dir: Path | None
     lines: int
     bytes: int
+    # W6: the same files as ``log_dir``, none compressed, for a tool without gzip.
+    plain_dir: Path | None = None
 
 
 def _save(path: Path, expectations: Expectations) -> int:
@@ -147,6 +172,8 @@ def prepare(workload: Workload, data_dir: Path, *, seed: int) -> Prepared:
             lines=workload.lines,
             bytes=int((folder / "bytes").read_text()),
         )
+    if workload.mode == "backfill":
+        return _prepare_rotated(workload, data_dir, seed=seed)
     folder = data_dir / workload.name
     if workload.mode == "live":
         expect = folder / "expect.json"
@@ -160,6 +187,62 @@ def prepare(workload: Workload, data_dir: Path, *, seed: int) -> Prepared:
     if workload.mode == "append":
         return Prepared(expect, count, None, target, workload.lines, logs.bytes)
     return Prepared(expect, count, target, None, workload.lines, logs.bytes)
+
+
+def _prepare_rotated(workload: Workload, data_dir: Path, *, seed: int) -> Prepared:
+    """W6's files, their plain copies and expectations: made once, then reused."""
+    folder = data_dir / f"rotated-{workload.lines}"
+    expect = folder / "expect-W6.json"
+    logs, plain = folder / "logs", folder / "plain"
+    # The expectations are written last: without them the folder is an unfinished
+    # earlier attempt, made again from scratch.
+    if not expect.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        generated = generate_rotated(
+            logs,
+            lines_per_file=workload.lines // workload.files,
+            files=workload.files,
+            seed=seed,
+        )
+        for path in generated.files:
+            _save_plain(path, plain)
+        (folder / "bytes").write_text(str(generated.bytes))
+        _save(expect, generated.orders)
+    return Prepared(
+        expect_path=expect,
+        expected=_count(expect),
+        log_dir=logs,
+        staged_dir=None,
+        lines=workload.lines,
+        bytes=int((folder / "bytes").read_text()),
+        plain_dir=plain,
+    )
+
+
+# gzip's magic number: the file is gzip-compressed whatever its name says.
+_GZIP_MAGIC = b"\x1f\x8b"
+# Decompress in pieces of this size, so a 290 MB copy never sits in memory whole.
+_PIECE_BYTES = 1 << 20
+
+
+def _save_plain(path: Path, folder: Path) -> None:
+    """Put ``path`` into ``folder`` uncompressed: a hard link when it is plain already."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with path.open("rb") as source:
+        compressed = source.read(2) == _GZIP_MAGIC
+        if not compressed:
+            try:
+                os.link(path, folder / path.name)
+            except OSError:
+                shutil.copyfile(path, folder / path.name)
+            return
+        source.seek(0)
+        # wbits 31: a gzip member, header and trailer checked.
+        inflate = zlib.decompressobj(wbits=31)
+        with (folder / path.name.removesuffix(".gz")).open("wb") as out:
+            while piece := source.read(_PIECE_BYTES):
+                out.write(inflate.decompress(piece))
+            out.write(inflate.flush())
 
 
 def _count(expect: Path) -> int:

@@ -1,14 +1,17 @@
 """The benchmark harness keeps working: its data, its sink's checks, and a tiny run.
 
 No timing is asserted anywhere: CI only makes sure ``python -m bench.run`` still runs
-and that logbridge delivers every expected event once at the tiny size.
+and that logbridge delivers every expected event once at the tiny size, from one file
+(W1) and from a logrotate folder through its backfill (W6).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
+import textwrap
 import zlib
 from pathlib import Path
 from typing import Any
@@ -17,11 +20,17 @@ import orjson
 import pytest
 
 from bench.capture_sink import Checker
-from bench.generate import ORDER_EVENT, generate_logs, load_expectations
+from bench.generate import (
+    ORDER_EVENT,
+    generate_logs,
+    generate_rotated,
+    load_expectations,
+)
 from bench.peers.syslog_ng import render_config
-from bench.report import format_ratios, format_table, summarize
-from bench.tools import Job
-from bench.workloads import workloads
+from bench.processes import Watched
+from bench.report import Target, format_ratios, format_table, format_targets, summarize
+from bench.tools import Job, LogbridgeTool
+from bench.workloads import prepare, workloads
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +52,67 @@ def test_generator_is_deterministic_with_exactly_one_order_in_ten(tmp_path):
     assert sorted(first.orders.expected) == sorted(r["order_id"] for r in orders)
     assert 10 <= len(decoys) <= 80
     assert 250 <= len(text) / len(records) <= 320
+
+
+def test_rotated_logs_are_named_like_logrotate_with_distinct_orders(tmp_path):
+    logs = generate_rotated(tmp_path / "a", lines_per_file=200, files=8, seed=7)
+    again = generate_rotated(tmp_path / "b", lines_per_file=200, files=8, seed=7)
+
+    names = [path.name for path in logs.files]
+    texts = [
+        gzip.decompress(path.read_bytes())
+        if path.suffix == ".gz"
+        else path.read_bytes()
+        for path in logs.files
+    ]
+    order_ids = [
+        json.loads(line)["order_id"]
+        for text in texts
+        for line in text.splitlines()
+        if b'"event":"order_processed"' in line
+    ]
+    assert names == [
+        "app.log",
+        "app.log.1",
+        "app.log.2.gz",
+        "app.log.3.gz",
+        "app.log.4.gz",
+        "app.log.5.gz",
+        "app.log.6.gz",
+        "app.log.7.gz",
+    ]
+    assert [path.read_bytes()[:2] == b"\x1f\x8b" for path in logs.files] == [
+        False,
+        False,
+        *[True] * 6,
+    ]
+    assert [p.read_bytes() for p in logs.files] == [p.read_bytes() for p in again.files]
+    assert len({text.splitlines()[0] for text in texts}) == 8
+    assert len(order_ids) == len(set(order_ids)) == 160
+    assert sorted(logs.orders.expected) == sorted(order_ids)
+    assert logs.bytes == sum(len(text) for text in texts)
+
+
+def test_w6_data_has_plain_copies_and_is_made_once(tmp_path):
+    workload = workloads("tiny")["W6"]
+
+    first = prepare(workload, tmp_path, seed=1)
+    assert first.log_dir is not None
+    assert first.plain_dir is not None
+    made = {path.name: path.stat().st_mtime_ns for path in first.log_dir.iterdir()}
+    second = prepare(workload, tmp_path, seed=1)
+
+    plain = sorted(first.plain_dir.iterdir())
+    assert [path.name for path in plain] == [
+        "app.log",
+        *[f"app.log.{n}" for n in range(1, 8)],
+    ]
+    assert plain[-1].read_bytes() == gzip.decompress(
+        (first.log_dir / "app.log.7.gz").read_bytes()
+    )
+    assert (first.expected, first.lines) == (1_600, 16_000)
+    assert second == first
+    assert {p.name: p.stat().st_mtime_ns for p in first.log_dir.iterdir()} == made
 
 
 def test_expectations_round_trip_through_a_file(tmp_path):
@@ -148,6 +218,73 @@ def test_syslog_ng_prefilter_sits_before_the_json_parser(tmp_path):
     assert "properties.amount=double(${amount})" in fast
 
 
+def test_syslog_ng_reads_the_plain_copies_of_the_rotated_files(tmp_path):
+    job = Job(
+        workloads("tiny")["W6"],
+        tmp_path / "logs",
+        tuple(tmp_path / "plain" / f"app.log.{n}" for n in range(8)),
+        tmp_path,
+        "http://127.0.0.1:9",
+        plain_dir=tmp_path / "plain",
+    )
+
+    config = render_config(job, version="3.38.1", prefilter=True)
+
+    assert f'base-dir("{tmp_path / "plain"}")' in config
+    assert 'filename-pattern("app.log*")' in config
+    assert "max-files(8)" in config
+
+
+def test_logbridge_backfills_w6_and_its_1worker_column_runs_nowhere_else(tmp_path):
+    w1, w6 = workloads("tiny")["W1"], workloads("tiny")["W6"]
+    job = Job(w6, tmp_path / "logs", (), tmp_path, "http://127.0.0.1:9")
+    two, one = LogbridgeTool(), LogbridgeTool(workers=1)
+
+    argv = two.launch(job).argv
+
+    assert argv[3:8] == (
+        "backfill",
+        "--no-daemon",
+        "--workers=2",
+        "--progress=none",
+        "-c",
+    )
+    assert two.launch(job).exits_when_done is True
+    assert (one.name, one.launch(job).argv[5]) == ("logbridge-1worker", "--workers=1")
+    assert (two.skip_reason(w1), two.skip_reason(w6), one.skip_reason(w6)) == (
+        None,
+        None,
+        None,
+    )
+    assert one.skip_reason(w1) == "backfill workers: measured on W6 only"
+
+
+def test_cpu_of_a_descendant_orphaned_by_the_tool_is_counted(tmp_path):
+    # The tool starts a child that burns ~0.6 s of CPU and exits before it does: the
+    # child is adopted by the harness (subreaper), reaped there, and counted.
+    script = textwrap.dedent(
+        """
+        import subprocess, sys, time
+        burn = "import time\\nend = time.process_time() + 0.6\\n" + (
+            "while time.process_time() < end: pass"
+        )
+        subprocess.Popen([sys.executable, "-c", burn])
+        time.sleep(0.3)
+        """
+    )
+    watched = Watched(
+        [sys.executable, "-c", script],
+        env={},
+        cwd=tmp_path,
+        log_path=tmp_path / "tool.log",
+    )
+
+    while not watched.poll():
+        pass
+
+    assert watched.usage().cpu_seconds >= 0.5, (tmp_path / "tool.log").read_text()
+
+
 def test_report_gives_medians_and_ratios_to_each_peer():
     runs = [
         {
@@ -175,11 +312,42 @@ def test_report_gives_medians_and_ratios_to_each_peer():
         ("syslog-ng", 400.0, 1.5, 1),
     ]
     assert "10/10" in format_table(rows)
-    assert "W1        syslog-ng                  0.50x     2.00x" in format_ratios(rows)
+    assert "W1        syslog-ng                  1.00x     0.50x     2.00x" in (
+        format_ratios(rows)
+    )
+
+
+def test_report_says_whether_each_target_is_met():
+    runs = [
+        {"workload": w, "tool": t, "status": "ok", "wall_s": wall, "peak_rss_mib": rss}
+        for w, t, wall, rss in [
+            ("W6", "logbridge", 10.0, 150.0),
+            ("W6", "syslog-ng+prefilter", 25.0, 40.0),
+            ("W6", "logbridge-1worker", 12.0, 100.0),
+            ("W1", "logbridge", 1.0, 50.0),
+        ]
+    ]
+    targets = (
+        Target("W6", "wall_s", 0.5, peer="syslog-ng+prefilter"),
+        Target("W6", "wall_s", 0.6, peer="logbridge-1worker"),
+        Target("W6", "wall_s", 0.6, peer="syslog-ng"),
+        Target("W6", "peak_rss_mib", 200.0),
+        Target("W5", "wall_s", 1.0, peer="syslog-ng"),
+    )
+
+    text = format_targets(summarize(runs), targets)
+
+    assert text.splitlines()[3:] == [
+        "W6        wall s: logbridge / syslog-ng+prefilter          0.40x  <= 0.50x  met",
+        "W6        wall s: logbridge / logbridge-1worker            0.83x  <= 0.60x  missed",
+        "W6        wall s: logbridge / syslog-ng                        -  <= 0.60x  "
+        "not measured",
+        "W6        RSS MiB: logbridge                               150.0    <= 200  met",
+    ]
 
 
 @pytest.mark.slow
-def test_tiny_w1_run_delivers_every_event_once(tmp_path):
+def test_tiny_w1_and_w6_runs_deliver_every_event_once(tmp_path):
     out = tmp_path / "results.json"
     argv = [
         sys.executable,
@@ -188,7 +356,7 @@ def test_tiny_w1_run_delivers_every_event_once(tmp_path):
         "--size",
         "tiny",
         "--workloads",
-        "W1",
+        "W1,W6",
         "--repeat",
         "1",
         "--peers",
@@ -205,14 +373,22 @@ def test_tiny_w1_run_delivers_every_event_once(tmp_path):
     )
 
     assert done.returncode == 0, done.stdout + done.stderr
-    (run,) = json.loads(out.read_text())["runs"]
-    measured = (
-        run["tool"],
-        run["status"],
-        run["matched"],
-        run["expected"],
-        run["duplicates"],
-        run["mapping_errors"],
-        run["unexpected"],
-    )
-    assert measured == ("logbridge", "ok", 500, 500, 0, 0, 0)
+    runs = json.loads(out.read_text())["runs"]
+    measured = [
+        (
+            run["workload"],
+            run["tool"],
+            run["status"],
+            run["matched"],
+            run["expected"],
+            run["duplicates"],
+            run["mapping_errors"],
+            run["unexpected"],
+            run["returncode"],
+        )
+        for run in runs
+    ]
+    assert measured == [
+        ("W1", "logbridge", "ok", 500, 500, 0, 0, 0, 0),
+        ("W6", "logbridge", "ok", 1_600, 1_600, 0, 0, 0, 0),
+    ]

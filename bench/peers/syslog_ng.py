@@ -20,6 +20,9 @@ Invariants:
 - syslog-ng cannot derive a uuid from the line's position, so it sends ``$(uuid)``
   (random): PostHog would not collapse a re-sent copy. The sink counts duplicates by
   the order id as well, which catches them anyway.
+- syslog-ng's file sources cannot read gzip: for W6 it reads the plain copies the
+  harness made of the rotated files (``Job.plain_dir``), decompressed once before any
+  run, all of them from their start like any file it has no persist state for.
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ def render_config(job: Job, *, version: str, prefilter: bool) -> str:
             f'filter {{ message("{literal}" type(string) flags(substring)) }};\n    '
         )
     body = _BODIES[workload.rule]
+    # W6: the decompressed copies of the rotated files (syslog-ng reads no gzip).
+    folder = job.plain_dir or job.log_dir
     return f"""\
 @version: {_config_version(version)}
 # Written by bench/peers/syslog_ng.py for one benchmark run.
@@ -95,8 +100,8 @@ options {{
 
 source s_app {{
     wildcard-file(
-        base-dir("{job.log_dir}")
-        filename-pattern("*.log")
+        base-dir("{folder}")
+        filename-pattern("{workload.file_pattern}")
         flags(no-parse)
         max-files({files})
         log-iw-size({window})
