@@ -260,7 +260,12 @@ class Tailer:
             elif not self._follow(file, hit, now):
                 # Truncated: met again below as a new file.
                 seen[file.dev, file.ino] = hit
-        self._bind(self._open_new(seen.values()), fresh)
+        new = self._open_new(seen.values())
+        self._bind(new, fresh)
+        if self._last_scan_ns is not None:
+            # A file new at a path may have had predecessors there that lived and
+            # were rotated since the last scan, none of them followed.
+            self._rotated_from.extend((cand.path, cand.source) for cand in new)
         self._adopt_missed_generations(now)
         if not discovery.interrupted:
             self._last_scan_ns = began_ns
@@ -450,9 +455,10 @@ class Tailer:
         """
         Read the rotated copies of a file that lived and was rotated between scans.
 
-        When a followed file is found renamed away, the path it had may have held
-        further files in the meantime, each written and rotated before a scan could
-        see it (a burst of rotations, a scan delayed by load). Such a copy is a
+        When a followed file is found renamed away, or a new file is found at a path,
+        that path may have held further files in the meantime, each written and
+        rotated before a scan could see it (a burst of rotations, a scan delayed by
+        load, a file still empty at the scan before). Such a copy is a
         logrotate-named sibling of that path (``bridge.source.rotated``), plain,
         renamed (its ctime) since the previous scan began, and neither followed nor
         known by a checkpoint. It is read whole, under a new id, then dropped like

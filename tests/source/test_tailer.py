@@ -393,6 +393,42 @@ def test_files_written_and_rotated_between_two_scans_are_read_too(tmp_path):
     assert len({c.checkpoint.file_id for c in first + chunks}) == 3
 
 
+@pytest.mark.parametrize("start_at", ["beginning", "end"])
+def test_a_generation_rotated_away_before_its_path_was_followed_is_read_too(
+    tmp_path, start_at
+):
+    log = tmp_path / "app.log"
+    log.touch()  # empty: nothing to follow yet, so no rotation of it can be seen
+    tailer = _tailer(tmp_path, pattern="app.log", start_at=start_at)
+    tailer.scan()
+    assert _read_all(tailer) == []
+    # Written, rotated and replaced before the next scan.
+    log.write_text("a1\na2\n")
+    log.rename(tmp_path / "app.log.1")
+    log.write_text("b1\n")
+
+    tailer.scan()
+    chunks = _read_all(tailer)
+
+    assert sorted(_texts(chunks)) == ["a1", "a2", "b1"]
+
+
+def test_a_copy_made_by_copytruncate_is_not_read_twice(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text("a1\na2\n")
+    tailer = _tailer(tmp_path, pattern="app.log")
+    tailer.scan()
+    first = _read_all(tailer)
+    shutil.copyfile(log, tmp_path / "app.log.1")
+    log.write_text("")  # truncated in place: the same inode
+    _append(log, "b1\n")
+
+    tailer.scan()
+    chunks = _read_all(tailer)
+
+    assert _texts(first) + _texts(chunks) == ["a1", "a2", "b1"]
+
+
 def test_a_copy_already_read_is_not_read_again_after_a_second_rotation(tmp_path):
     log = tmp_path / "app.log"
     log.write_text("a1\n")
