@@ -145,6 +145,11 @@ class ReadSettings:
     chunk_bytes: int = _bounded(1024 * 1024, 4096)
     max_line_bytes: int = _bounded(1024 * 1024, 256)
     rescan_seconds: float = _bounded(10.0, 0.1)
+    # Once the files are read to their end, the next read waits at least this long
+    # after the last one began: a log written line by line is read in a few bites a
+    # second, each ending in one commit (and one wait for the disk), instead of one per
+    # change inotify reports. A backlog is read without pause. 0: read on every change.
+    coalesce_seconds: float = _bounded(0.25, 0.0, 5.0)
     # Skip, unparsed, the lines no rule can match (literals and thresholds derived
     # from the rules); off: every line is parsed (and its parse errors counted).
     prefilter: bool = True

@@ -17,11 +17,18 @@ Theory of operation:
 - Between rounds the reader sleeps until the watcher (inotify, with a rescan as
   backstop) wakes it; while multi-line records or aggregation windows are pending, it
   wakes on its own to close those that have waited their ``flush_seconds``.
+- A round begins at least ``read.coalesce_seconds`` after the previous one began: a
+  file written line by line costs a few rounds a second (a scan, a read, a commit that
+  waits for the disk, a wake-up of the sink), not one per change inotify reports. The
+  latency this adds is bounded by the setting; a backlog is read without pause, and a
+  file created, renamed or removed starts the next round at once (a rotation must be
+  seen before the next one renames the file away).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 
 from bridge.daemon.runtime import DISK_FULL_POLL_SECONDS, Runtime, wait_event
@@ -53,6 +60,9 @@ class Reader:
         rt = self.rt
         while not rt.stop.is_set():
             rt.health.reader_tick = rt.clock.monotonic()
+            began = asyncio.get_running_loop().time()
+            # The scan sees what changed before it: no need to hurry the next round.
+            rt.wake_now.clear()
             await asyncio.to_thread(self._scan)
             self._notices()
             if rt.stop.is_set():
@@ -70,6 +80,7 @@ class Reader:
                 await self._commit(await asyncio.to_thread(self._flush_all))
                 return
             await self._wait_for_wake()
+            await self._coalesce(began)
 
     async def watch(self) -> None:
         """Wake the reader when a watched directory changes (never with ``once``)."""
@@ -78,12 +89,14 @@ class Reader:
             return
         while not rt.stop.is_set():
             dirs = watched_dirs(rt.specs)
-            async for _ in watch_changes(
-                dirs, rt.stop, rt.settings.read.rescan_seconds
-            ):
-                rt.wake.set()
-                if watched_dirs(rt.specs) != dirs:
-                    break
+            changes = watch_changes(dirs, rt.stop, rt.settings.read.rescan_seconds)
+            async with contextlib.aclosing(changes):
+                async for structural in changes:
+                    rt.wake.set()
+                    if structural:
+                        rt.wake_now.set()
+                        if watched_dirs(rt.specs) != dirs:
+                            break
 
     def unfinished(self) -> list[FileState]:
         """
@@ -275,6 +288,17 @@ class Reader:
             rt.health.reader_tick = rt.clock.monotonic()
             await self._commit(await asyncio.to_thread(self._flush_due))
         rt.wake.clear()
+
+    async def _coalesce(self, began: float) -> None:
+        """
+        Let appended lines gather until ``coalesce_seconds`` after the last round
+        began; a file created, renamed or removed (or a stop) ends the wait at once.
+        """
+        rt = self.rt
+        loop_now = asyncio.get_running_loop().time()  # the clock wait_event runs on
+        remaining = began + rt.settings.read.coalesce_seconds - loop_now
+        if remaining > 0:
+            await wait_event(rt.wake_now, remaining)
 
     def _notices(self) -> None:
         rt = self.rt

@@ -54,6 +54,10 @@ class Runtime:
     # ``stop`` for the scan's thread: a glob walk in progress ends when it is set.
     scan_stop: threading.Event = field(default_factory=threading.Event)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set with ``wake`` when a file or directory appeared, vanished or was renamed (and
+    # on stop): the next round begins without waiting out ``read.coalesce_seconds``,
+    # so a file created and rotated away within that time is still seen in between.
+    wake_now: asyncio.Event = field(default_factory=asyncio.Event)
     controls: asyncio.Queue[Control] = field(default_factory=asyncio.Queue)
     # Sources of a reloaded rule set, handed to the tailer by the reader between chunks:
     # the tailer is not thread-safe and the reader may be inside it right now.
@@ -90,6 +94,7 @@ class Runtime:
         self.stop.set()
         self.scan_stop.set()
         self.wake.set()
+        self.wake_now.set()
 
 
 async def wait_event(event: asyncio.Event, seconds: float) -> bool:

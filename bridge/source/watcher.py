@@ -14,22 +14,28 @@ Invariants:
   it exists, or a watched one disappears, the watch is rebuilt on the new set.
 - When inotify cannot be used (watch limit reached, …), wake-ups continue every
   ``rescan_seconds`` and inotify is tried again after each one: never an error.
-- The iterator ends when ``stop`` is set. Cancelling it also sets ``stop``
-  (watchfiles stops its thread that way).
+- The iterator ends when ``stop`` is set; closing or cancelling it stops its watch
+  thread within ``STEP_MS``.
+- A batch of changes costs the event loop one wake-up, and says whether it holds more
+  than appended data (an entry created, removed or renamed): the reader lets appended
+  lines gather, but must look at once when files come and go.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator, Iterable
-from contextlib import aclosing
+import threading
+from collections.abc import AsyncGenerator, Iterable
 
 import watchfiles
 
 from bridge.logs import get_logger
 
 __all__ = ["DEBOUNCE_MS", "STEP_MS", "watch_changes"]
+
+_MODIFIED = watchfiles.Change.modified
 
 # Longest a burst of changes is gathered before waking the tailer. Kept short so that
 # a file written continuously still gets a scan every ~50 ms: with the pattern
@@ -44,35 +50,26 @@ STEP_MS = 50
 
 async def watch_changes(
     dirs: set[str], stop: asyncio.Event, rescan_seconds: float
-) -> AsyncIterator[None]:
+) -> AsyncGenerator[bool, None]:
     """
     Yield once per batch of changes under ``dirs``, and after ``rescan_seconds``
-    without any.
+    without any: True when the batch may hold more than appended data (an entry
+    created, removed or renamed; or a periodic wake-up), False when only files'
+    contents changed.
     """
     timeout_ms = max(1, round(rescan_seconds * 1000))
     warned = False
     while not stop.is_set():
         roots = _watch_roots(dirs)
         if roots:
-            changes = watchfiles.awatch(
-                *roots,
-                # Every change may matter to a log pattern, even ``*~`` or ``.swp``.
-                watch_filter=None,
-                stop_event=stop,
-                debounce=DEBOUNCE_MS,
-                step=STEP_MS,
-                rust_timeout=timeout_ms,
-                yield_on_timeout=True,
-                recursive=True,
-                # A subdirectory we may not read must not stop the watch of the rest.
-                ignore_permission_denied=True,
-            )
             try:
-                async with aclosing(changes):
-                    async for _ in changes:
+                async with contextlib.aclosing(
+                    _watch(roots, stop, timeout_ms)
+                ) as changes:
+                    async for structural in changes:
                         warned = False
-                        yield None
-                        if _watch_roots(dirs) != roots:
+                        yield structural
+                        if structural and _watch_roots(dirs) != roots:
                             break
                 continue
             except FileNotFoundError:
@@ -88,7 +85,104 @@ async def watch_changes(
         # Nothing to watch with inotify: the periodic wake-up alone.
         if await _wait(stop, rescan_seconds):
             return
-        yield None
+        yield True
+
+
+async def _watch(
+    roots: set[str], stop: asyncio.Event, timeout_ms: int
+) -> AsyncGenerator[bool, None]:
+    """
+    Yield per batch of changes under ``roots``, watched by watchfiles on a thread.
+
+    watchfiles' own async iterator starts a task group and a worker-thread call for
+    every batch, a millisecond of the event loop's time each; here one thread blocks
+    in the watch for as long as it lasts, and a batch costs the loop one wake-up.
+    Batches that arrive while the consumer is busy merge into one. The thread's
+    errors (a root gone, inotify refused) are raised here. Leaving the iterator stops
+    the thread within ``STEP_MS``.
+    """
+    watch = _WatchThread(roots, timeout_ms, asyncio.get_running_loop())
+    try:
+        while not stop.is_set():
+            if not watch.changed.is_set():
+                await _wait_either(watch.changed, stop)
+            if stop.is_set():
+                return
+            structural = watch.take()
+            if watch.ended:
+                if watch.error is not None:
+                    raise watch.error
+                return
+            yield structural
+    finally:
+        watch.halt.set()
+
+
+class _WatchThread:
+    """watchfiles' blocking watch on its own thread, handing batches to the loop."""
+
+    def __init__(
+        self, roots: set[str], timeout_ms: int, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.halt = threading.Event()
+        self.changed = asyncio.Event()
+        self.ended = False
+        self.error: Exception | None = None
+        self._structural = False
+        self._roots = roots
+        self._timeout_ms = timeout_ms
+        self._loop = loop
+        threading.Thread(target=self._run, name="watch", daemon=True).start()
+
+    def take(self) -> bool:
+        """On the loop: whether the batches since the last take were structural."""
+        self.changed.clear()
+        structural, self._structural = self._structural, False
+        return structural
+
+    def _note(self, structural: bool) -> None:  # on the loop
+        self._structural |= structural
+        self.changed.set()
+
+    def _signal(self, structural: bool) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody listens
+            self._loop.call_soon_threadsafe(self._note, structural)
+
+    def _run(self) -> None:
+        try:
+            for batch in watchfiles.watch(
+                *self._roots,
+                # Every change may matter to a log pattern, even ``*~`` or ``.swp``.
+                watch_filter=None,
+                stop_event=self.halt,
+                debounce=DEBOUNCE_MS,
+                step=STEP_MS,
+                rust_timeout=self._timeout_ms,
+                yield_on_timeout=True,
+                recursive=True,
+                # A subdirectory we may not read must not stop the watch of the rest.
+                ignore_permission_denied=True,
+                raise_interrupt=False,
+            ):
+                # An empty batch is the periodic wake-up: a rescan, as structural.
+                self._signal(not batch or any(k is not _MODIFIED for k, _ in batch))
+        except Exception as exc:  # noqa: BLE001 (handed over to the iterator)
+            self.error = exc
+        self.ended = True
+        self._signal(True)
+
+
+async def _wait_either(first: asyncio.Event, second: asyncio.Event) -> None:
+    """Return once either event is set."""
+    waiters = [
+        asyncio.ensure_future(first.wait()),
+        asyncio.ensure_future(second.wait()),
+    ]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def _watch_roots(dirs: Iterable[str]) -> set[str]:

@@ -1,8 +1,12 @@
-"""The watcher on real directories: wake-ups on change, on timeout, and for new dirs."""
+"""
+The watcher on real directories: wake-ups on change, on timeout, and for new dirs;
+whether a batch held more than appended data; its thread ends with the iterator.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,11 +18,24 @@ from bridge.source import watch_changes
 pytestmark = pytest.mark.anyio
 
 
-async def _next_wake(wakes: AsyncIterator[None], within: float) -> float:
+async def _next_wake(wakes: AsyncIterator[bool], within: float) -> float:
     """Wait for the next wake-up; return how long it took."""
     started = time.monotonic()
     await asyncio.wait_for(anext(wakes), within)
     return time.monotonic() - started
+
+
+def _watch_threads() -> int:
+    return sum(thread.name == "watch" for thread in threading.enumerate())
+
+
+async def _watch_threads_become(count: int) -> bool:
+    """Wait up to two seconds for ``count`` watch threads (they stop within STEP_MS)."""
+    for _ in range(100):
+        if _watch_threads() == count:
+            return True
+        await asyncio.sleep(0.02)
+    return False
 
 
 async def _after(seconds: float, action) -> None:
@@ -82,3 +99,49 @@ async def test_a_dir_under_no_existing_dir_but_the_root_still_gets_rescans():
 
     assert 0.15 <= took < 1
     assert [wake async for wake in wakes] == []
+
+
+async def test_appending_is_told_apart_from_creating_and_renaming(tmp_path: Path):
+    log = tmp_path / "app.log"
+    log.write_text("first\n")
+    stop = asyncio.Event()
+    wakes = watch_changes({str(tmp_path)}, stop, rescan_seconds=30)
+    first = asyncio.ensure_future(anext(wakes))  # the watch starts with the iteration
+    await asyncio.sleep(0.3)
+
+    with log.open("a") as out:
+        out.write("appended\n")
+    appended = await asyncio.wait_for(first, 2)
+    log.rename(tmp_path / "app.log.1")
+    renamed = await asyncio.wait_for(anext(wakes), 2)
+    (tmp_path / "app.log").write_text("new\n")
+    created = await asyncio.wait_for(anext(wakes), 2)
+    stop.set()
+
+    assert (appended, renamed, created) == (False, True, True)
+    assert [wake async for wake in wakes] == []
+
+
+async def test_a_rescan_wake_up_counts_as_structural(tmp_path: Path):
+    stop = asyncio.Event()
+    wakes = watch_changes({str(tmp_path)}, stop, rescan_seconds=0.2)
+
+    structural = await asyncio.wait_for(anext(wakes), 2)
+    stop.set()
+
+    assert structural is True
+    assert [wake async for wake in wakes] == []
+
+
+async def test_closing_the_iterator_ends_its_watch_thread(tmp_path: Path):
+    await asyncio.sleep(0.2)  # earlier tests' watch threads end within STEP_MS
+    before = _watch_threads()
+    stop = asyncio.Event()
+    wakes = watch_changes({str(tmp_path)}, stop, rescan_seconds=0.2)
+    await asyncio.wait_for(anext(wakes), 2)
+    assert _watch_threads() == before + 1
+
+    await wakes.aclose()
+
+    assert await _watch_threads_become(before)
+    assert not stop.is_set()  # closing the watch is not a stop of the daemon
