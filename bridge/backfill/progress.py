@@ -1,6 +1,6 @@
 """How far a backfill is: a live display on a terminal, JSON lines otherwise.
 
-On a terminal (standard error), rich draws one bar: parts of files done of all,
+On a terminal (standard error), tqdm draws one bar: parts of files done of all,
 bytes read of all (on disk: compressed bytes for gzip files), lines a second, events
 made and sent, and the time left at the current rate. Elsewhere (a pipe, the
 journal) one JSON object a line goes to standard error every ``JSON_EVERY_SECONDS``
@@ -24,9 +24,9 @@ import orjson
 
 __all__ = [
     "JSON_EVERY_SECONDS",
+    "BarProgress",
     "JsonProgress",
     "ProgressView",
-    "RichProgress",
     "Tally",
 ]
 
@@ -92,53 +92,39 @@ class JsonProgress:
         self._out.flush()
 
 
-class RichProgress:
-    """A bar on the terminal, redrawn by rich a few times a second."""
+class BarProgress:
+    """A bar on the terminal, drawn by tqdm."""
 
     def __init__(self, started: float) -> None:
-        from rich.console import Console  # noqa: PLC0415 - only on a terminal
-        from rich.progress import (  # noqa: PLC0415
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-        )
+        # Imported here: the daemon never draws a bar, and should not load it.
+        from tqdm import tqdm  # noqa: PLC0415
 
         self._started = started
-        self._progress = Progress(
-            TextColumn("[bold]backfill[/]"),
-            BarColumn(),
-            DownloadColumn(),
-            TextColumn("{task.fields[files]}"),
-            TextColumn("{task.fields[rate]}"),
-            TextColumn("{task.fields[events]}"),
-            TextColumn("{task.fields[eta]}"),
-            console=Console(stderr=True),
-            transient=False,
+        self._bar = tqdm(
+            desc="backfill",
+            total=None,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            # Redrawn by show(), a few times a second, not on every update.
+            mininterval=0,
         )
-        self._task = self._progress.add_task(
-            "backfill", total=None, files="", rate="", events="", eta=""
-        )
-        self._progress.start()
 
     def show(self, tally: Tally, now: float) -> None:
-        lines_per_s, eta = _rates(tally, self._started, now)
-        self._progress.update(
-            self._task,
-            total=tally.bytes_total or None,
-            completed=tally.bytes,
-            files=f"{tally.files_done}/{tally.files} files",
-            rate=f"{lines_per_s:,.0f} lines/s",
-            events=f"{tally.events:,} events, {tally.sent:,} sent",
-            eta="" if eta is None else f"{_clock(eta)} left",
+        # tqdm shows the bytes' rate and the time left itself.
+        lines_per_s, _ = _rates(tally, self._started, now)
+        bar = self._bar
+        bar.total = tally.bytes_total or None
+        bar.n = tally.bytes
+        bar.set_postfix_str(
+            f"{tally.files_done}/{tally.files} files, {lines_per_s:,.0f} lines/s, "
+            f"{tally.events:,} events, {tally.sent:,} sent",
+            refresh=False,
         )
+        bar.refresh()
 
     def close(self, tally: Tally, now: float) -> None:
         self.show(tally, now)
-        self._progress.stop()
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds + 0.5), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+        self._bar.close()

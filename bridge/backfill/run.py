@@ -43,7 +43,7 @@ from bridge.backfill.plan import (
     inspect_files,
     plan_files,
 )
-from bridge.backfill.progress import JsonProgress, ProgressView, RichProgress, Tally
+from bridge.backfill.progress import BarProgress, JsonProgress, ProgressView, Tally
 from bridge.backfill.worker import Batch, Counts, Failed, Setup, work
 from bridge.clock import Clock, SystemClock
 from bridge.daemon.rulefiles import load_ruleset, source_specs
@@ -283,7 +283,7 @@ class _Backfill:
             return None
         started = self.clock.monotonic()
         if chosen == "auto" and self.err.isatty():
-            return RichProgress(started)
+            return BarProgress(started)
         return JsonProgress(started, self.err)
 
     async def _read(
