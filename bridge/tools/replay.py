@@ -111,9 +111,13 @@ def pick_source(ruleset: RuleSet, path: Path, wanted: str | None) -> str:
     ]
     if matching:
         return SOURCE_SEPARATOR.join(matching)
+    choices = ", ".join(names) or "no sources defined"
+    if len(names) > 1:
+        # A file several sources read: the daemon reads it once, for all of them.
+        choices += f"; several read it together as {SOURCE_SEPARATOR.join(names[:2])}"
     msg = (
         f"{path}: cannot tell which source it belongs to; "
-        f"name one with --source ({', '.join(names) or 'no sources defined'})"
+        f"name one with --source ({choices})"
     )
     raise ValueError(msg)
 

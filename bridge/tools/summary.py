@@ -42,6 +42,9 @@ def describe_counts(stats: PipelineStats, events: int) -> list[str]:
         f"{snapshot['unmatched']} lines matched no rule, "
         f"{sum(errors.values())} did not parse" + (f" {errors}" if errors else ""),
     ]
+    if len(stats.lines) > 1:
+        # Several sources read the files (one file, read once for all): each its own.
+        lines.extend(_per_source(stats, source) for source in sorted(stats.lines))
     if snapshot["too_long"] or snapshot["invalid_utf8"]:
         lines.append(
             f"{snapshot['too_long']} lines too long, "
@@ -67,6 +70,17 @@ def describe_counts(stats: PipelineStats, events: int) -> list[str]:
         )
         lines.extend(f"  {rule}: {label}: {n}" for (rule, label), n in values)
     return lines
+
+
+def _per_source(stats: PipelineStats, source: str) -> str:
+    errors = {
+        reason: n for (name, reason), n in stats.parse_errors.items() if name == source
+    }
+    return (
+        f"  source {source}: {stats.lines[source]} lines, "
+        f"{stats.unmatched[source]} matched no rule, "
+        f"{sum(errors.values())} did not parse" + (f" {errors}" if errors else "")
+    )
 
 
 def describe_projection(events: int, span_seconds: float) -> str:

@@ -237,3 +237,32 @@ def test_replay_reads_a_gzipped_rotated_copy_as_its_plain_file(tmp_path: Path) -
     assert [
         json.loads(line)["event"] for line in unpacked.stdout.splitlines()
     ] == events
+
+
+def test_replay_of_a_file_two_sources_read_counts_each_source(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "sources:\n"
+        "  - name: app\n    paths: [/var/log/app/app.log]\n"
+        "  - name: raw\n    paths: [/var/log/app/app.log]\n    format: regex\n"
+        "    pattern: '^(?P<level>ERROR) (?P<message>.*)$'\n"
+        "rules:\n  - name: r\n    source: app\n    event: e\n"
+        "    when: {event: paid}\n"
+    )
+    (tmp_path / "x.log").write_text('{"event": "paid"}\n{"event": "seen"}\n')
+
+    unsure = _logbridge("replay", "r.yaml", "x.log", cwd=tmp_path)
+    result = _logbridge(
+        "replay", "r.yaml", "x.log", "--source", "app+raw", cwd=tmp_path
+    )
+
+    assert unsure.returncode == 2
+    assert "--source (app, raw; several read it together as app+raw)" in unsure.stderr
+    assert result.returncode == 0, result.stderr
+    assert (
+        "4 lines, 1 events, 1 lines matched no rule, 2 did not parse"
+        " {'no_pattern_matched': 2}\n"
+        "  source app: 2 lines, 1 matched no rule, 0 did not parse\n"
+        "  source raw: 2 lines, 0 matched no rule, 2 did not parse"
+        " {'no_pattern_matched': 2}\n"
+        "  r: 1\n"
+    ) in result.stderr
