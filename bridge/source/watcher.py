@@ -73,10 +73,12 @@ async def watch_changes(
                             break
                 continue
             except FileNotFoundError:
-                # A root vanished between finding it and watching it: look again
-                # soon, without spinning if it keeps happening.
+                # A root vanished between finding it and watching it (or while it
+                # was watched): look again soon, without spinning if it keeps
+                # happening, and have the files scanned, since changes went unseen.
                 if await _wait(stop, STEP_MS / 1000):
                     return
+                yield True
                 continue
             except OSError as exc:
                 if not warned:

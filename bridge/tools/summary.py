@@ -24,6 +24,8 @@ MIN_PROJECTION_SECONDS = 1.0
 # A sample shorter than this says little about a month: the projection says so.
 SHORT_SAMPLE_SECONDS = 3600.0
 _ID_WHERE = "distinct_id: "
+# What happened to a whole event (on_error: skip), not to one of its values.
+_EVENT_WHERE = "event: "
 
 
 def events_per_month(events: int, span_seconds: float) -> float | None:
@@ -57,7 +59,12 @@ def describe_counts(stats: PipelineStats, events: int) -> list[str]:
     # (personless by default): shown apart from the values that failed.
     issues = sorted(stats.issues.items())
     ids = [(key, n) for key, n in issues if key[1].startswith(_ID_WHERE)]
-    values = [(key, n) for key, n in issues if not key[1].startswith(_ID_WHERE)]
+    skipped = [(key, n) for key, n in issues if key[1].startswith(_EVENT_WHERE)]
+    values = [
+        (key, n)
+        for key, n in issues
+        if not key[1].startswith((_ID_WHERE, _EVENT_WHERE))
+    ]
     if ids:
         lines.append(
             f"{sum(n for _, n in ids)} distinct_ids named no person "
@@ -69,6 +76,13 @@ def describe_counts(stats: PipelineStats, events: int) -> list[str]:
             f"{sum(n for _, n in values)} values failed (rule: where: reason):"
         )
         lines.extend(f"  {rule}: {label}: {n}" for (rule, label), n in values)
+    if skipped:
+        # Whole events a failure kept from PostHog: a value's on_error: skip, an
+        # event that could not be encoded (dead-lettered).
+        lines.append(
+            f"{sum(n for _, n in skipped)} events not sent (rule: event: reason):"
+        )
+        lines.extend(f"  {rule}: {label}: {n}" for (rule, label), n in skipped)
     return lines
 
 

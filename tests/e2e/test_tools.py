@@ -266,3 +266,27 @@ def test_replay_of_a_file_two_sources_read_counts_each_source(tmp_path: Path) ->
         " {'no_pattern_matched': 2}\n"
         "  r: 1\n"
     ) in result.stderr
+
+
+def test_replay_counts_events_a_failed_value_kept_from_posthog_apart(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "sources:\n  - name: s\n    paths: [x.log]\n"
+        "rules:\n  - name: r\n    source: s\n    event: e\n"
+        "    properties:\n"
+        "      n: {field: n, type: int, required: true, on_error: skip}\n"
+    )
+    (tmp_path / "x.log").write_text('{"n": "7"}\n{"n": "seven"}\n{"m": 1}\n')
+
+    result = _logbridge("replay", "r.yaml", "x.log", "--json", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    assert (
+        "2 values failed (rule: where: reason):\n"
+        "  r: properties.n: missing: 1\n"
+        "  r: properties.n: not_int: 1\n"
+        "2 events not sent (rule: event: reason):\n"
+        "  r: event: skipped: 2\n"
+    ) in result.stderr
