@@ -59,6 +59,9 @@ def test_an_empty_file_gives_the_defaults() -> None:
     assert settings.posthog.api_key is None
     assert settings.batch.max_events == 1000
     assert settings.read.prefilter is True
+    assert settings.read.coalesce_seconds == 0.25
+    # No retry sooner than posthog-python's first one.
+    assert settings.retry.initial_seconds == 1.0
 
 
 def test_the_prefilter_can_be_turned_off() -> None:

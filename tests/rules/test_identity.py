@@ -25,6 +25,10 @@ ID_CASES = [
     ("any-case", "", "GUEST", (None, True), ["distinct_id: placeholder"]),
     ("exact-case-only", "", "NULL", ("NULL", False), []),
     ("quoted", "", "'undefined'", (None, True), ["distinct_id: placeholder"]),
+    ("python-none", "", "None", (None, True), ["distinct_id: placeholder"]),
+    ("js-undefined", "", "undefined", (None, True), ["distinct_id: placeholder"]),
+    ("text-true", "", "true", (None, True), ["distinct_id: placeholder"]),
+    ("text-false-any-case", "", "False", (None, True), ["distinct_id: placeholder"]),
     ("blank", "", "  ", (None, True), ["distinct_id: blank"]),
     ("missing", "", None, (None, True), ["distinct_id: missing"]),
     (
@@ -194,6 +198,23 @@ CHECK_CASES = [
         ),
         "rules/a.yaml:8:18: error: rules[0].distinct_id: group_identify makes its own "
         "distinct_id ($<type>_<key>) (hint: remove it)",
+    ),
+    (
+        "group-without-key",
+        rule_file(event="", extra="group_identify: {type: company}"),
+        "rules/a.yaml:8:21: error: rules[0].group_identify: missing required key 'key'",
+    ),
+    (
+        "group-without-type",
+        rule_file(event="", extra="group_identify: {key: '{c}'}"),
+        "rules/a.yaml:8:21: error: rules[0].group_identify: missing required key "
+        "'type'",
+    ),
+    (
+        "alias-without-id",
+        rule_file(event="", extra="alias: '{x}'"),
+        "rules/a.yaml:6:5: error: rules[0]: alias needs a distinct_id (the person it "
+        "is about)",
     ),
     (
         "always-without-id",
