@@ -319,6 +319,8 @@ class Daemon:
                     task.cancel()
         finally:
             supervisor.remove_signals()
+        # What failed since the last rate-limited line, before the summary.
+        supervisor.log_issues(self.clock.monotonic(), final=True)
         reason = "once" if self.once else "signal"
         await supervisor.spool_own(
             self.own.engine_stopped(

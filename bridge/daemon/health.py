@@ -109,16 +109,17 @@ class Health:
         self._publish_gauges(self.metrics, now_wall)
 
     def issues_due(
-        self, stats: PipelineStats, now_monotonic: float
+        self, stats: PipelineStats, now_monotonic: float, *, final: bool = False
     ) -> list[tuple[str, str, int]]:
         """
         The failed values to log now: (rule, "where: reason", count since the last
-        line), at most one per rule and reason every ``ISSUE_LOG_SECONDS``.
+        line), at most one per rule and reason every ``ISSUE_LOG_SECONDS``; ``final``
+        (at a stop): all that were not logged yet.
         """
         due = []
         for key, total in stats.issues.items():
             logged, at = self._issues_logged.get(key, (0, -ISSUE_LOG_SECONDS))
-            if total > logged and now_monotonic - at >= ISSUE_LOG_SECONDS:
+            if total > logged and (final or now_monotonic - at >= ISSUE_LOG_SECONDS):
                 due.append((*key, total - logged))
                 self._issues_logged[key] = (total, now_monotonic)
         return due

@@ -94,6 +94,12 @@ class Supervisor:
             return
         rt.sink.notify()
 
+    def log_issues(self, now: float, *, final: bool = False) -> None:
+        """Log the failed values per rule and reason: rate-limited, or all at a stop."""
+        rt = self.rt
+        for rule, reason, count in rt.health.issues_due(rt.published, now, final=final):
+            self._log.warning("value_failed", rule=rule, error=reason, events=count)
+
     def counters(self) -> dict[str, int]:
         """The run's totals, for ``health_check`` and ``engine_stopped``."""
         snapshot = self.rt.published.snapshot()
@@ -129,8 +135,7 @@ class Supervisor:
                 # Events another process spooled (``deadletter retry``) wake no one.
                 rt.sink.notify()
             rt.health.publish(rt.published, rt.sink, rt.clock.now().timestamp())
-            for rule, reason, count in rt.health.issues_due(rt.published, now):
-                self._log.warning("value_failed", rule=rule, error=reason, events=count)
+            self.log_issues(now)
             if rt.health.started:
                 line = rt.health.status_line(rt.sink)
                 if rt.disk_full_since is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -322,3 +322,35 @@ rules:
     seen = posthog.events(name="user_seen")
     assert len(orders) == len(seen) == sum(1 for n in range(9) if is_order(n))
     assert posthog.duplicate_deliveries() == 0
+
+
+def test_failed_values_and_times_far_ahead_are_logged_per_rule_and_reason(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    workspace.write_rules(
+        "sources:\n  - name: shop\n    paths: ['logs/app.log']\n"
+        "    start_at: beginning\n    timestamp: {field: ts}\n"
+        "rules:\n  - name: order\n    source: shop\n    event: order\n"
+        "    properties:\n      n: {field: n, type: int}\n"
+    )
+    ahead = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    (workspace.logs / "app.log").write_text(
+        '{"ts": "2026-01-01T00:00:00Z", "n": "7"}\n'
+        '{"ts": "2026-01-01T00:00:01Z", "n": "seven"}\n'
+        f'{{"ts": "{ahead}", "n": "8"}}\n'
+    )
+
+    result = workspace.run_once()
+
+    assert result.returncode == 0, result.stderr.decode()
+    logged = [
+        orjson.loads(line)
+        for line in result.stderr.decode().splitlines()
+        if '"value_failed"' in line
+    ]
+    assert sorted((e["rule"], e["error"], e["events"]) for e in logged) == [
+        ("order", "properties.n: not_int", 1),
+        ("order", "timestamp: future", 1),
+    ]
+    assert all(e["level"] == "warning" for e in logged)
+    assert len(posthog.dedup_view()) == 3

@@ -290,3 +290,28 @@ def test_replay_counts_events_a_failed_value_kept_from_posthog_apart(
         "2 events not sent (rule: event: reason):\n"
         "  r: event: skipped: 2\n"
     ) in result.stderr
+
+
+def test_explain_shows_a_failed_time_a_templates_extract_and_survives_deep_json(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "sources:\n  - name: s\n    paths: [x.log]\n    timestamp: {field: ts}\n"
+        "rules:\n  - name: r\n    source: s\n    event: e\n    properties:\n"
+        "      host: {template: '{url}', extract: '//(?P<h>[^/]+)/'}\n"
+    )
+    line = '{"ts": "yesterday", "url": "https://shop.example.com/cart"}'
+    deep = '{"a":' * 1000 + "1" + "}" * 1000
+
+    shown = _logbridge("explain", "r.yaml", "--line", line, cwd=tmp_path)
+    nested = _logbridge("explain", "r.yaml", "--line", deep, cwd=tmp_path)
+
+    assert shown.returncode == 0, shown.stderr
+    assert "(✗ timestamp unparsed: read time used)" in shown.stdout
+    assert (
+        'properties.host: template {url} "https://shop.example.com/cart" → extract '
+        '"shop.example.com" → result "shop.example.com"'
+    ) in shown.stdout
+    assert nested.returncode == 0, nested.stderr
+    assert "✗ does not parse: too_deep: nested deeper than 128 levels" in nested.stdout
+    assert "Traceback" not in nested.stderr
