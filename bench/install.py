@@ -11,6 +11,7 @@ Invariants:
 
 from __future__ import annotations
 
+import compileall
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 __all__ = [
     "PEERS_VENV",
     "SDK_REQUIREMENT",
+    "compile_logbridge",
     "ensure_sdk_venv",
     "ensure_syslog_ng",
     "sdk_version",
@@ -33,6 +35,19 @@ PEERS_VENV = Path(__file__).resolve().parent / ".venv-peers"
 SDK_REQUIREMENT = "posthog>=7,<8"
 _DEBIAN_PACKAGES = ("syslog-ng-core", "syslog-ng-mod-http")
 _INSTALL_TIMEOUT_SECONDS = 900
+
+
+def compile_logbridge() -> None:
+    """
+    Byte-compile the ``bridge`` package, as ``pip install`` does for an installed one.
+
+    From a checkout (an editable install) with ``PYTHONDONTWRITEBYTECODE`` set, as on
+    CI machines, every start would compile every module again: about 0.15 CPU seconds
+    that no installed logbridge pays. Compiling writes ``__pycache__`` even so; stale
+    files are ignored by Python and rewritten here the next time.
+    """
+    package = Path(__file__).resolve().parent.parent / "bridge"
+    compileall.compile_dir(package, quiet=2)
 
 
 def syslog_ng_version() -> str | None:

@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 
 from bench.harness import RunOptions, RunResult, run_one
-from bench.install import ensure_sdk_venv, ensure_syslog_ng
+from bench.install import compile_logbridge, ensure_sdk_venv, ensure_syslog_ng
 from bench.peers.sdk_tool import SdkTool
 from bench.peers.syslog_ng import SyslogNgTool
 from bench.report import (
@@ -224,6 +224,7 @@ def _run_all(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the table; write the JSON results."""
     args = _parse_args(argv)
+    compile_logbridge()
     tools = _tools(args.peer_names, install=not args.no_install)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="logbridge-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
