@@ -15,12 +15,11 @@ def _lines(**facts) -> list[str]:
     report = build_status(
         state_db="/var/lib/logbridge/state.db",
         files=[],
-        files_gone=0,
         spool=EMPTY,
         last_send_error=None,
         rules_status=None,
         now=100.0,
-        **{"damaged": [], "set_aside": [], **facts},
+        **{"damaged": [], "set_aside": [], "files_gone": 0, **facts},
     )
     return render_status(report).splitlines()
 
@@ -61,3 +60,11 @@ def test_damaged_segments_and_set_aside_databases_are_reported() -> None:
         " in the dead letters (logbridge deadletter retry)",
         f"set aside:      {aside} (damaged; a new database took over)",
     ]
+
+
+def test_files_gone_are_counted_not_listed() -> None:
+    lines = _lines(
+        files_gone=2, disk=DiskReport(free_bytes=900 * MIB, headroom_bytes=32 * MIB)
+    )
+
+    assert "(2 files read before are gone)" in lines

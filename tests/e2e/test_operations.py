@@ -356,3 +356,21 @@ def test_a_metrics_port_already_taken_stops_the_start_with_one_clear_line(
         " metrics.enabled: false)"
     )
     assert "Traceback" not in workspace.output()
+
+
+def test_status_shows_the_files_still_there_and_counts_those_gone(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    workspace.write_rules(order_rules(pattern="*.log", start_at="beginning"))
+    kept, deleted = workspace.logs / "kept.log", workspace.logs / "old.log"
+    LogWriter(kept).append(range(3))
+    LogWriter(deleted).append(range(3, 6))
+    assert workspace.run_once().returncode == 0
+    deleted.unlink()
+
+    status = _cli(workspace, "status", "--json")
+
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert [file["path"] for file in report["files"]] == [str(kept)]
+    assert report["files_gone"] == 1
