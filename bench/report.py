@@ -258,7 +258,9 @@ def _target_row(
     if target.peer is None:
         what, bound = f"{figure}: {SUBJECT}", f"<= {target.bound:g}"
         value = _target_value(target, ours, ours)
-        shown = "-" if value is None else f"{value:.1f}"
+        shown = (
+            "-" if value is None else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+        )
     else:
         what = f"{figure}: {SUBJECT} / {target.peer}"
         bound = f"<= {target.bound:.2f}x"
