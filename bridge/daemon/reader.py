@@ -88,14 +88,18 @@ class Reader:
         if rt.once:
             return
         while not rt.stop.is_set():
-            dirs = watched_dirs(rt.specs)
+            specs = rt.specs
+            dirs = watched_dirs(specs)
             changes = watch_changes(dirs, rt.stop, rt.settings.read.rescan_seconds)
             async with contextlib.aclosing(changes):
                 async for structural in changes:
                     rt.wake.set()
                     if structural:
                         rt.wake_now.set()
-                        if watched_dirs(rt.specs) != dirs:
+                    # A reload replaces the sources whole: watch their folders.
+                    if rt.specs is not specs:
+                        specs = rt.specs
+                        if watched_dirs(specs) != dirs:
                             break
 
     def unfinished(self) -> list[FileState]:
