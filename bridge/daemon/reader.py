@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import threading
 
 from bridge.daemon.runtime import DISK_FULL_POLL_SECONDS, Runtime, wait_event
 from bridge.errors import StoreFull
@@ -54,6 +55,10 @@ class Reader:
         self.rt = rt
         self.disk_headroom = disk_headroom(rt.settings.read.read_bytes)
         self._log = get_logger()
+        # Armed at the start of each round: appended data wakes the reader once per
+        # round, however many times the file was written meanwhile.
+        self._armed = threading.Event()
+        self._armed.set()
 
     async def run(self) -> None:
         """Read until stopped (with ``once``: until the files have nothing new)."""
@@ -63,6 +68,9 @@ class Reader:
             began = asyncio.get_running_loop().time()
             # The scan sees what changed before it: no need to hurry the next round.
             rt.wake_now.clear()
+            # And the reads what was appended before them: only a later change needs
+            # to wake the next round.
+            self._armed.set()
             await asyncio.to_thread(self._scan)
             self._notices()
             if rt.stop.is_set():
@@ -90,7 +98,9 @@ class Reader:
         while not rt.stop.is_set():
             specs = rt.specs
             dirs = watched_dirs(specs)
-            changes = watch_changes(dirs, rt.stop, rt.settings.read.rescan_seconds)
+            changes = watch_changes(
+                dirs, rt.stop, rt.settings.read.rescan_seconds, armed=self._armed
+            )
             async with contextlib.aclosing(changes):
                 async for structural in changes:
                     rt.wake.set()

@@ -19,6 +19,11 @@ Invariants:
 - A batch of changes costs the event loop one wake-up, and says whether it holds more
   than appended data (an entry created, removed or renamed): the reader lets appended
   lines gather, but must look at once when files come and go.
+- With an ``armed`` flag, appended data wakes the loop once per arming: the consumer
+  arms it before it reads the files, so a change made after that is signalled, and
+  one made before is read anyway. A file written every few milliseconds then costs
+  the loop a wake-up per read, not one per batch (about 10 a second). Every other
+  change, and the periodic wake-up, is signalled whatever the flag.
 """
 
 from __future__ import annotations
@@ -49,13 +54,21 @@ STEP_MS = 50
 
 
 async def watch_changes(
-    dirs: set[str], stop: asyncio.Event, rescan_seconds: float
+    dirs: set[str],
+    stop: asyncio.Event,
+    rescan_seconds: float,
+    *,
+    step_ms: int = STEP_MS,
+    armed: threading.Event | None = None,
 ) -> AsyncGenerator[bool, None]:
     """
     Yield once per batch of changes under ``dirs``, and after ``rescan_seconds``
     without any: True when the batch may hold more than appended data (an entry
     created, removed or renamed; or a periodic wake-up), False when only files'
     contents changed.
+
+    ``step_ms`` is the watch thread's polling step (the latency of a change);
+    ``armed``, when given, gates batches of appended data as the module says.
     """
     timeout_ms = max(1, round(rescan_seconds * 1000))
     warned = False
@@ -64,7 +77,7 @@ async def watch_changes(
         if roots:
             try:
                 async with contextlib.aclosing(
-                    _watch(roots, stop, timeout_ms)
+                    _watch(roots, stop, timeout_ms, step_ms, armed)
                 ) as changes:
                     async for structural in changes:
                         warned = False
@@ -76,7 +89,7 @@ async def watch_changes(
                 # A root vanished between finding it and watching it (or while it
                 # was watched): look again soon, without spinning if it keeps
                 # happening, and have the files scanned, since changes went unseen.
-                if await _wait(stop, STEP_MS / 1000):
+                if await _wait(stop, step_ms / 1000):
                     return
                 yield True
                 continue
@@ -91,7 +104,11 @@ async def watch_changes(
 
 
 async def _watch(
-    roots: set[str], stop: asyncio.Event, timeout_ms: int
+    roots: set[str],
+    stop: asyncio.Event,
+    timeout_ms: int,
+    step_ms: int,
+    armed: threading.Event | None,
 ) -> AsyncGenerator[bool, None]:
     """
     Yield per batch of changes under ``roots``, watched by watchfiles on a thread.
@@ -101,9 +118,9 @@ async def _watch(
     in the watch for as long as it lasts, and a batch costs the loop one wake-up.
     Batches that arrive while the consumer is busy merge into one. The thread's
     errors (a root gone, inotify refused) are raised here. Leaving the iterator stops
-    the thread within ``STEP_MS``.
+    the thread within ``step_ms``.
     """
-    watch = _WatchThread(roots, timeout_ms, asyncio.get_running_loop())
+    watch = _WatchThread(roots, timeout_ms, step_ms, armed, asyncio.get_running_loop())
     try:
         while not stop.is_set():
             if not watch.changed.is_set():
@@ -124,7 +141,12 @@ class _WatchThread:
     """watchfiles' blocking watch on its own thread, handing batches to the loop."""
 
     def __init__(
-        self, roots: set[str], timeout_ms: int, loop: asyncio.AbstractEventLoop
+        self,
+        roots: set[str],
+        timeout_ms: int,
+        step_ms: int,
+        armed: threading.Event | None,
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.halt = threading.Event()
         self.changed = asyncio.Event()
@@ -133,6 +155,8 @@ class _WatchThread:
         self._structural = False
         self._roots = roots
         self._timeout_ms = timeout_ms
+        self._step_ms = step_ms
+        self._armed = armed
         self._loop = loop
         threading.Thread(target=self._run, name="watch", daemon=True).start()
 
@@ -157,8 +181,8 @@ class _WatchThread:
                 # Every change may matter to a log pattern, even ``*~`` or ``.swp``.
                 watch_filter=None,
                 stop_event=self.halt,
-                debounce=DEBOUNCE_MS,
-                step=STEP_MS,
+                debounce=max(DEBOUNCE_MS, self._step_ms),
+                step=self._step_ms,
                 rust_timeout=self._timeout_ms,
                 yield_on_timeout=True,
                 recursive=True,
@@ -167,7 +191,14 @@ class _WatchThread:
                 raise_interrupt=False,
             ):
                 # An empty batch is the periodic wake-up: a rescan, as structural.
-                self._signal(not batch or any(k is not _MODIFIED for k, _ in batch))
+                structural = not batch or any(k is not _MODIFIED for k, _ in batch)
+                armed = self._armed
+                if armed is None or structural:
+                    self._signal(structural)
+                elif armed.is_set():
+                    # Cleared first: a change after this wakes the loop once more.
+                    armed.clear()
+                    self._signal(structural)
         except Exception as exc:  # noqa: BLE001 (handed over to the iterator)
             self.error = exc
         self.ended = True

@@ -145,3 +145,63 @@ async def test_closing_the_iterator_ends_its_watch_thread(tmp_path: Path):
 
     assert await _watch_threads_become(before)
     assert not stop.is_set()  # closing the watch is not a stop of the daemon
+
+
+async def test_an_armed_watch_signals_appends_once_per_arming(tmp_path: Path):
+    log = tmp_path / "app.log"
+    log.write_text("first\n")
+    armed = threading.Event()
+    armed.set()
+    stop = asyncio.Event()
+    wakes = watch_changes({str(tmp_path)}, stop, rescan_seconds=30, armed=armed)
+    first = asyncio.ensure_future(anext(wakes))
+    await asyncio.sleep(0.3)
+
+    with log.open("a") as out:
+        out.write("appended\n")
+    assert await asyncio.wait_for(first, 2) is False
+    assert not armed.is_set()
+    # Disarmed: appends alone wake no one, however many.
+    second = asyncio.ensure_future(anext(wakes))
+    for _ in range(5):
+        with log.open("a") as out:
+            out.write("more\n")
+        await asyncio.sleep(0.1)
+    assert not second.done()
+    # Armed again (the reader begins a round), the next append is signalled.
+    armed.set()
+    with log.open("a") as out:
+        out.write("after arming\n")
+    assert await asyncio.wait_for(second, 2) is False
+    stop.set()
+    assert [wake async for wake in wakes] == []
+
+
+async def test_an_unarmed_watch_still_signals_files_that_come_and_go(tmp_path: Path):
+    armed = threading.Event()  # never armed
+    stop = asyncio.Event()
+    wakes = watch_changes({str(tmp_path)}, stop, rescan_seconds=30, armed=armed)
+    first = asyncio.ensure_future(anext(wakes))
+    await asyncio.sleep(0.3)
+
+    (tmp_path / "app.log").write_text("new\n")
+    created = await asyncio.wait_for(first, 2)
+    stop.set()
+
+    assert created is True
+    assert [wake async for wake in wakes] == []
+
+
+async def test_a_longer_step_still_wakes_on_a_change(tmp_path: Path):
+    stop = asyncio.Event()
+    wakes = watch_changes({str(tmp_path)}, stop, rescan_seconds=30, step_ms=250)
+    writer = asyncio.create_task(
+        _after(0.1, lambda: (tmp_path / "app.log").write_text("line\n"))
+    )
+
+    took = await _next_wake(wakes, within=3)
+    stop.set()
+    await writer
+
+    assert took < 3
+    assert [wake async for wake in wakes] == []
