@@ -275,3 +275,24 @@ def test_check_warns_of_a_placeholder_default_for_the_distinct_id() -> None:
         " 'anonymous' cannot name a person (placeholder): events without the field go"
         " under invalid_id (hint: leave the default out; such events go personless)"
     )
+
+
+@pytest.mark.parametrize(
+    ("distinct_id", "warned"),
+    [
+        pytest.param('"user-{user}"', True, id="text-before"),
+        pytest.param('"{tenant}:{user}"', True, id="two-fields-and-a-colon"),
+        pytest.param('"{user}"', False, id="field-alone"),
+        pytest.param('" {user} "', False, id="only-spaces-around"),
+        pytest.param("{field: user}", False, id="field-form"),
+    ],
+)
+def test_check_warns_where_text_around_a_field_hides_a_placeholder(
+    distinct_id: str, warned: bool
+) -> None:
+    warnings = warnings_of(rule_file(distinct_id=distinct_id))
+
+    assert bool(warnings) is warned
+    if warned:
+        assert "hides a field that is empty or a placeholder" in warnings[0]
+        assert 'use the field alone, e.g. distinct_id: "{user_id}"' in warnings[0]

@@ -24,6 +24,7 @@ from bridge.rules.identity.ids import (
 )
 from bridge.rules.schema import Reporter, choice
 from bridge.rules.values.forms import ValueFn, ValueScope, compile_value, is_constant
+from bridge.rules.values.templates import literal_text
 from bridge.rules.yamlnodes import Map, Scalar, child_path, show
 
 __all__ = ["PERSON_KEYS", "Person", "compile_person"]
@@ -144,6 +145,23 @@ def _distinct_id(
         # to overflow and may lose person processing.
         message = "every event of this rule gets the same distinct_id"
         hint = "hint: omit distinct_id to send personless events"
+        rep.warning(node, where, message, hint)
+    if (
+        isinstance(node, Scalar)
+        and "{" in str(node.value).replace("{{", "")
+        and literal_text(str(node.value)).strip()
+    ):
+        # The id is checked whole: "user-" + "" or "user-" + "undefined" is a valid
+        # looking id, so the lines without a real one would share one person.
+        message = (
+            f"text around the fields of {show(node.value)} hides a field that is"
+            " empty or a placeholder (null, undefined, …): such lines would share"
+            " one person"
+        )
+        hint = (
+            'hint: use the field alone, e.g. distinct_id: "{user_id}"; lines without'
+            " a real id then go under invalid_id"
+        )
         rep.warning(node, where, message, hint)
     default = node.get("default") if isinstance(node, Map) else None
     if isinstance(default, Scalar) and default.value is not None:

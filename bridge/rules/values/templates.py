@@ -40,6 +40,7 @@ __all__ = [
     "capture_of",
     "compile_template",
     "is_template",
+    "literal_text",
 ]
 
 ValueFn = Callable[[Record], Any]
@@ -101,6 +102,26 @@ class ValueScope:
 def is_template(value: Any) -> bool:
     """Whether a value is a template string (it holds a brace)."""
     return isinstance(value, str) and ("{" in value or "}" in value)
+
+
+def literal_text(text: str) -> str:
+    """The literal text of a template, its placeholders left out (``{{`` as ``{``)."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char in "{}" and text.startswith(char * 2, i):
+            out.append(char)
+            i += 2
+        elif char == "{":
+            end = _placeholder_end(text, i + 1)
+            if end < 0:
+                break
+            i = end + 1
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
 
 
 def _constant(value: Any) -> ValueFn:
