@@ -237,6 +237,12 @@ CHECK_CASES = [
         "event:)",
     ),
     (
+        "performance-event-as-event",
+        rule_file(event="$performance_event"),
+        "rules/a.yaml:8:12: error: rules[0].event: '$performance_event' is an event "
+        "PostHog treats apart (hint: PostHog discards these events)",
+    ),
+    (
         "identity-and-event",
         rule_file(event="login", distinct_id="'{u}'", extra="alias: '{x}'"),
         "rules/a.yaml:8:12: error: rules[0].event: a rule with alias makes its own "
