@@ -4,12 +4,15 @@ Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration, rules or usage,
 3 failing rule tests, 141 standard output closed early (``logbridge explain … |
 head -1``): what a Unix tool killed by SIGPIPE reports (128 + 13), so that a
 pipeline's ``pipefail`` sees it as such, without a traceback on the way.
+
+Each command imports what it needs when it runs: ``status`` and ``deadletter`` read
+the state database without importing asyncio, structlog, the rules compiler or the
+daemon, so that they answer at once (``tests/test_architecture.py`` pins that).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -24,7 +27,6 @@ from bridge.errors import (
     StoreCorrupt,
     StoreError,
 )
-from bridge.logs import configure_logging
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -235,7 +237,10 @@ def _run(args: argparse.Namespace) -> int:
     from bridge.daemon.control import catch_early_signals
 
     catch_early_signals()
+    import asyncio
+
     from bridge.daemon.app import Daemon
+    from bridge.logs import configure_logging
     from bridge.settings import load_settings
 
     settings = load_settings(args.config, state_dir=args.state_dir)
@@ -247,6 +252,7 @@ def _run(args: argparse.Namespace) -> int:
 def _backfill(args: argparse.Namespace) -> int:
     from bridge.backfill.run import BackfillOptions, default_workers, run
     from bridge.backfill.summary import render_summary
+    from bridge.logs import configure_logging
     from bridge.settings import load_settings
 
     settings = load_settings(args.config, state_dir=args.state_dir)

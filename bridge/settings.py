@@ -2,9 +2,11 @@
 
 ``parse_settings`` is pure and reports every problem at once in the ``file:line:col``
 form; ``load_settings`` at the bottom is the only function that reads files or the
-environment. The YAML is read by ``bridge.rules.yamlnodes``, as the rule files are: the
+environment. The YAML is read by ``bridge.yamlnodes``, as the rule files are: the
 same scalars (YAML 1.2's core schema: ``no`` is text, not false), and the same located
-errors for syntax, tags, duplicate keys and alias bombs.
+errors for syntax, tags, duplicate keys and alias bombs. That reader sits outside
+``bridge.rules`` so that reading the configuration does not import the rules compiler:
+``logbridge status`` and ``deadletter`` load settings and nothing of the rules.
 
 Errors never quote a value that may be a secret: ``logbridge check`` runs as the
 unit's ``ExecStartPre=``, so its messages reach the journal. A wrong value is shown
@@ -21,7 +23,6 @@ import difflib
 import os
 import re
 import socket
-import ssl
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from bridge.errors import Problem, SettingsError
 from bridge.parse.jsonl import DEFAULT_MAX_DEPTH
-from bridge.rules.yamlnodes import Key, Map, Node, Scalar, Seq, parse_document, to_plain
+from bridge.yamlnodes import Key, Map, Node, Scalar, Seq, parse_document, to_plain
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -763,6 +764,10 @@ def tool_settings(path: Path | None, *, rules: Path | None) -> Settings:
 
 def _load_ca_bundle(path: Path) -> None:
     """Raise OSError if ``path`` cannot be read, ValueError if it holds no CA."""
+    # Imported here, the one place that needs it: ssl takes some 6 ms to import (-X
+    # importtime), which ``logbridge status`` would pay for nothing.
+    import ssl  # noqa: PLC0415
+
     with path.open("rb"):
         pass  # FileNotFoundError, PermissionError, IsADirectoryError
     try:

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import SettingsError
-from bridge.rules.yamlnodes import Map, parse_document, to_plain
 from bridge.settings import (
     BatchSettings,
     MetricsSettings,
@@ -20,6 +19,7 @@ from bridge.settings import (
     load_settings,
     parse_settings,
 )
+from bridge.yamlnodes import Map, parse_document, to_plain
 from tests.yamlbombs import alias_bomb
 
 CONFIG = Path("/etc/logbridge/bridge.yaml")

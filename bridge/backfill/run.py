@@ -53,9 +53,9 @@ from bridge.model import Checkpoint
 from bridge.pipeline import PipelineStats
 from bridge.settings import Settings
 from bridge.sink.posthog import Sink, make_client
+from bridge.spool.asyncstore import AsyncStore
 from bridge.spool.store import (
     DB_NAME,
-    AsyncStore,
     Store,
     lock_state_dir,
 )

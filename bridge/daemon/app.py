@@ -56,8 +56,8 @@ from bridge.rules import RuleSet
 from bridge.settings import Settings
 from bridge.sink.posthog import Sink, make_client
 from bridge.source import Tailer
+from bridge.spool.asyncstore import AsyncStore
 from bridge.spool.store import (
-    AsyncStore,
     DamagedSegment,
     Store,
     lock_state_dir,

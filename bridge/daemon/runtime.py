@@ -23,7 +23,7 @@ from bridge.rules import RuleSet
 from bridge.settings import Settings
 from bridge.sink.posthog import Sink
 from bridge.source import SourceSpec, Tailer
-from bridge.spool.store import AsyncStore
+from bridge.spool.asyncstore import AsyncStore
 
 __all__ = ["DISK_FULL_POLL_SECONDS", "Runtime", "wait_event"]
 

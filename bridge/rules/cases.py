@@ -54,8 +54,8 @@ from bridge.rules.schema import (
 )
 from bridge.rules.state import RuleState
 from bridge.rules.values.types import render_text
-from bridge.rules.yamlnodes import Map, Node, Scalar, child_path, describe, item_path
-from bridge.rules.yamlnodes import to_plain as plain_of
+from bridge.yamlnodes import Map, Node, Scalar, child_path, describe, item_path
+from bridge.yamlnodes import to_plain as plain_of
 
 __all__ = ["CASE_FILE_ID", "CaseResult", "compile_cases", "run_cases", "same_value"]
 

@@ -44,7 +44,7 @@ from bridge.rules.fieldpaths import MISSING
 from bridge.rules.schema import Reporter, choice
 from bridge.rules.values.durations import UNITS, parse_duration, parse_duration_text
 from bridge.rules.values.types import to_number
-from bridge.rules.yamlnodes import Map, Node, Scalar, child_path, describe, to_plain
+from bridge.yamlnodes import Map, Node, Scalar, child_path, describe, to_plain
 
 __all__ = ["BOUNDS", "NOT_DURATION", "Bound", "compile_bounds"]
 

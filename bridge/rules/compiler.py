@@ -67,7 +67,7 @@ from bridge.rules.values.forms import (
     compile_properties,
     on_error_choice,
 )
-from bridge.rules.yamlnodes import (
+from bridge.yamlnodes import (
     Map,
     Node,
     Scalar,

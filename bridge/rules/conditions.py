@@ -49,7 +49,7 @@ from bridge.rules.schema import (
     one_of,
 )
 from bridge.rules.values.types import equals, render_text
-from bridge.rules.yamlnodes import (
+from bridge.yamlnodes import (
     Key,
     Map,
     Node,

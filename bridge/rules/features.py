@@ -23,7 +23,7 @@ from bridge.rules.schema import Reporter
 from bridge.rules.values.forms import Extra, ValueScope
 from bridge.rules.volume.aggregate import Aggregate, compile_aggregate
 from bridge.rules.volume.limits import RateLimit, compile_rate_limit, compile_sample
-from bridge.rules.yamlnodes import Map, child_path
+from bridge.yamlnodes import Map, child_path
 
 __all__ = ["Limits", "compile_extras", "compile_limits"]
 

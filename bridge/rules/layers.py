@@ -59,7 +59,7 @@ from bridge.rules.schema import (
     expect_map,
     expect_str,
 )
-from bridge.rules.yamlnodes import Map, child_path, item_path
+from bridge.yamlnodes import Map, child_path, item_path
 
 __all__ = ["LAYER_FORMATS", "Layer", "Refiner", "compile_layers"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re2
 
 from bridge.rules.schema import Reporter, expect_str
-from bridge.rules.yamlnodes import Node
+from bridge.yamlnodes import Node
 
 __all__ = ["compile_pattern"]
 

@@ -20,7 +20,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from bridge.errors import Problem, Severity
-from bridge.rules.yamlnodes import (
+from bridge.yamlnodes import (
     Key,
     Map,
     Node,

@@ -64,7 +64,7 @@ from bridge.rules.schema import (
     unique_name,
 )
 from bridge.rules.timestamps import TimestampFn, compile_timestamp, read_time
-from bridge.rules.yamlnodes import (
+from bridge.yamlnodes import (
     Key,
     Map,
     Node,

@@ -55,7 +55,7 @@ from bridge.rules.schema import (
 )
 from bridge.rules.values.failures import Failed
 from bridge.rules.values.types import to_number
-from bridge.rules.yamlnodes import Map, Node, Scalar, child_path, describe, show
+from bridge.yamlnodes import Map, Node, Scalar, child_path, describe, show
 
 __all__ = ["FORMATS", "TimestampFn", "compile_timestamp", "read_time"]
 

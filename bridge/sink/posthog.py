@@ -58,8 +58,9 @@ from bridge.sink.batcher import (
 from bridge.sink.policy import Action, Outcome, backoff_seconds, classify_response
 from bridge.sink.redaction import redact_secret
 from bridge.sink.validation import find_refusal
+from bridge.spool.asyncstore import AsyncStore
 from bridge.spool.rows import decode_event
-from bridge.spool.store import LAST_SEND_ERROR, AsyncStore, SpooledEvent
+from bridge.spool.store import LAST_SEND_ERROR, SpooledEvent
 
 __all__ = ["USER_AGENT", "Sink", "SinkCounters", "make_client"]
 

@@ -1,8 +1,11 @@
-"""The spool: events waiting for PostHog, and file checkpoints, in one SQLite database."""
+"""The spool: events waiting for PostHog, and file checkpoints, in one SQLite database.
+
+``AsyncStore``, the daemon's handle, is imported from ``bridge.spool.asyncstore``, not
+from here: importing the package must not import asyncio (``logbridge status``).
+"""
 
 from bridge.spool.rows import decode_event, encode_event
 from bridge.spool.store import (
-    AsyncStore,
     DeadLetter,
     SpooledEvent,
     SpoolStats,
@@ -10,7 +13,6 @@ from bridge.spool.store import (
 )
 
 __all__ = [
-    "AsyncStore",
     "DeadLetter",
     "SpoolStats",
     "SpooledEvent",

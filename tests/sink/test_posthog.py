@@ -19,8 +19,9 @@ from bridge.model import Event, event_uuid
 from bridge.settings import BatchSettings, PostHogSettings, RetrySettings, Settings
 from bridge.sink.batcher import CAPTURE_ENVELOPE_BYTES
 from bridge.sink.posthog import Sink
+from bridge.spool.asyncstore import AsyncStore
 from bridge.spool.rows import decode_event, encode_event
-from bridge.spool.store import AsyncStore, SpoolStats, Store
+from bridge.spool.store import SpoolStats, Store
 from tests.conftest import FakeClock
 from tests.sink.fakes import POISON, Reply, ScriptedPostHog
 

@@ -134,7 +134,8 @@ async def test_a_rescan_wake_up_counts_as_structural(tmp_path: Path):
 
 
 async def test_closing_the_iterator_ends_its_watch_thread(tmp_path: Path):
-    await asyncio.sleep(0.2)  # earlier tests' watch threads end within STEP_MS
+    # Earlier tests' watch threads end within their step (up to 250 ms here).
+    await _watch_threads_become(0)
     before = _watch_threads()
     stop = asyncio.Event()
     wakes = watch_changes({str(tmp_path)}, stop, rescan_seconds=0.2)

@@ -1,4 +1,4 @@
-"""The daemon's handle on the store (bridge.spool.store.AsyncStore)."""
+"""The daemon's handle on the store (bridge.spool.asyncstore.AsyncStore)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from bridge.errors import StoreError
 from bridge.model import Checkpoint
-from bridge.spool.store import AsyncStore, SpoolStats, Store
+from bridge.spool.asyncstore import AsyncStore
+from bridge.spool.store import SpoolStats, Store
 
 NOW = 1_767_225_600.0
 CHECKPOINT = Checkpoint("f1", "shop", "/var/log/shop.log", 1, 2, 30, 40)

@@ -44,7 +44,7 @@ from bridge.rules.schema import Reporter, check_keys, expect_map
 from bridge.rules.values.failures import Failed, settle
 from bridge.rules.values.forms import Extra, ValueFn, ValueScope, compile_value
 from bridge.rules.values.types import render_text
-from bridge.rules.yamlnodes import Node, Scalar, child_path, describe
+from bridge.yamlnodes import Node, Scalar, child_path, describe
 
 __all__ = [
     "DEFAULT_EXCEPTION_TYPE",

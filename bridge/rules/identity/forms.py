@@ -50,7 +50,7 @@ from bridge.rules.values.forms import (
     compile_value,
 )
 from bridge.rules.values.types import render_text
-from bridge.rules.yamlnodes import Map, child_path
+from bridge.yamlnodes import Map, child_path
 
 __all__ = [
     "IDENTITY_EVENTS",

@@ -25,7 +25,7 @@ from bridge.rules.identity.ids import (
 from bridge.rules.schema import Reporter, choice
 from bridge.rules.values.forms import ValueFn, ValueScope, compile_value, is_constant
 from bridge.rules.values.templates import literal_text
-from bridge.rules.yamlnodes import Map, Scalar, child_path, show
+from bridge.yamlnodes import Map, Scalar, child_path, show
 
 __all__ = ["PERSON_KEYS", "Person", "compile_person"]
 

@@ -21,7 +21,7 @@ from bridge.rules.schema import Reporter
 from bridge.rules.values.failures import Failed, settle
 from bridge.rules.values.forms import Extra, ValueFn, ValueScope, compile_properties
 from bridge.rules.values.types import render_text
-from bridge.rules.yamlnodes import Node
+from bridge.yamlnodes import Node
 
 __all__ = ["MAX_GROUP_TYPES", "compile_groups", "compile_person_properties"]
 

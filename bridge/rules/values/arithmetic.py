@@ -39,7 +39,7 @@ from bridge.rules.fieldpaths import MISSING
 from bridge.rules.schema import Reporter
 from bridge.rules.values.failures import NO_MATCH, Failed
 from bridge.rules.values.types import to_number
-from bridge.rules.yamlnodes import Node, Scalar, describe
+from bridge.yamlnodes import Node, Scalar, describe
 
 __all__ = ["ARITHMETIC_STEPS", "MAX_ROUND_DECIMALS"]
 

@@ -31,7 +31,7 @@ from bridge.rules.conditions import FieldCond, GroupCond
 from bridge.rules.fieldpaths import Getter
 from bridge.rules.schema import Reporter
 from bridge.rules.values.failures import NO_MATCH
-from bridge.rules.yamlnodes import Key
+from bridge.yamlnodes import Key
 
 __all__ = ["Capture", "capture_getter", "collect_captures"]
 

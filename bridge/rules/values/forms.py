@@ -82,7 +82,7 @@ from bridge.rules.values.templates import (
     is_template,
 )
 from bridge.rules.values.types import CONVERTERS
-from bridge.rules.yamlnodes import (
+from bridge.yamlnodes import (
     Map,
     Node,
     Scalar,

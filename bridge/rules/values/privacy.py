@@ -44,7 +44,7 @@ from bridge.rules.schema import (
     one_of,
 )
 from bridge.rules.values.types import render_text
-from bridge.rules.yamlnodes import (
+from bridge.yamlnodes import (
     Map,
     Node,
     Scalar,

@@ -54,7 +54,7 @@ from bridge.rules.schema import (
 from bridge.rules.values.arithmetic import ARITHMETIC_STEPS
 from bridge.rules.values.failures import NO_MATCH, Failed
 from bridge.rules.values.types import render_text
-from bridge.rules.yamlnodes import Map, Node, Scalar, child_path, item_path, show
+from bridge.yamlnodes import Map, Node, Scalar, child_path, item_path, show
 
 __all__ = [
     "STEP_NAMES",

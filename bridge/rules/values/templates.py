@@ -31,7 +31,7 @@ from bridge.rules.schema import Reporter, did_you_mean, one_of
 from bridge.rules.values.captures import Capture, capture_getter
 from bridge.rules.values.failures import NO_MATCH, OnError, TraceFn
 from bridge.rules.values.types import render_text
-from bridge.rules.yamlnodes import Node, show
+from bridge.yamlnodes import Node, show
 
 __all__ = [
     "BUILTINS",

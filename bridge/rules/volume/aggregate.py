@@ -45,7 +45,7 @@ from bridge.rules.schema import (
     one_of,
 )
 from bridge.rules.values.forms import ValueScope
-from bridge.rules.yamlnodes import (
+from bridge.yamlnodes import (
     Key,
     Map,
     Node,

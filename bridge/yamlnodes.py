@@ -1,6 +1,10 @@
 """YAML text → a tree of positioned nodes, for the rule files and the configuration
 file alike; the only module that imports PyYAML.
 
+Pure, as ``bridge.rules`` is (``tests/test_architecture.py`` checks it with them), but
+outside that package: ``bridge.settings`` reads the configuration with it, and
+importing it must not import the rules compiler.
+
 Invariants:
 
 - Every node carries the 1-based line and column where it starts; PyYAML's 0-based

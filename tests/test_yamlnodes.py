@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from bridge.rules.yamlnodes import (
+from bridge.yamlnodes import (
     MAX_ALIAS_VALUES,
     MAX_NESTING,
     Map,
