@@ -14,7 +14,7 @@ File shape (every key optional; an empty file is valid)::
     sources: [{name, paths, format, start_at, timestamp, ...}, ...]
     rules:   [{name, source, when, event, distinct_id, properties,
                set, set_once, groups, exception, sample, rate_limit,
-               aggregate}, ...]
+               aggregate, timestamp_on_error}, ...]
     tests:   [{name, source, line | lines, expect}, ...]   # bridge.rules.cases
 """
 
@@ -50,6 +50,7 @@ from bridge.rules.schema import (
     Reporter,
     Site,
     check_keys,
+    choice,
     did_you_mean,
     expect_list,
     expect_map,
@@ -59,6 +60,7 @@ from bridge.rules.schema import (
     unique_name,
 )
 from bridge.rules.sources import compile_sources
+from bridge.rules.timestamps import TIME_ON_ERROR_CHOICES, TimeOnError, read_time
 from bridge.rules.values.captures import collect_captures
 from bridge.rules.values.failures import Issue
 from bridge.rules.values.forms import (
@@ -98,6 +100,7 @@ _RULE_KEYS = (
     "set",
     "set_once",
     "source",
+    "timestamp_on_error",
     "when",
     *PERSON_KEYS,
 )
@@ -209,9 +212,13 @@ def _compile_rules(
 ) -> list[CompiledRule]:
     rules: list[CompiledRule] = []
     rule_sites: dict[str, Site] = {}
+    # Sources whose events take the read time: their time never fails.
+    untimed = frozenset(
+        name for name, source in sources.items() if source.timestamp_of is read_time
+    )
     for item in items:
         scope = ValueScope(hostname=hostname, source="", rule="", salt=salt)
-        rule = _compile_rule(item, source_sites, rule_sites, scope)
+        rule = _compile_rule(item, source_sites, rule_sites, scope, untimed)
         if rule is None:
             continue
         rules.append(rule)
@@ -248,8 +255,12 @@ def _compile_rule(
     source_sites: dict[str, Site],
     rule_sites: dict[str, Site],
     blank: ValueScope,
+    untimed: frozenset[str],
 ) -> CompiledRule | None:
-    """Compile one rule; the field paths it names are added to ``blank.refs``."""
+    """
+    Compile one rule; the field paths it names are added to ``blank.refs``.
+    ``untimed`` names the sources without a ``timestamp``.
+    """
     rep, path = item.rep, item.path
     mapping = expect_map(rep, item.node, path)
     if mapping is None:
@@ -260,6 +271,7 @@ def _compile_rule(
     event = _event_name(rep, mapping, path)
     condition_ok, condition = _rule_condition(rep, mapping, path)
     geoip = _geoip(rep, mapping, path)
+    time_on_error = _timestamp_on_error(rep, mapping, path, source, untimed)
     on_error = on_error_choice(rep, mapping, path, "default")
     scope = ValueScope(
         hostname=blank.hostname,
@@ -283,6 +295,7 @@ def _compile_rule(
         not (keys_ok and condition_ok)
         or person is None
         or geoip is False
+        or time_on_error is False
         or on_error is None
         or name is None
         or source is None
@@ -305,6 +318,7 @@ def _compile_rule(
         id_policy=person.policy,
         identity=person.identity,
         geoip=geoip,
+        timestamp_on_error=time_on_error,
         extras=extras,
         condition=condition,
         doubt=_doubt_of(name, path, condition),
@@ -350,6 +364,32 @@ def _geoip(rep: Reporter, mapping: Map, path: str) -> bool | Literal[False] | No
     if isinstance(node, Scalar) and isinstance(node.value, bool):
         return node.value
     rep.error(node, child_path(path, "geoip"), "expected true or false for 'geoip'")
+    return False
+
+
+def _timestamp_on_error(
+    rep: Reporter,
+    mapping: Map,
+    path: str,
+    source: str | None,
+    untimed: frozenset[str],
+) -> TimeOnError | Literal[False] | None:
+    """
+    The rule's ``timestamp_on_error`` (None: its source's ``on_error``), or False
+    after an error; a warning when its source has no ``timestamp`` (``untimed``).
+    """
+    node = mapping.get("timestamp_on_error")
+    if node is None:
+        return None
+    key = "timestamp_on_error"
+    name = choice(rep, mapping, path, key, TIME_ON_ERROR_CHOICES, "read_time")
+    if source in untimed and name is not None:
+        message = f"{key} has no effect: source {source!r} has no timestamp"
+        hint = "hint: its events take the time the line was read"
+        rep.warning(node, child_path(path, key), message, hint)
+    for known in TIME_ON_ERROR_CHOICES:
+        if known == name:
+            return known
     return False
 
 

@@ -6,7 +6,10 @@ operator, the operand, the value seen, whether it held, nested all/any/not), and
 what the rule would emit: each value's stages (the field, what each step made of
 it, the converted value) and every value that failed, with why. A condition a value
 left undecided (a duration bound over text that is no duration) says so, and why,
-and so does the rule, with the issue it counts.
+and so does the rule, with the issue it counts. A time that failed is shown with
+what each matched rule does about it (its ``timestamp_on_error``, else the
+source's ``on_error``), decided by the function ``RuleSet.apply`` uses, with the
+issues it counts.
 
 Invariants: pure, and judged exactly as ``RuleSet.apply`` judges: the walk goes
 over the condition tree each rule was compiled from (``CompiledRule.condition``),
@@ -27,7 +30,12 @@ from typing import Any
 from bridge.model import Event, Line, Record
 from bridge.parse import ParseFailure
 from bridge.rules.conditions import Check, Cond, FieldCond
-from bridge.rules.ruleset import FUTURE_LIMIT, CompiledRule, RuleSet
+from bridge.rules.ruleset import (
+    FUTURE_LIMIT,
+    CompiledRule,
+    RuleSet,
+    settle_failed_time,
+)
 from bridge.rules.values.failures import Failed, Issue
 from bridge.rules.volume.windows import from_us, to_us
 
@@ -106,7 +114,8 @@ class Explanation:
     timestamp: datetime | None
     rules: tuple[RuleExplanation, ...]
     # What went wrong with the line's time ("unparsed", "missing", "future"), if
-    # anything, and whether that skips the line.
+    # anything, and whether the source's on_error skips the events of such a line
+    # (each rule's verdict says what the rule does).
     time_issue: str = ""
     time_skips: bool = False
 
@@ -130,25 +139,27 @@ def explain(
         return Explanation(source_name, text, None, parsed, None, ())
     record = Record(Line(source_name, EXPLAIN_FILE_ID, 0, text), parsed, read_at)
     found = source.timestamp_of(record)
-    issue, skips = "", False
+    failed: Failed | None = None
+    issue = ""
     if isinstance(found, Failed):
-        issue, skips, timestamp = found.reason, found.skip, read_at
+        failed, issue, timestamp = found, found.reason, read_at
     else:
         timestamp = found
         if found - read_at > FUTURE_LIMIT:
             issue = "future"
     verdicts = tuple(
-        _explain_rule(rule, record, timestamp, skips)
+        _explain_rule(rule, record, timestamp, failed)
         for rule in ruleset.rules
         if rule.source == source_name
     )
+    skips = failed is not None and failed.skip
     return Explanation(
         source_name, text, parsed, None, timestamp, verdicts, issue, skips
     )
 
 
 def _explain_rule(
-    rule: CompiledRule, record: Record, timestamp: datetime, time_skips: bool
+    rule: CompiledRule, record: Record, timestamp: datetime, failed: Failed | None
 ) -> RuleExplanation:
     checks: tuple[CheckResult, ...] = ()
     if rule.condition is not None:
@@ -158,16 +169,39 @@ def _explain_rule(
         doubt = rule.doubt(record.fields) if rule.doubt is not None else None
         doubts = () if doubt is None else (doubt,)
         return RuleExplanation(rule.name, rule.event, False, checks, (), issues=doubts)
-    if time_skips:
-        note = "no event: the line's time failed and the source says on_error: skip"
-        return RuleExplanation(rule.name, rule.event, True, checks, (), note)
     issues: list[Issue] = []
+    time_note = ""
+    if failed is not None:
+        kept = settle_failed_time(failed, (rule,), issues)
+        time_note = _time_note(rule, skips=not kept)
+        if not kept:
+            return RuleExplanation(
+                rule.name, rule.event, True, checks, (), time_note, (), tuple(issues)
+            )
     events, note = _outcome(rule, record, timestamp, issues)
+    note = "; ".join(part for part in (time_note, note) if part)
     values = tuple(
         ValueExplanation(where, tuple(trace(record))) for where, trace in rule.traces
     )
     return RuleExplanation(
         rule.name, rule.event, True, checks, events, note, values, tuple(issues)
+    )
+
+
+def _time_note(rule: CompiledRule, *, skips: bool) -> str:
+    """What a rule does with a line whose time failed, and who decided it."""
+    if rule.timestamp_on_error is None:
+        if skips:
+            return "no event: the line's time failed and the source says on_error: skip"
+        return ""
+    if skips:
+        return (
+            "no event: the line's time failed and the rule says timestamp_on_error: "
+            "skip"
+        )
+    return (
+        "the line's time failed: read time used, as the rule says "
+        "timestamp_on_error: read_time"
     )
 
 

@@ -79,7 +79,10 @@ def render_explanation(explanation: Explanation) -> str:
     if explanation.time_issue == "future":
         time += " (more than 23 h ahead: PostHog will use its receive time)"
     elif explanation.time_issue:
-        what = "the line is skipped" if explanation.time_skips else "read time used"
+        what = "read time used"
+        if explanation.time_skips:
+            # The source's choice; a rule that decides otherwise says so in its note.
+            what = "the source skips its events"
         time += f" ({_FAIL} timestamp {explanation.time_issue}: {what})"
     lines.append(f"  time: {time}")
     if not explanation.rules:

@@ -18,10 +18,14 @@ Invariants:
   ``on_error`` says, and recorded as an ``Issue`` in the list the caller passes
   (the ``RuleState``'s); with ``on_error: skip`` the rule emits nothing for the
   record, and that is recorded too (``event: skipped``). A record's time that is
-  missing or does not parse is recorded for each rule it matched, and the read
-  time is used (or nothing is emitted, with the source's ``on_error: skip``); a
-  time more than ``FUTURE_LIMIT`` ahead of the read time is recorded too, as
-  PostHog will replace it with the time it receives the event.
+  missing or does not parse is recorded for each rule it matched, and each of
+  them decides alone what that gives: by its own ``timestamp_on_error``, else by
+  its source's ``on_error`` (``read_time`` by default): an event at the read
+  time, or none (recorded as ``event: skipped``); a time more than
+  ``FUTURE_LIMIT`` ahead of the read time is recorded too, as PostHog will
+  replace it with the time it receives the event.
+- A record whose time parses costs what it always did: the rules' choices are
+  looked at only when it fails.
 - The RuleSet is immutable and ``apply(record)`` is pure: the same record always
   gives the same events. What needs memory (rate limits, aggregation windows) lives
   in a ``bridge.rules.state.RuleState`` the caller owns and passes in; without one,
@@ -49,7 +53,7 @@ from bridge.rules.fieldpaths import MISSING
 from bridge.rules.identity.forms import IdentityForm
 from bridge.rules.identity.ids import IdPolicy
 from bridge.rules.layers import Layer, Refiner
-from bridge.rules.timestamps import TimestampFn
+from bridge.rules.timestamps import TimeOnError, TimestampFn
 from bridge.rules.values.failures import Failed, Issue, TraceFn, settle
 from bridge.rules.values.forms import Extra, ValueFn
 from bridge.rules.volume.aggregate import Aggregate
@@ -67,7 +71,7 @@ __all__ = [
     "RuleCase",
     "RuleSet",
     "SourceDef",
-    "event_time",
+    "settle_failed_time",
 ]
 
 # PostHog skips person processing for events that carry this property set to false.
@@ -145,6 +149,8 @@ class CompiledRule:
     for ``explain``, how each of its values is computed, by where it sits
     (``properties.amount``). ``doubt``, for a rule whose condition may be undecided,
     gives the issue to count for fields it leaves undecided (None otherwise).
+    ``timestamp_on_error`` is what a record whose time failed gives this rule (None:
+    what its source's ``on_error`` says).
     """
 
     name: str
@@ -165,6 +171,7 @@ class CompiledRule:
     identity: IdentityForm | None = field(default=None, repr=False, compare=False)
     # Geolocation of its events: True on, False off, None as configured.
     geoip: bool | None = None
+    timestamp_on_error: TimeOnError | None = None
     file: str = field(default="", compare=False)
     traces: tuple[tuple[str, TraceFn], ...] = field(
         default=(), repr=False, compare=False
@@ -278,6 +285,15 @@ class CompiledRule:
         if event is not None:
             events.append(event)
 
+    def skips_failed_time(self, found: Failed) -> bool:
+        """
+        Whether a record whose time failed gives this rule no event: as its own
+        ``timestamp_on_error`` says, else as its source's (``found.skip``).
+        """
+        if self.timestamp_on_error is None:
+            return found.skip
+        return self.timestamp_on_error == "skip"
+
     def is_sampled_in(self, uuid: str) -> bool:
         """Whether ``sample`` keeps the event with this uuid (always without one)."""
         return self.sample is None or is_sampled_in(uuid, self._sample_below)
@@ -314,27 +330,24 @@ def _judged(
     return matched
 
 
-def event_time(
-    timestamp_of: TimestampFn,
-    record: Record,
-    rules: Sequence[CompiledRule],
-    issues: list[Issue] | None,
-) -> datetime | None:
+def settle_failed_time(
+    found: Failed, rules: Sequence[CompiledRule], issues: list[Issue] | None
+) -> list[CompiledRule]:
     """
-    The time of the events ``rules`` make of a record, or None (skip them); what
-    went wrong with it is recorded for each rule.
+    The rules, of those that matched a record whose time failed, that still emit
+    (at the record's read time), each as ``skips_failed_time`` decides; the failure
+    is recorded for every rule, and ``event: skipped`` for each that does not emit.
     """
-    found = timestamp_of(record)
-    if isinstance(found, Failed):
+    kept = []
+    for rule in rules:
+        skips = rule.skips_failed_time(found)
         if issues is not None:
-            for rule in rules:
-                issues.append(Issue(rule.name, found.where, found.reason))
-                if found.skip:
-                    issues.append(Issue(rule.name, "event", "skipped"))
-        return None if found.skip else record.read_at
-    if issues is not None and found - record.read_at > FUTURE_LIMIT:
-        issues.extend(Issue(rule.name, "timestamp", "future") for rule in rules)
-    return found
+            issues.append(Issue(rule.name, found.where, found.reason))
+            if skips:
+                issues.append(Issue(rule.name, "event", "skipped"))
+        if not skips:
+            kept.append(rule)
+    return kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,9 +477,12 @@ class RuleSet:
         if not rules:
             return events
         issues = state.issues if state is not None else None
-        timestamp = event_time(self._plan[record.line.source][0], record, rules, issues)
-        if timestamp is None:
-            return events
+        timestamp = self._plan[record.line.source][0](record)
+        if isinstance(timestamp, Failed):
+            rules = settle_failed_time(timestamp, rules, issues)
+            timestamp = record.read_at
+        elif issues is not None and timestamp - record.read_at > FUTURE_LIMIT:
+            issues.extend(Issue(rule.name, "timestamp", "future") for rule in rules)
         for rule in rules:
             if rule.is_plain:
                 event = rule.build(record, timestamp, "", issues)

@@ -29,9 +29,11 @@ The year of a year-less format (``year:``):
 Invariants: the result is an aware datetime in UTC, or a ``Failed`` when the field
 is absent (``missing``) or does not parse (``unparsed``), whose ``skip`` follows
 the spec's ``on_error`` (``read_time``, the default: the caller uses the record's
-``read_at``; ``skip``: the line gives no event); never an exception. Naive times
-(no offset in the value) are read in the spec's IANA ``timezone``, UTC by default;
-the zone is checked at load, with a did-you-mean hint over the names zoneinfo knows.
+``read_at``; ``skip``: the line gives no event), which a rule may override for its
+own events (``timestamp_on_error``, ``bridge.rules.ruleset``); never an exception.
+Naive times (no offset in the value) are read in the spec's IANA ``timezone``, UTC
+by default; the zone is checked at load, with a did-you-mean hint over the names
+zoneinfo knows.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Literal
 
 from bridge.model import Record
 from bridge.rules.fieldpaths import MISSING, Getter, compile_getter, parse_field_path
@@ -57,9 +59,19 @@ from bridge.rules.values.failures import Failed
 from bridge.rules.values.types import to_number
 from bridge.yamlnodes import Map, Node, Scalar, child_path, describe, show
 
-__all__ = ["FORMATS", "TimestampFn", "compile_timestamp", "read_time"]
+__all__ = [
+    "FORMATS",
+    "TIME_ON_ERROR_CHOICES",
+    "TimeOnError",
+    "TimestampFn",
+    "compile_timestamp",
+    "read_time",
+]
 
 TimestampFn = Callable[[Record], "datetime | Failed"]
+# What a record whose time failed gives: an event at its read time, or none.
+TimeOnError = Literal["read_time", "skip"]
+TIME_ON_ERROR_CHOICES: tuple[TimeOnError, ...] = ("read_time", "skip")
 # A field's value and the record → the instant, or None.
 _ValueReader = Callable[[Any, Record], datetime | None]
 # The moment a year-less time may not be more than a day after, for a record.
@@ -74,7 +86,6 @@ _EPOCH_UNITS = {
 }
 FORMATS = ("auto", "iso8601", "rfc3339", "syslog", *_EPOCH_UNITS)
 _KEYS = ("field", "format", "on_error", "timezone", "year")
-_ON_ERROR = ("read_time", "skip")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_US = 1000
 # auto: the largest magnitude read in each unit (see the module docstring).
@@ -126,7 +137,9 @@ def compile_timestamp(rep: Reporter, node: Node, path: str) -> TimestampFn | Non
     get = _compile_field(rep, mapping.get("field"), child_path(path, "field"))
     fmt = _compile_format(rep, mapping.get("format"), child_path(path, "format"))
     zone = _compile_zone(rep, mapping.get("timezone"), child_path(path, "timezone"))
-    on_error = choice(rep, mapping, path, "on_error", _ON_ERROR, "read_time")
+    on_error = choice(
+        rep, mapping, path, "on_error", TIME_ON_ERROR_CHOICES, "read_time"
+    )
     reference = _compile_year(rep, mapping, path, fmt)
     if (
         not ok

@@ -77,8 +77,9 @@ def describe_counts(stats: PipelineStats, events: int) -> list[str]:
         )
         lines.extend(f"  {rule}: {label}: {n}" for (rule, label), n in values)
     if skipped:
-        # Whole events a failure kept from PostHog: a value's on_error: skip, an
-        # event that could not be encoded (dead-lettered).
+        # Whole events a failure kept from PostHog: a value's on_error: skip, a
+        # failed time the rule skips on, an event that could not be encoded
+        # (dead-lettered).
         lines.append(
             f"{sum(n for _, n in skipped)} events not sent (rule: event: reason):"
         )

@@ -292,6 +292,37 @@ def test_replay_counts_events_a_failed_value_kept_from_posthog_apart(
     ) in result.stderr
 
 
+def test_replay_lets_each_rule_decide_what_a_failed_time_gives(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "sources:\n  - name: s\n    paths: [x.log]\n    timestamp: {field: ts}\n"
+        "rules:\n"
+        "  - name: orders\n    source: s\n    event: order_placed\n"
+        "    timestamp_on_error: skip\n"
+        "  - name: audit\n    source: s\n    event: line_seen\n"
+    )
+    (tmp_path / "x.log").write_text(
+        '{"ts": "2026-03-02T09:15:00Z", "order_id": "A-1041"}\n'
+        '{"ts": "02/03/2026 09:16", "order_id": "A-1042"}\n'
+    )
+
+    result = _logbridge("replay", "r.yaml", "x.log", "--json", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(p["origin"]["rule"], p["origin"]["line"]) for p in printed] == [
+        ("orders", 1),
+        ("audit", 1),
+        ("audit", 2),
+    ]
+    assert (
+        "2 values failed (rule: where: reason):\n"
+        "  audit: timestamp: unparsed: 1\n"
+        "  orders: timestamp: unparsed: 1\n"
+        "1 events not sent (rule: event: reason):\n"
+        "  orders: event: skipped: 1\n"
+    ) in result.stderr
+
+
 def test_explain_shows_a_failed_time_a_templates_extract_and_survives_deep_json(
     tmp_path: Path,
 ) -> None:

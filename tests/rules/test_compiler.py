@@ -18,6 +18,8 @@ VALUE_KEYS = (
     "required, steps, template, type, unit, value, when"
 )
 R = SOURCE + "rules:\n  - name: a\n    source: app\n    event: e\n"
+# The same, on a source whose events take their time from the line.
+TIMED = R.replace("app.log]\n", "app.log]\n    timestamp: {field: ts}\n")
 
 ERROR_CASES = [
     pytest.param(
@@ -465,10 +467,31 @@ ERROR_CASES = [
                 "expected one of aggregate, alias, distinct_id, event, exception, "
                 "geoip, group_identify, groups, identify, invalid_id, name, on_error, "
                 "person_profiles, properties, rate_limit, sample, set, set_once, "
-                "source, when (did you mean 'properties'?)"
+                "source, timestamp_on_error, when (did you mean 'properties'?)"
             ),
         ],
         id="unknown",
+    ),
+    pytest.param(
+        TIMED + "    timestamp_on_error: skp\n",
+        [
+            (
+                "rules/a.yaml:9:25: error: rules[0].timestamp_on_error: unknown "
+                "timestamp_on_error 'skp'; expected one of read_time, skip (did you "
+                "mean 'skip'?)"
+            ),
+        ],
+        id="timestamp-on-error",
+    ),
+    pytest.param(
+        TIMED + "    timestamp_on_error: [skip]\n",
+        [
+            (
+                "rules/a.yaml:9:25: error: rules[0].timestamp_on_error: expected one "
+                "of read_time, skip, got a list"
+            ),
+        ],
+        id="timestamp-on-error-type",
     ),
     pytest.param(
         SOURCE + "rules:\n  - name: -bad\n    source: app\n    event: e\n",
@@ -1115,6 +1138,16 @@ WARNING_CASES = [
         ],
         id="source-without-rules",
     ),
+    pytest.param(
+        [(FILE, R + "    timestamp_on_error: skip\n")],
+        [
+            "rules/a.yaml:8:25: warning: rules[0].timestamp_on_error: "
+            "timestamp_on_error has no effect: source 'app' has no timestamp (hint: "
+            "its events take the time the line was read)"
+        ],
+        id="timestamp-on-error-untimed",
+    ),
+    pytest.param([(FILE, TIMED + "    timestamp_on_error: skip\n")], [], id="timed"),
 ]
 
 

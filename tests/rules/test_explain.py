@@ -381,3 +381,71 @@ def test_undecided_conditions_are_rendered_with_a_question_mark(when, line, show
     )
 
     assert shown in rendered.splitlines()
+
+
+TIMED = """\
+sources:
+  - name: app
+    paths: [/var/log/shop/app.log]
+    timestamp: {field: ts SOURCE_ON_ERROR}
+rules:
+  - name: orders
+    source: app
+    when: {msg: order placed}
+    event: order_placed
+    timestamp_on_error: RULE_ON_ERROR
+  - name: audit
+    source: app
+    event: line_seen
+"""
+LATE_ORDER = '{"msg": "order placed", "ts": "yesterday"}'
+
+
+def explained_time(source_on_error: str, rule_on_error: str):
+    text = TIMED.replace(" SOURCE_ON_ERROR", source_on_error)
+    ruleset = compile_text(text.replace("RULE_ON_ERROR", rule_on_error))
+    return explain(ruleset, "app", LATE_ORDER, read_at=READ_AT)
+
+
+def test_a_failed_time_is_shown_with_what_each_rule_does_about_it():
+    result = explained_time("", "skip")
+
+    orders, audit = result.rules
+    assert (result.timestamp, result.time_issue, result.time_skips) == (
+        READ_AT,
+        "unparsed",
+        False,
+    )
+    assert (orders.events, orders.note, orders.issues) == (
+        (),
+        "no event: the line's time failed and the rule says timestamp_on_error: skip",
+        (Issue("orders", "timestamp", "unparsed"), Issue("orders", "event", "skipped")),
+    )
+    assert [(e.name, e.timestamp) for e in audit.events] == [("line_seen", READ_AT)]
+    assert (audit.note, audit.issues) == (
+        "",
+        (Issue("audit", "timestamp", "unparsed"),),
+    )
+
+
+def test_a_rule_that_keeps_its_event_when_the_source_skips_says_so():
+    result = explained_time(", on_error: skip", "read_time")
+    (order,) = result.rules[0].events
+
+    text = render_explanation(result)
+
+    assert text.splitlines()[2:] == [
+        "  time: 2026-01-02T03:04:05+00:00 (✗ timestamp unparsed: the source skips "
+        "its events)",
+        "✓ rule orders → order_placed",
+        '    ✓ msg eq "order placed" (saw "order placed")',
+        "    (the line's time failed: read time used, as the rule says "
+        "timestamp_on_error: read_time)",
+        f'    event order_placed distinct_id="{order.distinct_id}" '
+        'properties={"$process_person_profile":false}',
+        "    ✗ timestamp: unparsed",
+        "✓ rule audit → line_seen",
+        "    (no event: the line's time failed and the source says on_error: skip)",
+        "    ✗ timestamp: unparsed",
+        "    ✗ event: skipped",
+    ]

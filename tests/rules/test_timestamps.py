@@ -5,7 +5,10 @@ from typing import Any
 
 import pytest
 
-from tests.rules.support import READ_AT, events
+from bridge.rules import RuleSet
+from bridge.rules.state import RuleState
+from bridge.rules.values.failures import Issue
+from tests.rules.support import READ_AT, compile_text, events, record
 
 
 def source_with_timestamp(spec: str) -> str:
@@ -185,3 +188,128 @@ def test_all_events_of_a_line_share_its_timestamp():
     result = events(text, {"t": "2025-12-16T10:00:00Z"})
 
     assert [e.timestamp for e in result] == [utc(2025, 12, 16, 10)] * 2
+
+
+# A line of the checkout service: the order rule should not send an order at the
+# wrong time, while the audit rule wants every line, whenever it happened.
+PER_RULE = """\
+sources:
+  - name: app
+    paths: [/var/log/shop/app.log]
+    timestamp: {field: ts SOURCE_ON_ERROR}
+rules:
+  - name: orders
+    source: app
+    when: {msg: order placed}
+    event: order_placed
+    RULE_ON_ERROR
+  - name: audit
+    source: app
+    event: line_seen
+"""
+ORDER = {"msg": "order placed", "order_id": "A-1041"}
+
+
+def per_rule(source_on_error: str, rule_on_error: str) -> RuleSet:
+    text = PER_RULE.replace(" SOURCE_ON_ERROR", source_on_error)
+    return compile_text(text.replace("RULE_ON_ERROR", rule_on_error))
+
+
+def emitted(
+    ruleset: RuleSet, fields: dict[str, Any]
+) -> tuple[list[tuple[str, datetime]], list[Issue]]:
+    """(rule, time) of each event the fields give, and the issues counted."""
+    state = RuleState(ruleset)
+    found = ruleset.apply(record(fields), state)
+    return [(event.rule, event.timestamp) for event in found], state.issues
+
+
+@pytest.mark.parametrize(
+    ("ts", "reason"),
+    [({"ts": "yesterday"}, "unparsed"), ({}, "missing")],
+    ids=["unparsed", "missing"],
+)
+def test_a_rule_may_skip_its_event_when_the_time_fails(ts, reason):
+    ruleset = per_rule("", "timestamp_on_error: skip")
+
+    result = emitted(ruleset, {**ORDER, **ts})
+
+    assert result == (
+        [("audit", READ_AT)],
+        [
+            Issue("orders", "timestamp", reason),
+            Issue("orders", "event", "skipped"),
+            Issue("audit", "timestamp", reason),
+        ],
+    )
+
+
+def test_a_rule_may_keep_its_event_at_the_read_time_when_the_source_skips():
+    ruleset = per_rule(", on_error: skip", "timestamp_on_error: read_time")
+
+    result = emitted(ruleset, {**ORDER, "ts": "yesterday"})
+
+    assert result == (
+        [("orders", READ_AT)],
+        [
+            Issue("orders", "timestamp", "unparsed"),
+            Issue("audit", "timestamp", "unparsed"),
+            Issue("audit", "event", "skipped"),
+        ],
+    )
+
+
+def test_without_state_a_rule_that_keeps_its_event_still_gets_the_read_time():
+    ruleset = per_rule(", on_error: skip", "timestamp_on_error: read_time")
+
+    result = ruleset.apply(record({**ORDER, "ts": "yesterday"}))
+
+    assert [(e.rule, e.timestamp) for e in result] == [("orders", READ_AT)]
+
+
+@pytest.mark.parametrize(
+    "rule_on_error",
+    ["timestamp_on_error: skip", "timestamp_on_error: read_time"],
+    ids=["skip", "read-time"],
+)
+def test_a_time_that_parses_is_used_whatever_the_rule_says(rule_on_error):
+    ruleset = per_rule(", on_error: skip", rule_on_error)
+
+    result = emitted(ruleset, {**ORDER, "ts": "2025-12-16T10:00:00Z"})
+
+    assert result == (
+        [("orders", utc(2025, 12, 16, 10)), ("audit", utc(2025, 12, 16, 10))],
+        [],
+    )
+
+
+def test_a_rule_without_timestamp_on_error_follows_its_source():
+    ruleset = per_rule(", on_error: skip", "")
+
+    result = emitted(ruleset, {**ORDER, "ts": "yesterday"})
+
+    assert result == (
+        [],
+        [
+            Issue("orders", "timestamp", "unparsed"),
+            Issue("orders", "event", "skipped"),
+            Issue("audit", "timestamp", "unparsed"),
+            Issue("audit", "event", "skipped"),
+        ],
+    )
+
+
+def test_the_rule_decides_for_its_aggregate_too():
+    ruleset = per_rule(
+        "", "timestamp_on_error: skip\n    aggregate: {window_seconds: 60, count: n}"
+    )
+    state = RuleState(ruleset)
+
+    during = ruleset.apply(record({**ORDER, "ts": "yesterday"}), state)
+    summaries = ruleset.flush(state, now=None)
+
+    assert [e.rule for e in during + summaries] == ["audit"]
+    assert state.issues[:2] == [
+        Issue("orders", "timestamp", "unparsed"),
+        Issue("orders", "event", "skipped"),
+    ]
