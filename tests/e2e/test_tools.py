@@ -300,6 +300,8 @@ def test_replay_counts_events_a_failed_value_kept_from_posthog_apart(
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 1
     assert (
+        "3 lines, 1 events, 0 lines matched no rule, 0 did not parse\n"
+        "  r: 1\n"
         "2 values failed (rule: where: reason):\n"
         "  r: properties.n: missing: 1\n"
         "  r: properties.n: not_int: 1\n"
