@@ -398,8 +398,6 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _deadletter(args: argparse.Namespace) -> int:
-    import orjson
-
     from bridge.spool.store import DB_NAME, Store
     from bridge.status import deadletter_json, render_deadletters
 
@@ -415,7 +413,7 @@ def _deadletter(args: argparse.Namespace) -> int:
                 store.close()
         if args.json or not sys.stdout.isatty():
             for letter in letters:
-                print(orjson.dumps(deadletter_json(letter)).decode())
+                print(_json_line(deadletter_json(letter)))
         else:
             print(render_deadletters(letters))
         return EXIT_OK
@@ -500,8 +498,6 @@ def _explain(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    import orjson
-
     from bridge.tools.replay import (
         keep_rule,
         parse_line_range,
@@ -537,7 +533,7 @@ def _replay(args: argparse.Namespace) -> int:
     )
     if args.json or not sys.stdout.isatty():
         for event, origin in zip(report.events, report.origins, strict=True):
-            print(orjson.dumps({"origin": origin.as_json(), "event": event}).decode())
+            print(_json_line({"origin": origin.as_json(), "event": event}))
     else:
         print(_event_table(report.events, report.origins))
     print(render_summary(report), file=sys.stderr)
@@ -573,8 +569,6 @@ def _explain_lines(
 
 
 def _event_table(events: list[dict[str, object]], origins: list[Origin]) -> str:
-    import orjson
-
     rows = [("LINE", "TIMESTAMP", "EVENT", "DISTINCT_ID", "PROPERTIES")]
     for event, origin in zip(events, origins, strict=True):
         properties = {
@@ -582,7 +576,7 @@ def _event_table(events: list[dict[str, object]], origins: list[Origin]) -> str:
             for k, v in event["properties"].items()  # type: ignore[attr-defined]
             if not k.startswith("$")
         }
-        shown = orjson.dumps(properties).decode()
+        shown = _json_line(properties)
         rows.append(
             (
                 f"{origin.file}:{origin.line}" if origin.line else "(summary)",
@@ -597,3 +591,12 @@ def _event_table(events: list[dict[str, object]], origins: list[Origin]) -> str:
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
         for r in rows
     )
+
+
+def _json_line(value: object) -> str:
+    """``value`` as one line of JSON, with integers beyond 64 bits as they are sent."""
+    import orjson
+
+    from bridge.model import JSON_OPTIONS, json_default
+
+    return orjson.dumps(value, option=JSON_OPTIONS, default=json_default).decode()

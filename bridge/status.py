@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from bridge.model import Checkpoint
+from bridge.parse.jsonl import decode_json
 from bridge.spool.store import DamagedSegment, DeadLetter, SpoolStats
 
 __all__ = [
@@ -206,7 +207,7 @@ def deadletter_json(letter: DeadLetter) -> dict[str, Any]:
         "reason": letter.reason,
         "response": letter.response,
         "quarantined_at": datetime.fromtimestamp(letter.created_at, UTC).isoformat(),
-        "event": orjson.loads(letter.body),
+        "event": decode_json(letter.body),
     }
 
 

@@ -14,11 +14,12 @@ import json
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bridge.rules import compile_rules
+from bridge.rules import compile_rules, run_cases
 
 REPO = Path(__file__).resolve().parents[1]
 FORMATS = REPO / "examples" / "formats"
@@ -62,6 +63,13 @@ def _rule_names(kind: str) -> set[str]:
     return {rule.name for rule in ruleset.rules}
 
 
+def _source_group(kind: str) -> str:
+    """The sources of the rule file, as replay names the ones that read one file."""
+    path = FORMATS / f"{kind}.yaml"
+    ruleset = compile_rules([(str(path), path.read_text())])
+    return "+".join(source.name for source in ruleset.sources)
+
+
 def test_each_kind_has_a_sample_and_a_rule_file() -> None:
     samples = sorted(path.stem for path in FORMATS.glob("*.log"))
     rule_files = sorted(path.stem for path in FORMATS.glob("*.yaml"))
@@ -76,6 +84,20 @@ def test_the_rule_file_tests_pass(kind: str) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1].endswith(" passed, 0 failed")
+
+
+def test_one_sample_is_read_by_two_sources_each_with_its_parser_and_tests() -> None:
+    path = FORMATS / "sshd.yaml"
+    ruleset = compile_rules([(str(path), path.read_text())])
+
+    results = run_cases(ruleset, read_at=datetime(2026, 12, 6, 12, 0, tzinfo=UTC))
+
+    paths = {source.name: source.paths for source in ruleset.sources}
+    assert paths == {"sshd": ("/var/log/auth.log",), "sudo": ("/var/log/auth.log",)}
+    assert {result.case.source for result in results} == {"sshd", "sudo"}
+    assert [result.case.name for result in results if not result.passed] == []
+    # The sudo source reads the other programs' lines too, without a parse error.
+    assert [r.notes for r in results if r.case.source == "sudo" and r.notes] == []
 
 
 @pytest.mark.slow
@@ -93,10 +115,14 @@ def test_the_rule_files_load_together_and_pass_their_tests() -> None:
 def test_replaying_the_sample_gives_each_rule_events_and_only_announced_parse_errors(
     kind: str,
 ) -> None:
+    # Every source of a file reads its sample (sshd.yaml has two): as the daemon
+    # reads it, once for all of them.
     result = _logbridge(
         "replay",
         f"examples/formats/{kind}.yaml",
         f"examples/formats/{kind}.log",
+        "--source",
+        _source_group(kind),
         "--json",
     )
 

@@ -15,7 +15,8 @@ Invariants:
   (1.2345678901234568e+29), so a line that holds a run of 20 or more digits is read
   again with the stdlib, and an integer beyond 64 bits becomes a ``BigInt``, which
   the spool writes as a JSON integer digit for digit (a distinct_id rounded to a
-  float would merge different people).
+  float would merge different people). ``decode_json`` reads any JSON text the same
+  way: a spooled event's body, for the tools that show it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from bridge.parse.failure import ParseFailure
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "BlockScan",
+    "decode_json",
     "exceeds_depth",
     "parse_json",
     "scan_json_block",
@@ -64,6 +66,8 @@ _CLOSERS = frozenset(b"}]")
 _QUOTE = ord('"')
 _BACKSLASH = ord("\\")
 _VALUE_OPENERS = frozenset(b":[,")
+# What _read_exactly gives back when the stdlib cannot read a text either.
+_UNREAD = object()
 
 _JSON_KINDS = {
     list: "an array",
@@ -82,28 +86,42 @@ def parse_json(
     Return the fields of a JSON-object line, or why it is not one.
     """
     try:
-        # orjson also refuses numbers out of double range, lone surrogates, raw
-        # control characters in strings and nesting deeper than 1024 levels.
-        value = orjson.loads(text)
+        value = decode_json(text)
     except orjson.JSONDecodeError as exc:
         detail = str(exc)
-        if detail.startswith(_TOO_DEEP):
-            return ParseFailure("too_deep", detail)
-        failure = ParseFailure("invalid_json", detail)
-        # An integer past the double range reads as infinity, which orjson refuses.
-        value = (
-            _read_exactly(text, failure) if detail.startswith(_INFINITY) else failure
-        )
-        if isinstance(value, ParseFailure):
-            return value
-    else:
-        if isinstance(value, dict) and _may_hold_huge_int(text):
-            value = _read_exactly(text, value)
+        reason = "too_deep" if detail.startswith(_TOO_DEEP) else "invalid_json"
+        return ParseFailure(reason, detail)
     if not isinstance(value, dict):
         kind = _JSON_KINDS.get(type(value), "a non-object value")
         return ParseFailure("not_an_object", f"expected a JSON object, got {kind}")
     if exceeds_depth(text, max_depth):
         return _too_deep(max_depth)
+    return value
+
+
+def decode_json(data: str | bytes) -> Any:
+    """
+    Return the JSON value of ``data`` with every integer as written: one beyond 64
+    bits is a ``BigInt``, where orjson alone gives a float or, past a double's range,
+    refuses it; one over 4300 digits stays its text.
+
+    Raises:
+        orjson.JSONDecodeError: ``data`` is not JSON orjson reads, an integer past
+            a double's range aside.
+    """
+    try:
+        # orjson also refuses numbers out of double range, lone surrogates, raw
+        # control characters in strings and nesting deeper than 1024 levels.
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        # An integer past the double range reads as infinity, which orjson refuses.
+        if str(exc).startswith(_INFINITY):
+            exact = _read_exactly(data, _UNREAD)
+            if exact is not _UNREAD:
+                return exact
+        raise
+    if _may_hold_huge_int(data):
+        return _read_exactly(data, value)
     return value
 
 
@@ -267,14 +285,15 @@ def _may_hold_huge_int_bytes(raw: bytes) -> bool:
     return _DIGIT_RUN in digits or _NEGATIVE_RUN in digits
 
 
-def _may_hold_huge_int(text: str) -> bool:
+def _may_hold_huge_int(text: str | bytes) -> bool:
     # bytes.translate is the cheapest whole-line scan CPython offers (well under a
     # microsecond for a typical line); a regex search costs several. orjson has
     # already accepted the text, so it holds no lone surrogate and encodes.
-    return _may_hold_huge_int_bytes(text.encode())
+    raw = text.encode() if isinstance(text, str) else text
+    return _may_hold_huge_int_bytes(raw)
 
 
-def _read_exactly(text: str, fallback: Any) -> Any:
+def _read_exactly(text: str | bytes, fallback: Any) -> Any:
     """The stdlib's reading of the text, with exact integers; ``fallback`` if none."""
     try:
         # The stdlib is the more lenient parser: the hooks make it refuse what

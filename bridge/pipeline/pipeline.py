@@ -272,12 +272,11 @@ class Pipeline:
             unmatched -= skipped
         file_id, start = chunk.checkpoint.file_id, chunk.start
         events: list[Event] = []
+        # A kept line matched a rule, even one that gives no event (see _apply).
         for begin, raw, fields, rules in scan.kept:
             line = Line(name, file_id, start + begin, raw.decode())
-            found = ruleset.emit(Record(line, fields, read_at, file_time), rules, state)
-            if not found:
-                unmatched += 1
-            events.extend(found)
+            record = Record(line, fields, read_at, file_time)
+            events.extend(ruleset.emit(record, rules, state))
         stats.unmatched[name] += unmatched
         return events
 
@@ -292,11 +291,12 @@ class Pipeline:
         source = ruleset.source(name)
         stats = self.stats
         events: list[Event] = []
+        if source is None:
+            # The source was removed by a reload while its file was still open.
+            stats.unmatched[name] += sum(1 for _ in lines)
+            return events
+        matching = self._matching[name]
         for line in lines:
-            if source is None:
-                # The source was removed by a reload while its file was still open.
-                stats.unmatched[name] += 1
-                continue
             text = line.text
             if not text or text.isspace():
                 stats.blank[name] += 1
@@ -307,10 +307,15 @@ class Pipeline:
             if isinstance(fields, ParseFailure):
                 stats.parse_errors[name, fields.reason] += 1
                 continue
-            found = ruleset.apply(Record(line, fields, read_at, file_time), state)
-            if not found:
+            # Unmatched means no rule accepts the line: one a rule accepts may still
+            # give no event (a value or time that failed with on_error: skip, sample,
+            # rate_limit, an aggregation), and that is counted where it happens.
+            rules = matching(fields)
+            if not rules:
                 stats.unmatched[name] += 1
-            events.extend(found)
+                continue
+            record = Record(line, fields, read_at, file_time)
+            events.extend(ruleset.emit(record, rules, state))
         return events
 
     def _drain_issues(self) -> None:

@@ -25,6 +25,8 @@ class PipelineStats:
     bytes: Counter[str] = field(default_factory=Counter)
     too_long: Counter[str] = field(default_factory=Counter)
     invalid_utf8: Counter[str] = field(default_factory=Counter)
+    # Lines no rule matched. A matched line that gives no event is not one: a skip
+    # counts in ``issues`` ("event: skipped"), sample and rate_limit in the rules' state.
     unmatched: Counter[str] = field(default_factory=Counter)
     # Lines the prefilter showed no rule can match: never parsed, so never a parse error.
     prefiltered: Counter[str] = field(default_factory=Counter)

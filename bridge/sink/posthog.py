@@ -47,6 +47,7 @@ import structlog
 
 from bridge import __version__
 from bridge.clock import Clock
+from bridge.model import JSON_OPTIONS, json_default
 from bridge.settings import Settings
 from bridge.sink.batcher import (
     captured_size,
@@ -547,7 +548,9 @@ class Sink:
         }
         if historical:
             document["historical_migration"] = True
-        return orjson.dumps(document, option=orjson.OPT_INDENT_2)
+        return orjson.dumps(
+            document, option=orjson.OPT_INDENT_2 | JSON_OPTIONS, default=json_default
+        )
 
 
 def _write_stdout(body: bytes) -> None:

@@ -14,6 +14,8 @@ Pure: no I/O, no clock. Invariants:
   posthog-python says, reference/posthog-capture.md §9). ``$geoip_disable`` comes
   from here too (``geoip_disable``, the configuration's), unless the event carries a
   boolean one of its own (a rule's ``geoip:``).
+- A body decodes with its integers as written (``decode_event``), so that a tool
+  showing an event shows what is sent: never a 30-digit id as a float.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import orjson
 
 from bridge.model import JSON_OPTIONS, Event, json_default
+from bridge.parse.jsonl import decode_json
 
 __all__ = ["LIB_NAME", "decode_event", "encode_event"]
 
@@ -88,12 +91,13 @@ def encode_event(
 
 def decode_event(body: bytes) -> dict[str, Any]:
     """
-    Return the JSON object a spooled body holds.
+    Return the JSON object a spooled body holds; an integer beyond 64 bits is a
+    ``BigInt``, which ``JSON_OPTIONS`` write back digit for digit.
 
     Raises:
         ValueError: the body is not JSON, or not a JSON object.
     """
-    value = orjson.loads(body)
+    value = decode_json(body)
     if not isinstance(value, dict):
         msg = f"spooled event is not a JSON object: got {type(value).__name__}"
         raise ValueError(msg)

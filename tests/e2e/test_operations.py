@@ -259,6 +259,25 @@ def test_status_and_deadletters_from_a_real_run(
     assert dropped.stdout.strip() == "0 dead letter(s) dropped"
 
 
+def test_a_dead_letter_lists_an_integer_past_a_double_as_it_was_kept(
+    workspace: Workspace, posthog: FakePostHog
+) -> None:
+    workspace.write_rules(
+        order_rules(start_at="beginning") + "      big: {field: big, type: int}\n"
+    )
+    big = "7" * 400
+    line = json.loads(order_line(0))
+    line["big"] = big
+    (workspace.logs / "app.log").write_text(json.dumps(line) + "\n")
+    assert workspace.run_once().returncode == 0
+
+    listed = _cli(workspace, "deadletter", "list", "--json")
+
+    assert listed.returncode == 0, listed.stderr
+    (letter,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert letter["event"]["properties"]["big"] == int(big)
+
+
 def test_own_events_are_personless_and_go_through_the_spool(
     workspace: Workspace, posthog: FakePostHog
 ) -> None:

@@ -215,6 +215,22 @@ def test_replay_counts_failed_values_apart_from_ids_that_name_no_person(
     ) in result.stderr
 
 
+def test_replay_shows_integers_beyond_64_bits_as_they_are_sent(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "sources:\n  - name: s\n    paths: [x.log]\n"
+        "rules:\n  - name: r\n    source: s\n    event: e\n"
+        "    properties:\n      id: {field: id, type: int}\n"
+    )
+    ids = ["123456789012345678901234567890", "7" * 400]
+    (tmp_path / "x.log").write_text("".join(f'{{"id": "{n}"}}\n' for n in ids))
+
+    result = _logbridge("replay", "r.yaml", "x.log", "--json", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    printed = [json.loads(line)["event"] for line in result.stdout.splitlines()]
+    assert [event["properties"]["id"] for event in printed] == [int(n) for n in ids]
+
+
 def test_replay_reads_a_gzipped_rotated_copy_as_its_plain_file(tmp_path: Path) -> None:
     log = REPO / "examples" / "logs" / "tl-engine.log"
     packed = tmp_path / "tl-engine.log.2.gz"
@@ -284,6 +300,8 @@ def test_replay_counts_events_a_failed_value_kept_from_posthog_apart(
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 1
     assert (
+        "3 lines, 1 events, 0 lines matched no rule, 0 did not parse\n"
+        "  r: 1\n"
         "2 values failed (rule: where: reason):\n"
         "  r: properties.n: missing: 1\n"
         "  r: properties.n: not_int: 1\n"

@@ -187,6 +187,65 @@ def test_a_source_may_skip_the_lines_whose_time_fails(tmp_path):
     assert stats.issues["b", "timestamp: missing"] == 1
 
 
+SKIPPING = """\
+sources:
+  - name: app
+    paths: [app.log]
+    format: FORMAT
+    timestamp: {field: ts, on_error: skip}
+rules:
+  - name: paid
+    source: app
+    when: {msg: paid}
+    event: order_paid
+    properties:
+      n: {field: n, type: int, on_error: skip}
+"""
+
+
+@pytest.mark.parametrize(
+    ("fmt", "lines"),
+    [
+        (
+            "json",
+            [
+                '{"msg":"paid","ts":"2026-12-06T11:00:00Z","n":"7"}',
+                '{"msg":"paid","ts":"2026-12-06T11:00:00Z","n":"seven"}',
+                '{"msg":"paid","ts":"yesterday","n":"8"}',
+                '{"msg":"seen","ts":"2026-12-06T11:00:00Z","n":"9"}',
+            ],
+        ),
+        (
+            "logfmt",
+            [
+                "msg=paid ts=2026-12-06T11:00:00Z n=7",
+                "msg=paid ts=2026-12-06T11:00:00Z n=seven",
+                "msg=paid ts=yesterday n=8",
+                "msg=seen ts=2026-12-06T11:00:00Z n=9",
+            ],
+        ),
+    ],
+    ids=["json", "logfmt"],
+)
+@pytest.mark.parametrize("prefilter", [True, False], ids=["prefilter", "every-line"])
+def test_a_line_whose_event_a_rule_skips_is_not_counted_as_matching_no_rule(
+    tmp_path, fmt, lines, prefilter
+):
+    content = ("\n".join(lines) + "\n").encode()
+
+    events, stats = run(
+        tmp_path, SKIPPING.replace("FORMAT", fmt), content, prefilter=prefilter
+    )
+
+    assert [event["properties"]["n"] for event in events] == [7]
+    assert dict(stats.issues) == {
+        ("paid", "properties.n: not_int"): 1,
+        ("paid", "timestamp: unparsed"): 1,
+        ("paid", "event: skipped"): 2,
+    }
+    assert stats.unmatched["app"] + stats.prefiltered["app"] == 1
+
+
 CRI_RULES = """\
 sources:
   - name: app

@@ -272,9 +272,47 @@ def test_each_value_shows_its_stages_and_a_failure_its_reason():
     assert text.splitlines()[-4:] == [
         '      properties.user: match user "root" → result "root"',
         '      properties.port: field msg "Failed password for root from 10.0.0.1 '
-        'port 22x" → extract "22x" → type int missing → result failed (not_int)',
+        'port 22x" → extract "22x" → type int failed (not_int) → result failed '
+        "(not_int)",
         '      properties.host: result "web-1"',
         "    ✗ properties.port: not_int",
+    ]
+
+
+CONVERSIONS = (
+    SOURCE
+    + """\
+rules:
+  - name: paid
+    source: app
+    event: order_paid
+    properties:
+      amount: {field: amount, type: float}
+      took: {field: took, type: duration}
+      gift: {field: gift, type: bool}
+      coupon: {field: coupon, type: int}
+"""
+)
+
+
+def test_a_conversion_that_fails_says_it_failed_and_why_unlike_an_absent_field():
+    line = '{"amount": "12,50", "took": "soon", "gift": "maybe"}'
+
+    text = render_explanation(
+        explain(compile_text(CONVERSIONS), "app", line, read_at=READ_AT)
+    )
+
+    assert text.splitlines()[-7:] == [
+        '      properties.amount: field amount "12,50" → type float failed '
+        "(not_float) → result failed (not_float)",
+        '      properties.took: field took "soon" → type duration failed '
+        "(not_duration) → result failed (not_duration)",
+        '      properties.gift: field gift "maybe" → type bool failed (not_bool) → '
+        "result failed (not_bool)",
+        "      properties.coupon: field coupon missing → result missing",
+        "    ✗ properties.amount: not_float",
+        "    ✗ properties.took: not_duration",
+        "    ✗ properties.gift: not_bool",
     ]
 
 

@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +16,7 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
-from bridge.model import Event, event_uuid
+from bridge.model import BigInt, Event, event_uuid
 from bridge.settings import BatchSettings, PostHogSettings, RetrySettings, Settings
 from bridge.sink.batcher import CAPTURE_ENVELOPE_BYTES
 from bridge.sink.posthog import Sink
@@ -509,6 +510,20 @@ async def test_a_dry_run_prints_the_batches_without_the_key_and_acks(
         option=orjson.OPT_INDENT_2,
     )
     assert KEY.encode() not in printed
+
+
+async def test_a_dry_run_prints_integers_beyond_64_bits_as_they_are_sent(
+    store: AsyncStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    out: list[bytes] = []
+    sink = make_sink(store, clock, tmp_path, None, out=out)
+    order_id = BigInt(123456789012345678901234567890)
+    await spool(store, clock, replace(event(1), properties={"order_id": order_id}))
+
+    await sink.drain(10.0)
+
+    (printed,) = out
+    assert b'"order_id": 123456789012345678901234567890,' in printed
 
 
 async def test_no_api_key_means_a_dry_run_even_with_a_client(

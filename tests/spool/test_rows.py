@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.model import Event
+from bridge.model import JSON_OPTIONS, BigInt, Event, json_default
 from bridge.spool.rows import decode_event, encode_event
 
 
@@ -133,6 +133,22 @@ def test_decode_event_refuses_anything_but_an_object(body: bytes, message: str) 
 def test_decode_event_refuses_invalid_json() -> None:
     with pytest.raises(orjson.JSONDecodeError):
         decode_event(b"{not json")
+
+
+@pytest.mark.parametrize(
+    "number",
+    [123456789012345678901234567890, -(2**63) - 1, int("7" * 400)],
+    ids=["30-digits", "below-int64", "400-digits-past-a-double"],
+)
+def test_decode_event_keeps_integers_beyond_64_bits_as_they_were_sent(
+    number: int,
+) -> None:
+    body = encode_event(make_event(properties={"id": BigInt(number)}), lib_version="1")
+
+    wire = decode_event(body)
+
+    assert wire["properties"]["id"] == number
+    assert orjson.dumps(wire, option=JSON_OPTIONS, default=json_default) == body
 
 
 # Values that survive a JSON round trip unchanged.

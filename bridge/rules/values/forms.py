@@ -566,10 +566,14 @@ def _convert(parts: _Parts, value: Any, trace: list[tuple[str, Any]] | None) -> 
     """The type, then hash or redact; null passes through both."""
     if parts.convert is not None and value is not None:
         converted = parts.convert(value)
+        if converted is MISSING:
+            # A converter says "cannot" with MISSING; explain shows the failure, as
+            # "missing" there would read as a field that is absent.
+            converted = parts.fail(f"not_{parts.type_name}")
         if trace is not None:
             trace.append((f"type {parts.type_name}", converted))
-        if converted is MISSING:
-            return parts.fail(f"not_{parts.type_name}")
+        if type(converted) is Failed:
+            return converted
         value = converted
     if parts.transform is not None and value is not None:
         value = parts.transform(value)
