@@ -30,6 +30,9 @@ import orjson
 
 __all__ = ["find_refusal", "find_refusal_in"]
 
+# How orjson words its refusal of a number past a double's range.
+_INFINITY = "number is infinity"
+
 # Rust's Uuid::parse_str forms (reference §6): hyphenated, optionally urn:uuid:,
 # braced, or 32 bare hex digits; any version, any case.
 _UUID = re.compile(
@@ -61,7 +64,11 @@ def find_refusal(body: bytes) -> str | None:
     """
     try:
         event = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith(_INFINITY):
+            # An integer past a double's range (over 308 digits): logbridge keeps it
+            # exact, but capture reads numbers as doubles and would refuse the batch.
+            return "a number beyond a double's range, which capture cannot read"
         return "not JSON"
     if _is_plainly_valid(event):
         return None

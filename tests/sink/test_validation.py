@@ -115,6 +115,10 @@ def test_what_capture_accepts_passes(event: dict[str, Any]) -> None:
 
 def test_a_body_that_is_not_json_is_refused() -> None:
     assert find_refusal(b"{not json") == "not JSON"
+    huge = b'{"event":"e","distinct_id":"u","properties":{"n":' + b"9" * 400 + b"}}"
+    assert find_refusal(huge) == (
+        "a number beyond a double's range, which capture cannot read"
+    )
 
 
 # The emulator serves plain http: no CA certificates needed.
