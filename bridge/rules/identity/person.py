@@ -24,7 +24,7 @@ from bridge.rules.identity.ids import (
 )
 from bridge.rules.schema import Reporter, choice
 from bridge.rules.values.forms import ValueFn, ValueScope, compile_value, is_constant
-from bridge.rules.values.templates import literal_text
+from bridge.rules.values.templates import template_parts
 from bridge.yamlnodes import Map, Scalar, child_path, show
 
 __all__ = ["PERSON_KEYS", "Person", "compile_person"]
@@ -146,15 +146,17 @@ def _distinct_id(
         message = "every event of this rule gets the same distinct_id"
         hint = "hint: omit distinct_id to send personless events"
         rep.warning(node, where, message, hint)
+    text = node.value if isinstance(node, Scalar) else None
+    parts = template_parts(text) if isinstance(text, str) else None
     if (
-        isinstance(node, Scalar)
-        and "{" in str(node.value).replace("{{", "")
-        and literal_text(str(node.value)).strip()
+        parts is not None
+        and any(placeholder for _, placeholder in parts)
+        and any(part.strip() for part, placeholder in parts if not placeholder)
     ):
         # The id is checked whole: "user-" + "" or "user-" + "undefined" is a valid
         # looking id, so the lines without a real one would share one person.
         message = (
-            f"text around the fields of {show(node.value)} hides a field that is"
+            f"text around the fields of {show(text)} hides a field that is"
             " empty or a placeholder (null, undefined, …): such lines would share"
             " one person"
         )

@@ -40,7 +40,7 @@ __all__ = [
     "capture_of",
     "compile_template",
     "is_template",
-    "literal_text",
+    "template_parts",
 ]
 
 ValueFn = Callable[[Record], Any]
@@ -104,24 +104,13 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{" in value or "}" in value)
 
 
-def literal_text(text: str) -> str:
-    """The literal text of a template, its placeholders left out (``{{`` as ``{``)."""
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char in "{}" and text.startswith(char * 2, i):
-            out.append(char)
-            i += 2
-        elif char == "{":
-            end = _placeholder_end(text, i + 1)
-            if end < 0:
-                break
-            i = end + 1
-        else:
-            out.append(char)
-            i += 1
-    return "".join(out)
+def template_parts(text: str) -> list[tuple[str, bool]] | None:
+    """
+    A template's (literal, False) and (placeholder, True) parts, in order; None if
+    it is malformed (``compile_template`` says how).
+    """
+    parts = _scan_template(text)
+    return None if isinstance(parts, tuple) else parts
 
 
 def _constant(value: Any) -> ValueFn:
@@ -155,6 +144,16 @@ def _split_template(
     rep: Reporter, node: Node, path: str, text: str
 ) -> list[tuple[str, bool]] | None:
     """Cut a template into (literal, False) and (placeholder, True) parts."""
+    parts = _scan_template(text)
+    if isinstance(parts, tuple):
+        message, hint = parts
+        rep.error(node, path, message, hint)
+        return None
+    return parts
+
+
+def _scan_template(text: str) -> list[tuple[str, bool]] | tuple[str, str]:
+    """The parts of a template, or what is wrong with it (message, hint)."""
     parts: list[tuple[str, bool]] = []
     literal: list[str] = []
     i = 0
@@ -166,8 +165,7 @@ def _split_template(
             continue
         if char == "}":
             message = f"unmatched '}}' in template {show(text)}"
-            rep.error(node, path, message, "hint: write }} for a literal brace")
-            return None
+            return message, "hint: write }} for a literal brace"
         if char != "{":
             literal.append(char)
             i += 1
@@ -175,12 +173,10 @@ def _split_template(
         end = _placeholder_end(text, i + 1)
         if end < 0:
             message = f"unclosed '{{' in template {show(text)}"
-            rep.error(node, path, message, "hint: write {{ for a literal brace")
-            return None
+            return message, "hint: write {{ for a literal brace"
         if end == i + 1:
             message = f"empty placeholder {{}} in template {show(text)}"
-            rep.error(node, path, message, "hint: write {{}} for literal braces")
-            return None
+            return message, "hint: write {{}} for literal braces"
         if literal:
             parts.append(("".join(literal), False))
             literal = []
