@@ -28,10 +28,9 @@ from typing import Any
 
 import orjson
 
-__all__ = ["find_refusal", "find_refusal_in"]
+from bridge.parse.jsonl import decode_json
 
-# How orjson words its refusal of a number past a double's range.
-_INFINITY = "number is infinity"
+__all__ = ["find_refusal", "find_refusal_in"]
 
 # Rust's Uuid::parse_str forms (reference §6): hyphenated, optionally urn:uuid:,
 # braced, or 32 bare hex digits; any version, any case.
@@ -64,12 +63,14 @@ def find_refusal(body: bytes) -> str | None:
     """
     try:
         event = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        if str(exc).startswith(_INFINITY):
-            # An integer past a double's range (over 308 digits): logbridge keeps it
-            # exact, but capture reads numbers as doubles and would refuse the batch.
-            return "a number beyond a double's range, which capture cannot read"
-        return "not JSON"
+    except orjson.JSONDecodeError:
+        try:
+            decode_json(body)
+        except orjson.JSONDecodeError:
+            return "not JSON"
+        # JSON with an integer past a double's range (over 308 digits): logbridge
+        # keeps it exact, but capture reads numbers as doubles and would refuse it.
+        return "a number beyond a double's range, which capture cannot read"
     if _is_plainly_valid(event):
         return None
     return find_refusal_in(event)
